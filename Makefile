@@ -1,0 +1,56 @@
+# Two commands matter: `make run` (serve the API locally) and `make test` (run the tests).
+# Both set up everything they need on a fresh machine: .venv from requirements-dev.txt and
+# node_modules (Azurite, the test OIDC provider) from package.json.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 7071
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test check lint typecheck infra-check test-hardening bench clean
+
+help:
+	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
+	@echo "make test       run the test suite against real PostgreSQL and Azurite"
+	@echo "make check      ruff, mypy and the offline infrastructure checks"
+	@echo "make bench      benchmarks (seed first: $(PY) -m bench.seed --issues 100000)"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+run: setup
+	$(PY) -m trackly serve --port $(PORT)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check trackly function_app.py migrations
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy trackly function_app.py
+
+infra-check:
+	bash scripts/check_infra.sh
+
+check: lint typecheck infra-check
+
+test-hardening: setup
+	$(PY) -m pytest tests/hardening $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules .trackly .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,15 @@
+"""The Azure Functions entry point: one FunctionApp, one Blueprint per domain.
+
+Kept thin on purpose: nothing heavy or fallible happens at import time (settings, database
+engine and Azure SDK clients are all built on first use), so an import error can never make
+every function vanish from the host.
+"""
+
+import azure.functions as func
+
+from trackly.api import attachments, auth, docs, health, issues, realtime, sso, stats, users
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+for module in (health, docs, auth, sso, users, issues, attachments, realtime, stats):
+    app.register_functions(module.bp)

@@ -1,0 +1,3 @@
+from trackly.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""HTTP functions for attachments."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

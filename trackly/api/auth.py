@@ -1,0 +1,5 @@
+"""HTTP functions for auth."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

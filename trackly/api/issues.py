@@ -1,0 +1,5 @@
+"""HTTP functions for issues."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

@@ -1,0 +1,5 @@
+"""HTTP functions for realtime."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

@@ -1,0 +1,5 @@
+"""HTTP functions for sso."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

@@ -1,0 +1,5 @@
+"""HTTP functions for stats."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

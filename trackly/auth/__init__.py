@@ -1,0 +1,1 @@
+"""Identity and access: passwords, tokens, the access policy, the signed-in user."""

@@ -1,0 +1,66 @@
+"""Access tokens: short-lived HS256 JWTs with explicit issuer, audience and type."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from trackly.config import Settings
+from trackly.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ACCESS_TYPE = "access"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    jti: str
+    expires_at: datetime
+
+
+def create_access_token(user_id: uuid.UUID, settings: Settings, *, now: datetime | None = None) -> str:
+    issued = now or datetime.now(UTC)
+    claims = {
+        "iss": settings.JWT_ISSUER,
+        "aud": settings.JWT_AUDIENCE,
+        "sub": str(user_id),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES),
+        "jti": uuid.uuid4().hex,
+        "typ": ACCESS_TYPE,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, settings: Settings) -> AccessClaims:
+    """Verify signature, algorithm, issuer, audience, expiry and type; raise Unauthorized otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[ALGORITHM],  # never trust the token's own `alg`
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+            options={"require": ["iss", "aud", "sub", "iat", "exp", "jti", "typ"]},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The access token has expired; refresh it and try again.") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("The access token is invalid.") from None
+    if claims.get("typ") != ACCESS_TYPE:
+        raise Unauthorized("The access token is invalid.")
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError:
+        raise Unauthorized("The access token is invalid.") from None
+    return AccessClaims(
+        user_id=user_id,
+        jti=str(claims["jti"]),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+    )

@@ -1,0 +1,209 @@
+"""`python -m trackly <command>`: the local host and operational commands."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_DIR = ROOT / ".trackly"
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(
+    name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
+) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = (fn, args, help)
+        return fn
+
+    return register
+
+
+def prepare_environment(*, embedded_ok: bool) -> bool:
+    """Load local.settings.json and, when no DATABASE_URL is set, start the embedded PostgreSQL.
+
+    Returns True when the embedded database is in use (then demo data may be seeded).
+    """
+    from trackly.config import reset_settings
+    from trackly.devhost import load_local_settings
+
+    load_local_settings()
+    embedded = False
+    if not os.environ.get("DATABASE_URL") and embedded_ok:
+        from trackly.localdb import start_embedded
+
+        print("DATABASE_URL is not set: starting the embedded PostgreSQL in .trackly/pgdata ...")
+        os.environ["DATABASE_URL"] = start_embedded(STATE_DIR / "pgdata")
+        os.environ.setdefault("TRACKLY_ENV", "development")
+        embedded = True
+    reset_settings()
+    return embedded
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7071, help="port (default 7071, as Core Tools)")
+    p.add_argument("--no-timers", action="store_true", help="do not run timer functions")
+    p.add_argument("--no-seed", action="store_true", help="do not seed demo data")
+
+
+@command("serve", "serve function_app.py on http://127.0.0.1:7071/api", _serve_args)
+def serve(args: argparse.Namespace) -> int:
+    embedded = prepare_environment(embedded_ok=True)
+    from trackly import db, schema
+    from trackly.config import get_settings
+
+    settings = get_settings()
+    schema.upgrade()
+    if embedded and not args.no_seed:
+        from trackly import demo
+
+        with db.session_scope() as session:
+            counts = demo.seed(session=session)
+        if counts["users"] or counts["issues"]:
+            print(f"Seeded demo data: {counts['users']} users, {counts['issues']} issues.")
+
+    import function_app
+    from trackly.devhost import build_server
+
+    server, local = build_server(function_app.app, args.host, args.port)
+    stop = threading.Event()
+    if not args.no_timers:
+        local.start_timers(stop)
+    base = f"http://{args.host}:{server.server_port}/api"
+    print(f"Trackly API  {base}")
+    print(f"Swagger UI   {base}/docs")
+    print(f"ReDoc        {base}/redoc")
+    print(f"Health       {base}/health")
+    print(
+        f"{len(local.http_functions)} HTTP functions, {len(local.timers)} timers "
+        f"({settings.TRACKLY_ENV}). Press Ctrl+C to stop."
+    )
+    if embedded:
+        print("Demo sign-in: admin@trackly.com / admin123 (also maintainer@, reporter@, surprise@)")
+    sys.stdout.flush()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+    return 0
+
+
+@command("migrate", "apply database migrations (alembic upgrade head)")
+def migrate(args: argparse.Namespace) -> int:
+    prepare_environment(embedded_ok=True)
+    from trackly import schema
+
+    schema.upgrade()
+    print("Database is at the latest migration.")
+    return 0
+
+
+@command("seed-demo", "create the demo users and sample issues (never in production)")
+def seed_demo(args: argparse.Namespace) -> int:
+    prepare_environment(embedded_ok=True)
+    from trackly import db, demo
+    from trackly.config import get_settings
+
+    if get_settings().TRACKLY_ENV == "production":
+        print("Refusing to seed demo accounts with TRACKLY_ENV=production.", file=sys.stderr)
+        return 2
+    with db.session_scope() as session:
+        counts = demo.seed(session=session)
+    print(f"Demo data: {counts['users']} users and {counts['issues']} issues created.")
+    return 0
+
+
+def _admin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", default="Administrator", help="full name")
+    p.add_argument(
+        "--password-env",
+        default="TRACKLY_ADMIN_PASSWORD",
+        help="environment variable holding the password (default TRACKLY_ADMIN_PASSWORD); "
+        "asked for interactively when unset",
+    )
+
+
+@command("create-admin", "create an ADMIN account (or promote an existing one)", _admin_args)
+def create_admin(args: argparse.Namespace) -> int:
+    prepare_environment(embedded_ok=True)
+    from sqlalchemy import func, select
+
+    from trackly import db
+    from trackly.auth.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
+    from trackly.models import Role, User
+
+    password = os.environ.get(args.password_env)
+    if not password:
+        if not sys.stdin.isatty():
+            print(f"Set {args.password_env} or run interactively to enter a password.", file=sys.stderr)
+            return 2
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
+            print("The passwords do not match.", file=sys.stderr)
+            return 2
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        print(f"The password must be {MIN_LENGTH} to {MAX_LENGTH} characters.", file=sys.stderr)
+        return 2
+    email = args.email.strip().lower()
+    with db.session_scope() as session:
+        user = session.scalar(select(User).where(func.lower(User.email) == email))
+        if user is None:
+            session.add(
+                User(email=email, full_name=args.name, role=Role.ADMIN, password_hash=hash_password(password))
+            )
+            print(f"Created ADMIN {email}.")
+        else:
+            user.role, user.is_active, user.password_hash = Role.ADMIN, True, hash_password(password)
+            print(f"{email} exists: made ADMIN, activated, password replaced.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_extra_commands()
+    parser = argparse.ArgumentParser(prog="python -m trackly", description="Trackly Functions")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_fn, add_args, help_text) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from trackly.config import SettingsError
+
+    try:
+        return COMMANDS[args.command][0](args)
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+def _load_extra_commands() -> None:
+    """Commands that live with their domain (e.g. statistics) register themselves on import."""
+    import importlib
+
+    for module in ("trackly.stats.cli",):
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(module)

@@ -1,0 +1,194 @@
+"""Typed application settings, read from environment variables (Function App settings).
+
+`get_settings()` builds the object lazily and caches it, so importing this module never fails;
+an invalid setting fails the first request (or CLI command) with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that mean "nobody set a real secret"; refused outside development.
+_PLACEHOLDER_SECRETS = {
+    "",
+    "changeme",
+    "change-me",
+    "secret",
+    "your-secret-key",
+    "your-secret-key-here",
+    "dev-secret",
+    "development-secret-change-me-0123456789abcdef",
+}
+DEV_JWT_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105 (dev only)
+
+DEFAULT_CONTENT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/json",
+    "application/zip",
+)
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(RuntimeError):
+    """Configuration is invalid; the message names the offending setting(s)."""
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Names are the environment variable names."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    # --- runtime ------------------------------------------------------------------------------
+    TRACKLY_ENV: Literal["development", "test", "production"] = "production"
+    LOG_LEVEL: str = "INFO"
+    MAX_REQUEST_BYTES: int = Field(default=1024 * 1024, ge=1024)
+
+    # --- database -----------------------------------------------------------------------------
+    DATABASE_URL: str = ""
+    DATABASE_AUTH: Literal["password", "entra"] = "password"
+    DATABASE_POOL_SIZE: int = Field(default=4, ge=1, le=50)
+
+    # --- tokens and sign-in -------------------------------------------------------------------
+    JWT_SECRET_KEY: str = ""
+    JWT_ISSUER: str = "trackly"
+    JWT_AUDIENCE: str = "trackly-api"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=7, ge=1, le=365)
+    REFRESH_TOKEN_ROTATION: bool = True
+    REFRESH_TOKEN_REUSE_GRACE_SECONDS: int = Field(default=30, ge=0, le=300)
+    LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
+    LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
+    SIGNUP_ENABLED: bool = False
+
+    # --- web front end ------------------------------------------------------------------------
+    FRONTEND_URL: str = "http://localhost:5173"
+    CORS_ALLOWED_ORIGINS: CsvList = Field(default_factory=list)
+
+    # --- single sign-on -----------------------------------------------------------------------
+    GOOGLE_CLIENT_ID: str = ""
+    GOOGLE_CLIENT_SECRET: str = ""
+    GOOGLE_JWKS_URL: str = "https://www.googleapis.com/oauth2/v3/certs"
+    GOOGLE_ISSUERS: CsvList = Field(
+        default_factory=lambda: ["https://accounts.google.com", "accounts.google.com"]
+    )
+    MICROSOFT_CLIENT_ID: str = ""
+    MICROSOFT_CLIENT_SECRET: str = ""
+    MICROSOFT_AUTHORITY: str = "https://login.microsoftonline.com/common"
+    MICROSOFT_REDIRECT_URI: str = ""
+    # Off only for a local OIDC provider in tests; Entra authorities are always validated.
+    MICROSOFT_VALIDATE_AUTHORITY: bool = True
+    SSO_AUTO_PROVISION_DOMAINS: CsvList = Field(default_factory=list)
+
+    # --- attachments (Blob Storage) -----------------------------------------------------------
+    AZURE_STORAGE_CONNECTION_STRING: str = ""
+    AZURE_STORAGE_ACCOUNT_NAME: str = ""
+    AZURE_STORAGE_ACCOUNT_KEY: str = ""
+    AZURE_STORAGE_ACCOUNT_URL: str = ""
+    AZURE_STORAGE_CONTAINER_NAME: str = "issue-files"
+    UPLOAD_SAS_MINUTES: int = Field(default=10, ge=1, le=60)
+    DOWNLOAD_SAS_MINUTES: int = Field(default=5, ge=1, le=60)
+    MAX_ATTACHMENT_BYTES: int = Field(default=25 * 1024 * 1024, ge=1)
+    MAX_ATTACHMENTS_PER_ISSUE: int = Field(default=20, ge=1)
+    ALLOWED_CONTENT_TYPES: CsvList = Field(default_factory=lambda: list(DEFAULT_CONTENT_TYPES))
+    ATTACHMENT_CLEANUP_SCHEDULE: str = "0 */15 * * * *"
+
+    # --- live updates (Web PubSub) ------------------------------------------------------------
+    WEBPUBSUB_CONNECTION_STRING: str = ""
+    WEBPUBSUB_ENDPOINT: str = ""
+    WEBPUBSUB_HUB: str = "trackly"
+    REALTIME_TOKEN_MINUTES: int = Field(default=60, ge=1, le=24 * 60)
+    EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
+    OUTBOX_SCHEDULE: str = "0 * * * * *"
+
+    # --- statistics ---------------------------------------------------------------------------
+    STATS_SCHEDULE: str = "0 */30 * * * *"
+    STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
+
+    @field_validator(
+        "CORS_ALLOWED_ORIGINS",
+        "GOOGLE_ISSUERS",
+        "SSO_AUTO_PROVISION_DOMAINS",
+        "ALLOWED_CONTENT_TYPES",
+        mode="before",
+    )
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("FRONTEND_URL")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.TRACKLY_ENV == "development":
+            return self
+        secret = self.JWT_SECRET_KEY
+        if secret.strip().lower() in _PLACEHOLDER_SECRETS or secret == DEV_JWT_SECRET:
+            raise ValueError("JWT_SECRET_KEY must be set to a real secret outside development")
+        if len(secret.encode()) < 32:
+            raise ValueError("JWT_SECRET_KEY must be at least 32 bytes outside development")
+        if not self.DATABASE_URL and self.TRACKLY_ENV == "production":
+            raise ValueError("DATABASE_URL is required outside development")
+        return self
+
+    # --- derived values -----------------------------------------------------------------------
+    @property
+    def is_development(self) -> bool:
+        return self.TRACKLY_ENV == "development"
+
+    @property
+    def jwt_secret(self) -> str:
+        return self.JWT_SECRET_KEY or DEV_JWT_SECRET
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.CORS_ALLOWED_ORIGINS or [self.FRONTEND_URL]
+
+    @property
+    def storage_configured(self) -> bool:
+        return bool(
+            self.AZURE_STORAGE_CONNECTION_STRING
+            or self.AZURE_STORAGE_ACCOUNT_URL
+            or (self.AZURE_STORAGE_ACCOUNT_NAME and self.AZURE_STORAGE_ACCOUNT_KEY)
+        )
+
+    @property
+    def webpubsub_configured(self) -> bool:
+        return bool(self.WEBPUBSUB_CONNECTION_STRING or self.WEBPUBSUB_ENDPOINT)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item["loc"]) or "settings"
+        parts.append(f"{name}: {item['msg']}")
+    return "Invalid configuration: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local host change the environment)."""
+    get_settings.cache_clear()

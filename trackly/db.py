@@ -1,0 +1,146 @@
+"""Database access: one lazily built engine per worker process, one Session per invocation.
+
+Nothing here connects at import time. The engine is created on first use from Settings and
+reused by every invocation the worker process serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from trackly.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_factory: sessionmaker[Session] | None = None
+
+# Entra ID scope for Azure Database for PostgreSQL.
+ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people actually paste (postgres://, postgresql://) and pick our driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+class EntraTokenSource:
+    """Fetches and caches an Entra access token used as the PostgreSQL password.
+
+    A fresh token is fetched shortly before the cached one expires, so every new pooled
+    connection logs in with a valid token while existing connections keep working.
+    """
+
+    def __init__(self, fetch: Callable[[], tuple[str, float]] | None = None) -> None:
+        self._fetch = fetch or self._fetch_with_default_credential
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _fetch_with_default_credential() -> tuple[str, float]:
+        from azure.identity import DefaultAzureCredential  # heavy SDK: imported on first use
+
+        token = DefaultAzureCredential().get_token(ENTRA_SCOPE)
+        return token.token, float(token.expires_on)
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or time.time() > self._expires_at - 300:
+                self._token, self._expires_at = self._fetch()
+            return self._token
+
+
+def build_engine(
+    settings: Settings, *, url: str | None = None, token_source: EntraTokenSource | None = None
+) -> Engine:
+    engine = create_engine(
+        normalize_url(url or settings.DATABASE_URL),
+        pool_size=settings.DATABASE_POOL_SIZE,
+        max_overflow=2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5, "application_name": "trackly"},
+    )
+    if settings.DATABASE_AUTH == "entra":
+        source = token_source or EntraTokenSource()
+
+        @event.listens_for(engine, "do_connect")
+        def _inject_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+            cparams["password"] = source.token()
+
+    return engine
+
+
+def get_engine() -> Engine:
+    global _engine, _factory
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                settings = get_settings()
+                if not settings.DATABASE_URL:
+                    from trackly.errors import ServiceUnavailable
+
+                    raise ServiceUnavailable("The database is not configured (DATABASE_URL is empty).")
+                _engine = build_engine(settings)
+                _factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def dispose_engine() -> None:
+    """Drop the cached engine (tests, and the local host after changing DATABASE_URL)."""
+    global _engine, _factory
+    with _lock:
+        if _engine is not None:
+            _engine.dispose()
+        _engine = None
+        _factory = None
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _factory is not None
+    return _factory()
+
+
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` after the session's transaction commits (never if it rolls back)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def run_after_commit(session: Session) -> None:
+    callbacks: list[Callable[[], None]] = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # side effects after commit are best effort by design
+            log.exception("after-commit callback failed")
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception, then run after-commit work."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        session.info.pop("after_commit", None)
+        raise
+    finally:
+        session.close()
+    run_after_commit(session)

@@ -1,0 +1,271 @@
+"""The local host: serves function_app.py without Azure Functions Core Tools.
+
+It discovers HTTP and timer functions from the FunctionApp (no second route list), routes
+`/api/...` like the Functions host (templates, constraints, methods, 404/405 as problem+json),
+serves requests concurrently on threads, applies CORS for CORS_ALLOWED_ORIGINS, and fires timer
+functions on their NCRONTAB schedules.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import azure.functions as func
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from trackly.config import get_settings
+from trackly.http.endpoint import problem_response
+from trackly.http.router import HttpFunction, Router, TimerFunction, discover
+
+log = logging.getLogger("trackly.devhost")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id"
+CORS_EXPOSE_HEADERS = "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id"
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def load_local_settings(path: Path | None = None) -> dict[str, str]:
+    """Copy `Values` from local.settings.json into the environment (existing variables win),
+    as Core Tools does."""
+    path = path or ROOT / "local.settings.json"
+    if not path.exists():
+        return {}
+    values = json.loads(path.read_text()).get("Values", {})
+    applied = {}
+    for key, value in values.items():
+        if key not in os.environ:
+            os.environ[key] = str(value)
+            applied[key] = str(value)
+    return applied
+
+
+class _Context:
+    """The parts of func.Context our functions use."""
+
+    def __init__(self, name: str) -> None:
+        self.invocation_id = str(uuid.uuid4())
+        self.function_name = name
+        self.function_directory = str(ROOT)
+
+
+class LocalTimerRequest(func.TimerRequest):
+    def __init__(self, past_due: bool = False) -> None:
+        self._past_due = past_due
+
+    @property
+    def past_due(self) -> bool:
+        return self._past_due
+
+
+def _call_user_function(fn: Callable[..., Any], name: str, trigger_arg: str, value: Any) -> Any:
+    params = inspect.signature(fn).parameters
+    kwargs: dict[str, Any] = {trigger_arg: value}
+    if "context" in params:
+        kwargs["context"] = _Context(name)
+    return fn(**kwargs)
+
+
+class LocalHost:
+    """A WSGI application that invokes the FunctionApp's HTTP functions."""
+
+    def __init__(self, app: func.FunctionApp) -> None:
+        self.http_functions, self.timers = discover(app)
+        self.router = Router(self.http_functions)
+
+    # --- WSGI ---------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+        path = environ.get("PATH_INFO", "/")
+        query = environ.get("QUERY_STRING", "")
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
+        del raw_path
+        origin = headers.get("Origin")
+        settings = get_settings()
+        allowed_origin = origin if origin and origin in settings.cors_origins else None
+
+        if method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+            return self._preflight(start_response, allowed_origin, origin)
+
+        body = self._read_body(environ, settings.MAX_REQUEST_BYTES)
+        request_id = uuid.uuid4().hex
+        try:
+            function, route_params = self.router.match(method, path)
+        except MethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.valid_methods or []))
+            response = problem_response(
+                405,
+                f"{method} is not allowed on {path}; use {allowed}.",
+                request_id=request_id,
+                instance=path,
+                headers={"Allow": allowed},
+            )
+        except NotFound:
+            response = problem_response(
+                404, f"There is no endpoint at {path}.", request_id=request_id, instance=path
+            )
+        else:
+            request = func.HttpRequest(
+                method=method,
+                url=url,
+                headers=headers,
+                params=_single_params(query),
+                route_params=route_params,
+                body=body,
+            )
+            response = self._invoke(function, request)
+        return self._send(response, start_response, allowed_origin)
+
+    def _invoke(self, function: HttpFunction, request: func.HttpRequest) -> func.HttpResponse:
+        result = _call_user_function(function.user_function, function.name, "req", request)
+        if not isinstance(result, func.HttpResponse):
+            raise TypeError(f"{function.name} returned {type(result).__name__}, not HttpResponse")
+        return result
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any], limit: int) -> bytes:
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return b""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length <= 0:
+            return b""
+        # Read one byte past the limit: enough for the endpoint layer to answer 413.
+        data: bytes = stream.read(min(length, limit + 1))
+        return data
+
+    @staticmethod
+    def _preflight(
+        start_response: StartResponse, allowed_origin: str | None, origin: str | None
+    ) -> Iterable[bytes]:
+        if allowed_origin is None:
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Vary", "Origin")])
+            return [f"Origin {origin or '(none)'} is not allowed.".encode()]
+        start_response(
+            "204 No Content",
+            [
+                ("Access-Control-Allow-Origin", allowed_origin),
+                ("Access-Control-Allow-Methods", CORS_METHODS),
+                ("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS),
+                ("Access-Control-Max-Age", "600"),
+                ("Vary", "Origin"),
+            ],
+        )
+        return [b""]
+
+    @staticmethod
+    def _send(
+        response: func.HttpResponse, start_response: StartResponse, allowed_origin: str | None
+    ) -> Iterable[bytes]:
+        headers = [(k, v) for k, v in response.headers.items()]
+        names = {k.lower() for k, _ in headers}
+        if "content-type" not in names and response.mimetype and response.get_body():
+            ctype = response.mimetype
+            if response.charset and "charset" not in ctype:
+                ctype += f"; charset={response.charset}"
+            headers.append(("Content-Type", ctype))
+        if allowed_origin:
+            headers += [
+                ("Access-Control-Allow-Origin", allowed_origin),
+                ("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS),
+                ("Vary", "Origin"),
+            ]
+        from http import HTTPStatus
+
+        code = response.status_code
+        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Status"
+        start_response(f"{code} {phrase}", headers)
+        return [response.get_body() or b""]
+
+    # --- timers -------------------------------------------------------------------------------
+    def start_timers(self, stop: threading.Event) -> list[threading.Thread]:
+        threads = []
+        for timer in self.timers:
+            thread = threading.Thread(
+                target=self._timer_loop, args=(timer, stop), name=f"timer-{timer.name}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _timer_loop(self, timer: TimerFunction, stop: threading.Event) -> None:
+        schedule = resolve_schedule(timer.schedule)
+        if timer.run_on_startup:
+            self.run_timer(timer)
+        while not stop.is_set():
+            delay = seconds_until_next(schedule, datetime.now(UTC))
+            if stop.wait(delay):
+                return
+            self.run_timer(timer)
+
+    def run_timer(self, timer: TimerFunction, past_due: bool = False) -> None:
+        try:
+            _call_user_function(timer.user_function, timer.name, timer.arg_name, LocalTimerRequest(past_due))
+        except Exception:  # a failing timer must not take the host down
+            log.exception("timer %s failed", timer.name)
+
+
+def resolve_schedule(schedule: str) -> str:
+    """`%STATS_SCHEDULE%` -> the value of that app setting, as the Functions host does."""
+    match = re.fullmatch(r"%([A-Za-z0-9_]+)%", schedule.strip())
+    if not match:
+        return schedule
+    name = match.group(1)
+    value = os.environ.get(name) or getattr(get_settings(), name, "")
+    if not value:
+        raise ValueError(f"timer schedule refers to app setting {name}, which is not set")
+    return str(value)
+
+
+def seconds_until_next(ncrontab: str, now: datetime) -> float:
+    """NCRONTAB has six fields with seconds first; croniter takes them with second_at_beginning."""
+    from croniter import croniter
+
+    fields = ncrontab.split()
+    if len(fields) != 6:
+        raise ValueError(f"NCRONTAB needs six fields (seconds first): {ncrontab!r}")
+    it = croniter(ncrontab, now, second_at_beginning=True)
+    nxt: datetime = it.get_next(datetime)
+    return max(0.0, (nxt - now).total_seconds())
+
+
+def _single_params(query: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    try:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    except ValueError:
+        return {}
+
+
+def build_server(app: func.FunctionApp, host: str, port: int) -> tuple[BaseWSGIServer, LocalHost]:
+    local = LocalHost(app)
+    server = make_server(host, port, local, threaded=True)
+    return server, local

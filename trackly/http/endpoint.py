@@ -1,0 +1,548 @@
+"""The endpoint decorator: one declaration drives validation, auth, errors and OpenAPI.
+
+    @endpoint(bp, "GET", "issues/{issue_id:guid}", path=IssuePath, response=IssueOut,
+              action=Action.ISSUE_READ, summary="Get one issue", tags=["issues"])
+    def get_issue(call: Call[IssuePath, None, None]) -> Reply: ...
+
+The decorated handler receives a `Call` (validated path/query/body, the signed-in user and a
+lazily opened Session) and returns a pydantic model, a list, a dict, None (204) or a `Reply`.
+The endpoint layer commits the Session when the handler returns and rolls it back on error,
+then runs after-commit work (publishing live updates).
+"""
+
+import json
+import logging
+import time
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from trackly import db
+from trackly.auth.policy import Action, require
+from trackly.config import Settings, SettingsError, get_settings
+from trackly.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TracklyError,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.models import User
+
+log = logging.getLogger("trackly.http")
+
+P = TypeVar("P")
+Q = TypeVar("Q")
+B = TypeVar("B")
+
+MAX_URL_LENGTH = 8192
+JSON_CONTENT_TYPE = "application/json"
+
+
+class RequestModel(BaseModel):
+    """Base for request bodies: unknown fields are refused (e.g. `role` on signup)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class QueryModel(BaseModel):
+    """Base for query strings: unknown parameters are ignored, as browsers and proxies add some."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+@dataclass
+class Reply:
+    """A response with a status or headers other than the declared defaults."""
+
+    body: Any = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None  # set for non-JSON bodies (bytes or str)
+
+
+@dataclass
+class EndpointSpec:
+    name: str
+    method: str
+    route: str
+    summary: str
+    description: str | None
+    tags: list[str]
+    auth: bool
+    action: Action | None
+    path_model: type[BaseModel] | None
+    query_model: type[BaseModel] | None
+    body_model: type[BaseModel] | None
+    body_required: bool
+    response: Any
+    status: int
+    errors: tuple[int, ...]
+    response_headers: dict[str, str]
+    response_content_type: str
+    extra_responses: dict[int, str]
+    idempotency_key_header: bool = False
+    conditional: str | None = None  # "read" (If-None-Match) or "write" (If-Match)
+    handler: Callable[..., Any] | None = None
+
+    @property
+    def openapi_path(self) -> str:
+        return "/" + strip_constraints(self.route)
+
+
+# Every declared endpoint, in registration order: the source of the OpenAPI document.
+REGISTRY: dict[str, EndpointSpec] = {}
+
+
+def strip_constraints(route: str) -> str:
+    """`issues/{issue_id:guid}` -> `issues/{issue_id}` (OpenAPI has no route constraints)."""
+    out = []
+    for part in route.split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1].split(":", 1)[0].lstrip("*").rstrip("?")
+            out.append("{" + name + "}")
+        else:
+            out.append(part)
+    return "/".join(out)
+
+
+class Call(Generic[P, Q, B]):
+    """One invocation as a handler sees it."""
+
+    def __init__(
+        self,
+        request: func.HttpRequest,
+        *,
+        spec: EndpointSpec,
+        request_id: str,
+        settings: Settings,
+        path: Any,
+        query: Any,
+        body: Any,
+    ) -> None:
+        self.request = request
+        self.spec = spec
+        self.request_id = request_id
+        self.settings = settings
+        self.path: P = path
+        self.query: Q = query
+        self.body: B = body
+        self._session: Session | None = None
+        self._user: User | None = None
+        self.raw_body: bytes = b""
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = db.new_session()
+        return self._session
+
+    @property
+    def user(self) -> User:
+        """The signed-in user (only on endpoints declared with auth)."""
+        if self._user is None:
+            raise RuntimeError(f"endpoint {self.spec.name} is not declared with auth")
+        return self._user
+
+    @property
+    def optional_user(self) -> User | None:
+        return self._user
+
+    def header(self, name: str) -> str | None:
+        value = self.request.headers.get(name)
+        return None if value is None else str(value)
+
+    @property
+    def client_ip(self) -> str:
+        forwarded = self.header("X-Forwarded-For")
+        if forwarded:
+            # Azure front ends append the client address; the left-most is the original client.
+            return forwarded.split(",")[0].strip().split(":")[0] or "unknown"
+        return self.header("X-Client-IP") or "unknown"
+
+    def url_for(self, path: str) -> str:
+        """An absolute URL for `path` (relative to the API root, e.g. `issues/123`)."""
+        parts = urlsplit(self.request.url)
+        return f"{parts.scheme}://{parts.netloc}/api/{path.lstrip('/')}"
+
+
+Handler = Callable[[Call[Any, Any, Any]], Any]
+
+
+def endpoint(
+    bp: func.Blueprint,
+    method: str,
+    route: str,
+    *,
+    summary: str,
+    tags: list[str],
+    auth: bool = True,
+    action: Action | None = None,
+    path: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    body_required: bool = True,
+    response: Any = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    response_headers: dict[str, str] | None = None,
+    response_content_type: str = JSON_CONTENT_TYPE,
+    extra_responses: dict[int, str] | None = None,
+    idempotency_key_header: bool = False,
+    conditional: str | None = None,
+    name: str | None = None,
+) -> Callable[[Handler], Handler]:
+    """Declare an HTTP function. See the module docstring."""
+
+    def decorate(handler: Handler) -> Handler:
+        fname = name or handler.__name__
+        if fname in REGISTRY:
+            raise ValueError(f"duplicate endpoint name {fname}")
+        spec = EndpointSpec(
+            name=fname,
+            method=method.upper(),
+            route=route,
+            summary=summary,
+            description=(handler.__doc__ or "").strip() or None,
+            tags=tags,
+            auth=auth or action is not None,
+            action=action,
+            path_model=path,
+            query_model=query,
+            body_model=body,
+            body_required=body_required,
+            response=response,
+            status=status,
+            errors=errors,
+            response_headers=response_headers or {},
+            response_content_type=response_content_type,
+            extra_responses=extra_responses or {},
+            idempotency_key_header=idempotency_key_header,
+            conditional=conditional,
+            handler=handler,
+        )
+        REGISTRY[fname] = spec
+
+        def function(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+            return dispatch(spec, req, getattr(context, "invocation_id", None))
+
+        # Real classes, not strings: the Functions worker inspects these annotations.
+        function.__annotations__ = {
+            "req": func.HttpRequest,
+            "context": func.Context,
+            "return": func.HttpResponse,
+        }
+        function.__name__ = function.__qualname__ = fname
+        function.__doc__ = summary
+        built = bp.route(route=route, methods=[spec.method], auth_level=func.AuthLevel.ANONYMOUS)(function)
+        bp.function_name(fname)(built)
+        return handler
+
+    return decorate
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | None) -> func.HttpResponse:
+    started = time.perf_counter()
+    request_id = _request_id(req, invocation_id)
+    call: Call[Any, Any, Any] | None = None
+    try:
+        settings = get_settings()
+        call = _build_call(spec, req, request_id, settings)
+        if spec.auth:
+            from trackly.auth.current import authenticate
+
+            call._user = authenticate(call.header("Authorization"), session=call.session, settings=settings)
+            if spec.action is not None:
+                require(call._user, spec.action)
+        assert spec.handler is not None
+        result = spec.handler(call)
+        if call._session is not None:
+            call._session.commit()
+            session, call._session = call._session, None
+            session.close()
+            db.run_after_commit(session)
+        response = _render(spec, result, request_id)
+    except Exception as exc:  # every failure becomes a problem document
+        if call is not None and call._session is not None:
+            _discard(call._session)
+        response = error_response(exc, req, request_id)
+    log.info(
+        "%s %s -> %s in %.1f ms",
+        req.method,
+        urlsplit(req.url).path,
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+        extra={"request_id": request_id, "function": spec.name},
+    )
+    return response
+
+
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    except Exception:  # the connection may be gone; the pool will replace it
+        log.debug("rollback failed", exc_info=True)
+    session.info.pop("after_commit", None)
+    session.close()
+
+
+def _request_id(req: func.HttpRequest, invocation_id: str | None) -> str:
+    supplied = req.headers.get("X-Request-Id")
+    if supplied and len(supplied) <= 128 and all(c.isalnum() or c in "-_.:" for c in supplied):
+        return str(supplied)
+    return invocation_id or uuid.uuid4().hex
+
+
+def _build_call(
+    spec: EndpointSpec, req: func.HttpRequest, request_id: str, settings: Settings
+) -> Call[Any, Any, Any]:
+    if len(req.url) > MAX_URL_LENGTH:
+        raise _uri_too_long()
+    errors: list[dict[str, Any]] = []
+    path = _validate(spec.path_model, dict(req.route_params or {}), "path", errors)
+    query = _validate(spec.query_model, _query_dict(spec.query_model, req), "query", errors)
+    body: Any = None
+    raw = req.get_body() or b""
+    if len(raw) > settings.MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(
+            f"The request body is {len(raw)} bytes; the limit is {settings.MAX_REQUEST_BYTES} bytes."
+        )
+    if spec.body_model is not None:
+        data = _parse_json(req, raw, required=spec.body_required)
+        if data is None:
+            data = {}
+        body = _validate(spec.body_model, data, "body", errors)
+    elif raw.strip() and spec.method in ("POST", "PUT", "PATCH"):
+        raise BadRequest("This endpoint takes no request body.")
+    if errors:
+        raise Unprocessable(_summarize(errors), errors=errors)
+    call: Call[Any, Any, Any] = Call(
+        req, spec=spec, request_id=request_id, settings=settings, path=path, query=query, body=body
+    )
+    call.raw_body = raw
+    return call
+
+
+def _uri_too_long() -> TracklyError:
+    err = TracklyError(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
+    err.status = 414
+    err.slug = "uri-too-long"
+    err.title = "URI too long"
+    return err
+
+
+def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[str, Any]:
+    if model is None:
+        return {}
+    query = urlsplit(req.url).query
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=200)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The query string is not valid (bad encoding or too many parameters).") from None
+    if not parsed and req.params:
+        parsed = {k: [v] for k, v in req.params.items()}
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key not in parsed:
+            continue
+        values = parsed[key]
+        out[key] = values if _is_list(info.annotation) else values[0]
+    return out
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return any(_is_list(arg) for arg in typing.get_args(annotation)) if origin is not None else False
+
+
+def _parse_json(req: func.HttpRequest, raw: bytes, *, required: bool) -> Any:
+    if not raw.strip():
+        if required:
+            raise Unprocessable(
+                "A JSON request body is required.",
+                errors=[{"loc": "body", "msg": "A JSON body is required.", "type": "missing"}],
+            )
+        return None
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype and ctype != JSON_CONTENT_TYPE and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(f"Send the request body as application/json (got '{ctype[:100]}').")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not valid UTF-8.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+
+
+def _validate(model: type[BaseModel] | None, data: Any, where: str, errors: list[dict[str, Any]]) -> Any:
+    if model is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(field_errors(exc, where))
+        return None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+
+
+def field_errors(exc: ValidationError, where: str) -> list[dict[str, Any]]:
+    out = []
+    for item in exc.errors(include_url=False, include_input=False):
+        loc = ".".join([where, *(str(p) for p in item["loc"])])
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "This field is not allowed here."
+        elif item["type"] == "missing":
+            msg = "This field is required."
+        out.append({"loc": loc, "msg": msg, "type": item["type"]})
+    return out
+
+
+def _summarize(errors: list[dict[str, Any]]) -> str:
+    first = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return f"The request is not valid: {first}{more}"
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _to_json(value: Any, declared: Any) -> bytes:
+    if isinstance(value, BaseModel):
+        return value.model_dump_json().encode()
+    if declared is not None and not isinstance(value, (dict, str, bytes)):
+        adapter = _adapters.get(declared)
+        if adapter is None:
+            adapter = _adapters[declared] = TypeAdapter(declared)
+        return adapter.dump_json(value)
+    from pydantic_core import to_json
+
+    return to_json(value)
+
+
+def _render(spec: EndpointSpec, result: Any, request_id: str) -> func.HttpResponse:
+    reply = result if isinstance(result, Reply) else Reply(body=result)
+    status = reply.status or (204 if reply.body is None and spec.status == 200 else spec.status)
+    headers = {"X-Request-Id": request_id, **reply.headers}
+    if status in (204, 304) or (reply.body is None and reply.content_type is None):
+        return func.HttpResponse(status_code=status, headers=headers)
+    if reply.content_type is not None:
+        body = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        headers["Content-Type"] = reply.content_type
+        return func.HttpResponse(body=body, status_code=status, headers=headers, mimetype=None)
+    headers["Content-Type"] = JSON_CONTENT_TYPE
+    return func.HttpResponse(body=_to_json(reply.body, spec.response), status_code=status, headers=headers)
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    request_id: str,
+    instance: str | None = None,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> func.HttpResponse:
+    body = problem_body(
+        status,
+        detail,
+        slug=slug,
+        title=title,
+        instance=instance,
+        request_id=request_id,
+        errors=errors,
+        extra=extra,
+    )
+    all_headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "X-Request-Id": request_id}
+    all_headers.update(headers or {})
+    return func.HttpResponse(body=body, status_code=status, headers=all_headers)
+
+
+def error_response(exc: BaseException, req: func.HttpRequest, request_id: str) -> func.HttpResponse:
+    instance = urlsplit(req.url).path
+    if isinstance(exc, TracklyError):
+        if exc.status >= 500:
+            log.warning("%s: %s", type(exc).__name__, exc.detail, extra={"request_id": request_id})
+        return problem_response(
+            exc.status,
+            exc.detail,
+            request_id=request_id,
+            instance=instance,
+            slug=exc.slug,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+    if isinstance(exc, SettingsError):
+        log.error("configuration error: %s", exc, extra={"request_id": request_id})
+        return problem_response(
+            503,
+            "The service is not configured correctly; an operator has to fix its settings.",
+            request_id=request_id,
+            instance=instance,
+            slug="misconfigured",
+        )
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    ):
+        log.warning("database unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
+        return problem_response(
+            503,
+            "The database is unavailable right now; nothing was changed. Try again shortly.",
+            request_id=request_id,
+            instance=instance,
+            slug="database-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    log.exception("unhandled error (request %s)", request_id, extra={"request_id": request_id})
+    return problem_response(
+        500,
+        f"Something went wrong on our side. Quote request id {request_id} if you report it.",
+        request_id=request_id,
+        instance=instance,
+        slug="internal-error",
+    )
+
+
+__all__ = [
+    "REGISTRY",
+    "Call",
+    "EndpointSpec",
+    "QueryModel",
+    "Reply",
+    "RequestModel",
+    "ServiceUnavailable",
+    "dispatch",
+    "endpoint",
+    "error_response",
+    "problem_response",
+]

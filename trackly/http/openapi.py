@@ -1,0 +1,160 @@
+"""OpenAPI 3.1 document generated from the endpoint registry (so docs cannot drift from code)."""
+
+from __future__ import annotations
+
+import typing
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+
+from trackly.http.endpoint import REGISTRY, EndpointSpec
+from trackly.http.problems import PROBLEM_CONTENT_TYPE, Problem
+
+REF = "#/components/schemas/{model}"
+
+# Errors every endpoint can answer, plus the ones implied by its declaration.
+_ALWAYS = (500, 503)
+_WITH_AUTH = (401, 403)
+_WITH_INPUT = (400, 413, 415, 422)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def build_openapi(*, title: str, version: str, description: str = "") -> dict[str, Any]:
+    specs = list(REGISTRY.values())
+
+    inputs: set[type[BaseModel]] = set()
+    outputs: set[type[BaseModel]] = {Problem}
+    for spec in specs:
+        if spec.body_model is not None:
+            inputs.add(spec.body_model)
+        outputs.update(_models_in(spec.response))
+    keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)
+    ] + [(m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)]
+    refs, top = models_json_schema(keyed, ref_template=REF, schema_generator=GenerateJsonSchema)
+    components: dict[str, Any] = dict(top.get("$defs", {}))
+
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        paths.setdefault(spec.openapi_path, {})[spec.method.lower()] = _operation(spec, refs, components)
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "servers": [{"url": "/api"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "tags": sorted(({"name": t} for t in {t for s in specs for t in s.tags}), key=lambda t: t["name"]),
+    }
+
+
+def _schema_for(annotation: Any, refs: dict[Any, Any], components: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return dict(refs[(annotation, "serialization")])
+    schema = TypeAdapter(annotation).json_schema(ref_template=REF, mode="serialization")
+    components.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _parameters(spec: EndpointSpec) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for where, model in (("path", spec.path_model), ("query", spec.query_model)):
+        if model is None:
+            continue
+        schema = model.model_json_schema(ref_template=REF)
+        props = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        for name, raw_prop in props.items():
+            prop = dict(raw_prop)
+            description = prop.pop("description", None)
+            prop.pop("title", None)
+            param: dict[str, Any] = {
+                "name": name,
+                "in": where,
+                "required": where == "path" or name in required,
+                "schema": prop,
+            }
+            if description:
+                param["description"] = description
+            if prop.get("type") == "array":
+                param["style"] = "form"
+                param["explode"] = True
+            params.append(param)
+    if spec.conditional == "read":
+        params.append(_header("If-None-Match", "Answer 304 when the entity tag still matches."))
+    if spec.conditional == "write":
+        params.append(_header("If-Match", "Refuse the write (412) unless the entity tag matches."))
+    if spec.idempotency_key_header:
+        params.append(
+            _header(
+                "Idempotency-Key",
+                "Repeat a request safely: the same key and body within 24 h return the first response.",
+                max_length=255,
+            )
+        )
+    return params
+
+
+def _header(name: str, description: str, max_length: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if max_length:
+        schema["maxLength"] = max_length
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": schema}
+
+
+def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": spec.name,
+        "summary": spec.summary,
+        "tags": spec.tags,
+        "parameters": _parameters(spec),
+        "responses": {},
+    }
+    if spec.description:
+        op["description"] = spec.description
+    if spec.auth:
+        op["security"] = [{"bearerAuth": []}]
+    if spec.body_model is not None:
+        op["requestBody"] = {
+            "required": spec.body_required,
+            "content": {"application/json": {"schema": dict(refs[(spec.body_model, "validation")])}},
+        }
+
+    ok: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
+    if spec.status != 204 and spec.response is not None:
+        if spec.response_content_type == "application/json":
+            ok["content"] = {"application/json": {"schema": _schema_for(spec.response, refs, components)}}
+        else:
+            ok["content"] = {spec.response_content_type: {"schema": {"type": "string"}}}
+    if spec.response_headers:
+        ok["headers"] = {
+            h: {"description": d, "schema": {"type": "string"}} for h, d in spec.response_headers.items()
+        }
+    op["responses"][str(spec.status)] = ok
+    for code, text in spec.extra_responses.items():
+        op["responses"][str(code)] = {"description": text}
+
+    problem = {PROBLEM_CONTENT_TYPE: {"schema": dict(refs[(Problem, "serialization")])}}
+    codes = set(spec.errors) | set(_ALWAYS)
+    if spec.auth:
+        codes |= set(_WITH_AUTH)
+    if spec.path_model or spec.query_model or spec.body_model:
+        codes |= {400, 422}
+    if spec.body_model is not None:
+        codes |= set(_WITH_INPUT)
+    codes.add(414)
+    for code in sorted(codes):
+        if str(code) in op["responses"]:
+            continue
+        op["responses"][str(code)] = {"description": HTTPStatus(code).phrase, "content": problem}
+    return op
