@@ -12,7 +12,7 @@ from trackly.errors import NotFound
 from trackly.models import Issue, User
 
 
-def visible(query: Select[tuple[Issue]], user: User) -> Select[tuple[Issue]]:
+def visible(query: Select[Issue], user: User) -> Select[Issue]:
     """Restrict an issue query to what `user` may see (in SQL, so pages and totals are right)."""
     if sees_all_issues(user):
         return query
