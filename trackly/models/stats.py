@@ -29,6 +29,11 @@ class DailyStats(Base):
     severity_high: Mapped[int] = _counter()
     severity_critical: Mapped[int] = _counter()
     total_issues: Mapped[int] = _counter()
+    # Issues not DONE (OPEN, TRIAGED or IN_PROGRESS) by severity, at the end of the day.
+    unresolved_low: Mapped[int] = _counter()
+    unresolved_medium: Mapped[int] = _counter()
+    unresolved_high: Mapped[int] = _counter()
+    unresolved_critical: Mapped[int] = _counter()
     # Activity during the day.
     created_count: Mapped[int] = _counter()
     resolved_count: Mapped[int] = _counter()
