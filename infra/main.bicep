@@ -1,0 +1,353 @@
+// Trackly Functions: everything one environment needs, in its own resource group.
+// Deployed by `azd up` / `azd provision` (parameters from main.parameters.json) or by
+// .github/workflows/deploy.yml (`az deployment sub create`). See docs/readme/deploy.md.
+//
+// Only local modules are used (no registry modules such as br/public:avm/...): the offline checks
+// (pycep parse + checkov, scripts/check_infra.sh) can only see local files, so local modules are
+// what gives the security scan real coverage. Each module is one small, readable resource group.
+
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; used for the resource group name and the unique resource suffix.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource (must offer Flex Consumption, PostgreSQL Flexible Server and Web PubSub).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Optional resource group name (default rg-<environmentName>).')
+param resourceGroupName string = ''
+
+// --- the deploying principal (azd sets AZURE_PRINCIPAL_ID to the signed-in user) ---
+@description('Object id of the deploying user or service principal: Key Vault Secrets Officer and PostgreSQL Entra administrator (runs migrations).')
+param principalId string = ''
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+@description('Name PostgreSQL knows the deploying principal by: the UPN of a user, the display name of a service principal or managed identity. Empty = no database administrator entry for the deployer.')
+param principalName string = ''
+
+// --- app configuration ---
+@description('The web front end origin, e.g. https://trackly.example.com (CORS for the API and for blob uploads).')
+param frontendUrl string
+@description('Comma-separated extra browser origins (optional).')
+param corsAllowedOrigins string = ''
+param signupEnabled bool = false
+param logLevel string = 'INFO'
+param googleClientId string = ''
+param microsoftClientId string = ''
+param microsoftAuthority string = 'https://login.microsoftonline.com/common'
+param ssoAutoProvisionDomains string = ''
+
+@secure()
+@description('Optional JWT signing key (>= 32 bytes). Empty: keep the one in Key Vault; the postprovision hook creates it on first deployment.')
+param jwtSecretKey string = ''
+@secure()
+param microsoftClientSecret string = ''
+@secure()
+param googleClientSecret string = ''
+
+// --- database and connection budget ---
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+@description('Burstable has no built-in PgBouncer; the app then connects to 5432 directly.')
+param postgresSkuTier string = 'GeneralPurpose'
+param postgresSkuName string = 'Standard_D2ds_v5'
+@description('max_connections of the chosen SKU (Standard_D2ds_v5: 859, Standard_B1ms: 50); check with SHOW max_connections.')
+param postgresMaxConnections int = 859
+@description('Connections kept free for Azure maintenance, migrations, admin sessions and PgBouncer overhead.')
+param postgresReservedConnections int = 25
+@minValue(7)
+@maxValue(35)
+param postgresBackupRetentionDays int = 7
+param postgresGeoRedundantBackup bool = false
+param postgresAllowAzureServices bool = true
+@description('A client IP (e.g. the deployer\'s) allowed through the PostgreSQL firewall for migrations; empty = none.')
+param postgresClientIp string = ''
+
+@minValue(1)
+@maxValue(50)
+@description('SQLAlchemy pool size per worker process (DATABASE_POOL_SIZE).')
+param databasePoolSize int = 4
+
+// --- Functions scale ---
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound for Flex Consumption scale-out; the connection budget may lower it.')
+param functionMaxInstances int = 100
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@allowed([
+  'Free_F1'
+  'Standard_S1'
+])
+param webPubSubSku string = 'Standard_S1'
+
+@allowed([
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+  'Standard_ZRS'
+  'Standard_LRS'
+])
+@description('Replication of both storage accounts (attachments are user data: geo-redundant by default).')
+param storageSku string = 'Standard_GRS'
+
+@description('Zone-redundant Flex Consumption plan (only in some regions; keeps >= 2 always-ready instances, billed).')
+param zoneRedundant bool = false
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'trackly'
+}
+var functionAppName = '${abbrs.webSitesFunctions}trackly-${resourceToken}'
+var identityName = '${abbrs.managedIdentityUserAssignedIdentities}trackly-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+var attachmentsContainerName = 'issue-files'
+
+// Connection budget: every instance may hold DATABASE_POOL_SIZE connections, so the scale-out
+// limit is what the server can take after the reserve: instances x pool <= max_connections - reserve.
+// PgBouncer (transaction pooling) multiplexes these client connections onto fewer server
+// connections, so this bound is conservative: it also holds if PgBouncer is bypassed.
+var connectionBudget = postgresMaxConnections - postgresReservedConnections
+var maximumInstanceCount = max(1, min(functionMaxInstances, connectionBudget / databasePoolSize))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: identityName
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module hostStorage 'modules/storage.bicep' = {
+  name: 'host-storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}f${resourceToken}'
+    location: location
+    tags: tags
+    skuName: storageSku
+    containerNames: [
+      deploymentContainerName
+    ]
+  }
+}
+
+module attachmentsStorage 'modules/storage.bicep' = {
+  name: 'attachments-storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}a${resourceToken}'
+    location: location
+    tags: tags
+    skuName: storageSku
+    containerNames: [
+      attachmentsContainerName
+    ]
+    corsRules: [
+      {
+        allowedOrigins: union([frontendUrl], empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ','))
+        allowedMethods: [
+          'PUT'
+          'GET'
+          'HEAD'
+          'OPTIONS'
+        ]
+        allowedHeaders: [
+          'x-ms-blob-type'
+          'content-type'
+          'x-ms-*'
+        ]
+        exposedHeaders: [
+          'etag'
+          'content-length'
+          'content-type'
+          'x-ms-*'
+        ]
+        maxAgeInSeconds: 3600
+      }
+    ]
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    jwtSecretKey: jwtSecretKey
+    microsoftClientSecret: microsoftClientSecret
+    googleClientSecret: googleClientSecret
+  }
+}
+
+module webPubSub 'modules/webpubsub.bicep' = {
+  name: 'webpubsub'
+  scope: rg
+  params: {
+    name: '${abbrs.signalRServiceWebPubSub}${resourceToken}'
+    location: location
+    tags: tags
+    skuName: webPubSubSku
+    hubName: 'trackly'
+  }
+}
+
+module postgres 'modules/postgres.bicep' = {
+  name: 'postgres'
+  scope: rg
+  params: {
+    name: '${abbrs.dBforPostgreSQLServers}${resourceToken}'
+    location: location
+    tags: tags
+    skuTier: postgresSkuTier
+    skuName: postgresSkuName
+    backupRetentionDays: postgresBackupRetentionDays
+    geoRedundantBackup: postgresGeoRedundantBackup
+    databaseName: 'trackly'
+    allowAzureServices: postgresAllowAzureServices
+    allowedIpRanges: empty(postgresClientIp) ? [] : [
+      {
+        name: 'deployer-client'
+        start: postgresClientIp
+        end: postgresClientIp
+      }
+    ]
+    entraAdministrators: union([
+      {
+        objectId: identity.outputs.principalId
+        principalName: identity.outputs.name
+        principalType: 'ServicePrincipal'
+      }
+    ], (empty(principalId) || empty(principalName)) ? [] : [
+      {
+        objectId: principalId
+        principalName: principalName
+        principalType: principalType
+      }
+    ])
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+    hostStorageName: hostStorage.outputs.name
+    attachmentsStorageName: attachmentsStorage.outputs.name
+    webPubSubName: webPubSub.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityName: identity.outputs.name
+    hostStorageName: hostStorage.outputs.name
+    hostStorageBlobEndpoint: hostStorage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    jwtSecretUri: keyVault.outputs.jwtSecretUri
+    microsoftClientSecretUri: keyVault.outputs.microsoftClientSecretUri
+    googleClientSecretUri: keyVault.outputs.googleClientSecretUri
+    attachmentsStorageName: attachmentsStorage.outputs.name
+    attachmentsBlobEndpoint: attachmentsStorage.outputs.blobEndpoint
+    attachmentsContainerName: attachmentsContainerName
+    webPubSubEndpoint: webPubSub.outputs.endpoint
+    webPubSubHub: webPubSub.outputs.hubName
+    postgresHost: postgres.outputs.host
+    postgresPort: postgres.outputs.port
+    postgresDatabase: postgres.outputs.databaseName
+    databasePoolSize: databasePoolSize
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: zoneRedundant
+    frontendUrl: frontendUrl
+    corsAllowedOrigins: corsAllowedOrigins
+    logLevel: logLevel
+    signupEnabled: signupEnabled
+    googleClientId: googleClientId
+    microsoftClientId: microsoftClientId
+    microsoftAuthority: microsoftAuthority
+    ssoAutoProvisionDomains: ssoAutoProvisionDomains
+  }
+  // Roles first: the host, the deployment container and the Key Vault references need them.
+  dependsOn: [
+    rbac
+  ]
+}
+
+// --- outputs: azd stores them in .azure/<env>/.env; deploy.yml and the hooks read them ---
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_ENDPOINT_URL string = functionApp.outputs.uri
+output API_URL string = '${functionApp.outputs.uri}/api'
+output FUNCTION_MAXIMUM_INSTANCE_COUNT int = maximumInstanceCount
+output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output JWT_SECRET_NAME string = keyVault.outputs.jwtSecretName
+output POSTGRES_SERVER_NAME string = postgres.outputs.name
+output POSTGRES_HOST string = postgres.outputs.host
+output POSTGRES_DATABASE string = postgres.outputs.databaseName
+output POSTGRES_APP_PORT int = postgres.outputs.port
+output POSTGRES_ADMIN_PRINCIPAL_NAME string = principalName
+output ATTACHMENTS_STORAGE_ACCOUNT string = attachmentsStorage.outputs.name
+output WEB_PUBSUB_ENDPOINT string = webPubSub.outputs.endpoint

@@ -1,0 +1,237 @@
+// The Function App on a Flex Consumption (FC1) plan, Linux, Python 3.11.
+// - Runs as the user-assigned identity: identity-based AzureWebJobsStorage, the deployment
+//   container, Key Vault references, Web PubSub, PostgreSQL (Entra token) and App Insights.
+// - Every setting in trackly.config.Settings is set here (tests/test_infra_settings.py checks it);
+//   secrets are Key Vault references, connection strings and keys are empty on purpose.
+// - HTTPS only, TLS 1.2+, FTP off, basic (publishing-profile) credentials off, CORS for the frontend.
+
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@description('Resource id, client id and name of the user-assigned identity the app runs as.')
+param identityId string
+param identityClientId string
+param identityName string
+
+@description('Host storage (AzureWebJobsStorage and the deployment package container).')
+param hostStorageName string
+param hostStorageBlobEndpoint string
+param deploymentContainerName string
+
+param applicationInsightsConnectionString string
+
+@description('Versionless Key Vault secret URIs (empty = that secret is not configured).')
+param jwtSecretUri string
+param microsoftClientSecretUri string = ''
+param googleClientSecretUri string = ''
+
+param attachmentsStorageName string
+param attachmentsBlobEndpoint string
+param attachmentsContainerName string = 'issue-files'
+
+param webPubSubEndpoint string
+param webPubSubHub string = 'trackly'
+
+param postgresHost string
+param postgresPort int = 6432
+param postgresDatabase string = 'trackly'
+
+@minValue(1)
+@maxValue(50)
+param databasePoolSize int = 4
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption scale-out limit; main.bicep derives it from the database connection budget.')
+param maximumInstanceCount int
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Spread instances over availability zones (only some regions; Flex then keeps at least two always-ready instances, which are billed).')
+param zoneRedundant bool = false
+
+param frontendUrl string
+@description('Comma-separated list of extra browser origins; empty = only frontendUrl.')
+param corsAllowedOrigins string = ''
+
+param logLevel string = 'INFO'
+param signupEnabled bool = false
+
+param googleClientId string = ''
+param microsoftClientId string = ''
+param microsoftAuthority string = 'https://login.microsoftonline.com/common'
+param ssoAutoProvisionDomains string = ''
+
+var allowedOrigins = union([frontendUrl], empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ','))
+var keyVaultReference = '@Microsoft.KeyVault(SecretUri={0})'
+// sslmode=require: the driver refuses a plaintext connection. The user is the managed identity's
+// name, the name it has as an Entra administrator of the server; the password is a fresh Entra
+// token injected per connection by the app (DATABASE_AUTH=entra).
+var databaseUrl = 'postgresql+psycopg2://${identityName}@${postgresHost}:${postgresPort}/${postgresDatabase}?sslmode=require'
+
+// Every app setting, as one object (tests/test_infra_settings.py reads the keys of this block).
+// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not app settings on Flex
+// Consumption: the runtime comes from functionAppConfig.runtime.
+var appSettings = {
+  // --- Functions host ---
+  AzureWebJobsStorage__accountName: hostStorageName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  AZURE_CLIENT_ID: identityClientId
+  // --- runtime ---
+  TRACKLY_ENV: 'production'
+  LOG_LEVEL: logLevel
+  MAX_REQUEST_BYTES: '1048576'
+  // --- database ---
+  DATABASE_URL: databaseUrl
+  DATABASE_AUTH: 'entra'
+  DATABASE_POOL_SIZE: string(databasePoolSize)
+  // --- tokens and sign-in ---
+  JWT_SECRET_KEY: format(keyVaultReference, jwtSecretUri)
+  JWT_ISSUER: 'trackly'
+  JWT_AUDIENCE: 'trackly-api'
+  ACCESS_TOKEN_EXPIRE_MINUTES: '30'
+  REFRESH_TOKEN_EXPIRE_DAYS: '7'
+  REFRESH_TOKEN_ROTATION: 'true'
+  REFRESH_TOKEN_REUSE_GRACE_SECONDS: '30'
+  LOGIN_MAX_FAILURES: '5'
+  LOGIN_FAILURE_WINDOW_MINUTES: '15'
+  SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
+  // --- web front end ---
+  FRONTEND_URL: frontendUrl
+  CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
+  // --- single sign-on ---
+  GOOGLE_CLIENT_ID: googleClientId
+  GOOGLE_CLIENT_SECRET: empty(googleClientSecretUri) ? '' : format(keyVaultReference, googleClientSecretUri)
+  GOOGLE_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs'
+  GOOGLE_ISSUERS: 'https://accounts.google.com,accounts.google.com'
+  MICROSOFT_CLIENT_ID: microsoftClientId
+  MICROSOFT_CLIENT_SECRET: empty(microsoftClientSecretUri) ? '' : format(keyVaultReference, microsoftClientSecretUri)
+  MICROSOFT_AUTHORITY: microsoftAuthority
+  MICROSOFT_REDIRECT_URI: 'https://${name}.azurewebsites.net/api/auth/microsoft/callback'
+  MICROSOFT_VALIDATE_AUTHORITY: 'true'
+  SSO_AUTO_PROVISION_DOMAINS: ssoAutoProvisionDomains
+  // --- attachments (identity mode: URL set, connection string and key empty) ---
+  AZURE_STORAGE_CONNECTION_STRING: ''
+  AZURE_STORAGE_ACCOUNT_NAME: attachmentsStorageName
+  AZURE_STORAGE_ACCOUNT_KEY: ''
+  AZURE_STORAGE_ACCOUNT_URL: attachmentsBlobEndpoint
+  AZURE_STORAGE_CONTAINER_NAME: attachmentsContainerName
+  UPLOAD_SAS_MINUTES: '10'
+  DOWNLOAD_SAS_MINUTES: '5'
+  MAX_ATTACHMENT_BYTES: '26214400'
+  MAX_ATTACHMENTS_PER_ISSUE: '20'
+  ALLOWED_CONTENT_TYPES: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,application/json,application/zip'
+  ATTACHMENT_CLEANUP_SCHEDULE: '0 */15 * * * *'
+  // --- live updates (identity mode: endpoint set, connection string empty) ---
+  WEBPUBSUB_CONNECTION_STRING: ''
+  WEBPUBSUB_ENDPOINT: webPubSubEndpoint
+  WEBPUBSUB_HUB: webPubSubHub
+  REALTIME_TOKEN_MINUTES: '60'
+  EVENT_RETENTION_DAYS: '90'
+  OUTBOX_SCHEDULE: '0 * * * * *'
+  // --- statistics ---
+  STATS_SCHEDULE: '0 */30 * * * *'
+  STATS_BACKFILL_MAX_DAYS: '366'
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+    zoneRedundant: zoneRedundant
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+      cors: {
+        allowedOrigins: allowedOrigins
+        supportCredentials: false
+      }
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostStorageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output id string = site.id
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName
+output uri string = 'https://${site.properties.defaultHostName}'
+output maximumInstanceCount int = maximumInstanceCount

@@ -1,0 +1,211 @@
+// PostgreSQL Flexible Server 16 with Microsoft Entra authentication.
+// - Password authentication is a parameter (off by default): nobody holds a database password.
+// - The app's user-assigned identity is an Entra administrator, so it can log in with a token
+//   (DATABASE_AUTH=entra); the deploying principal can be one too, to run migrations.
+// - Built-in PgBouncer (port 6432) absorbs connection fan-out from scaled-out instances; it is
+//   not available on the Burstable tier, so it is switched on only for GeneralPurpose and
+//   MemoryOptimized (the `port` output tells the app where to connect).
+// - TLS is required; backups are kept `backupRetentionDays`, optionally geo-redundant.
+// - Network: public endpoint guarded by firewall rules chosen by parameters.
+
+param name string
+param location string
+param tags object = {}
+param tenantId string = subscription().tenantId
+
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+param skuTier string = 'GeneralPurpose'
+param skuName string = 'Standard_D2ds_v5'
+
+@minValue(32)
+param storageSizeGB int = 32
+
+@minValue(7)
+@maxValue(35)
+param backupRetentionDays int = 7
+param geoRedundantBackup bool = false
+
+@description('Keep password authentication on (an administratorLogin/password must then be given). Off by default.')
+param passwordAuthEnabled bool = false
+param administratorLogin string = ''
+@secure()
+param administratorLoginPassword string = ''
+
+param databaseName string = 'trackly'
+
+@description('Allow connections from Azure services (Flex Consumption without a virtual network has no fixed outbound IPs).')
+param allowAzureServices bool = true
+
+@description('Extra client IP ranges allowed through the firewall, e.g. [{ name: \'office\', start: \'203.0.113.10\', end: \'203.0.113.10\' }].')
+param allowedIpRanges array = []
+
+@description('Entra administrators: [{ objectId, principalName, principalType }] (principalType: User, Group or ServicePrincipal).')
+param entraAdministrators array
+
+var pgBouncerEnabled = skuTier != 'Burstable'
+
+resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuTier
+  }
+  properties: {
+    version: '16'
+    createMode: 'Default'
+    administratorLogin: passwordAuthEnabled ? administratorLogin : null
+    administratorLoginPassword: passwordAuthEnabled ? administratorLoginPassword : null
+    authConfig: {
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: passwordAuthEnabled ? 'Enabled' : 'Disabled'
+      tenantId: tenantId
+    }
+    storage: {
+      storageSizeGB: storageSizeGB
+      autoGrow: 'Enabled'
+    }
+    backup: {
+      backupRetentionDays: backupRetentionDays
+      geoRedundantBackup: geoRedundantBackup ? 'Enabled' : 'Disabled'
+    }
+    highAvailability: {
+      mode: 'Disabled'
+    }
+    network: {
+      publicNetworkAccess: 'Enabled'
+    }
+  }
+}
+
+// Server parameters are applied one after the other: concurrent updates of one server conflict.
+resource requireSecureTransport 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'require_secure_transport'
+  properties: {
+    value: 'on'
+    source: 'user-override'
+  }
+}
+
+resource minTlsVersion 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'ssl_min_protocol_version'
+  properties: {
+    value: 'TLSv1.2'
+    source: 'user-override'
+  }
+  dependsOn: [
+    requireSecureTransport
+  ]
+}
+
+resource logConnections 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'log_connections'
+  properties: {
+    value: 'on'
+    source: 'user-override'
+  }
+  dependsOn: [
+    minTlsVersion
+  ]
+}
+
+resource logDisconnections 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'log_disconnections'
+  properties: {
+    value: 'on'
+    source: 'user-override'
+  }
+  dependsOn: [
+    logConnections
+  ]
+}
+
+resource connectionThrottling 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'connection_throttle.enable'
+  properties: {
+    value: 'on'
+    source: 'user-override'
+  }
+  dependsOn: [
+    logDisconnections
+  ]
+}
+
+resource pgBouncer 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (pgBouncerEnabled) {
+  parent: server
+  name: 'pgbouncer.enabled'
+  properties: {
+    value: 'true'
+    source: 'user-override'
+  }
+  dependsOn: [
+    connectionThrottling
+  ]
+}
+
+resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
+  parent: server
+  name: databaseName
+  properties: {
+    charset: 'UTF8'
+    collation: 'en_US.utf8'
+  }
+  dependsOn: [
+    connectionThrottling
+    pgBouncer
+  ]
+}
+
+resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (allowAzureServices) {
+  parent: server
+  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
+  properties: {
+    startIpAddress: '0.0.0.0'
+    endIpAddress: '0.0.0.0'
+  }
+}
+
+@batchSize(1)
+resource clientRules 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = [for rule in allowedIpRanges: {
+  parent: server
+  name: rule.name
+  properties: {
+    startIpAddress: rule.start
+    endIpAddress: rule.end
+  }
+  dependsOn: [
+    allowAzure
+  ]
+}]
+
+// Entra administrators are added after the server parameters (the server restarts for some).
+@batchSize(1)
+resource administrators 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = [for admin in entraAdministrators: {
+  parent: server
+  name: admin.objectId
+  properties: {
+    principalName: admin.principalName
+    principalType: admin.principalType
+    tenantId: tenantId
+  }
+  dependsOn: [
+    database
+  ]
+}]
+
+output id string = server.id
+output name string = server.name
+output host string = server.properties.fullyQualifiedDomainName
+output databaseName string = database.name
+output pgBouncerEnabled bool = pgBouncerEnabled
+output port int = pgBouncerEnabled ? 6432 : 5432
