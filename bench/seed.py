@@ -1,0 +1,329 @@
+"""Fill a PostgreSQL database with realistic Trackly data, fast.
+
+    python -m bench.seed --issues 100000 [--database-url URL] [--chunk 100000]
+
+Everything is set-based SQL (INSERT ... SELECT over generate_series, in chunks), run with the
+issue/event indexes dropped and rebuilt at the end, so 1,000,000 issues take minutes.
+
+What it creates (the existing rows of these tables are removed first):
+- users: 2 admins, 8 maintainers, 200 reporters (bench-<role>-<n>@bench.trackly.test, all with
+  the password in bench.common.BENCH_PASSWORD). Reporters' issue counts are heavily skewed
+  (reporter 1 files roughly 10 % of all issues, most file a handful).
+- issues over the last two years: more recent than old, severities skewed (LOW 30 %, MEDIUM 45 %,
+  HIGH 18 %, CRITICAL 7 %), statuses depending on age (old issues are mostly DONE), titles and
+  descriptions built from a vocabulary so full-text search finds things.
+- events as the issues service writes them (trackly/events/service.py): one issue_created per
+  issue and a status-change history OPEN -> TRIAGED -> IN_PROGRESS -> DONE that ends in the
+  issue's current status; payload.changes, payload.issue (snapshot after the change),
+  payload.actor_name. All marked published (the outbox timer has nothing to do).
+- attachments: about one issue in eight has one or two ACTIVE attachment rows (fake blob names).
+daily_stats is left empty, so the statistics backfill has work to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import psycopg2
+
+from bench.common import BENCH_EMAIL_DOMAIN, BENCH_PASSWORD, bench_url, ensure_database
+
+ADMINS, MAINTAINERS, REPORTERS = 2, 8, 200
+
+COMPONENTS = [
+    "login page",
+    "dashboard",
+    "issue list",
+    "export to CSV",
+    "search box",
+    "attachment upload",
+    "email notifications",
+    "settings page",
+    "user profile",
+    "password reset",
+    "API gateway",
+    "billing report",
+    "mobile layout",
+    "dark mode",
+    "PDF preview",
+    "calendar sync",
+    "audit log",
+    "webhook delivery",
+    "SSO redirect",
+    "statistics chart",
+    "markdown editor",
+    "date picker",
+    "import wizard",
+    "permissions screen",
+    "session timeout",
+    "file download",
+    "status badge",
+]
+PROBLEMS = [
+    "crashes when",
+    "is slow when",
+    "shows the wrong total when",
+    "returns 500 when",
+    "loses changes when",
+    "does not load when",
+    "times out when",
+    "renders blank when",
+    "duplicates entries when",
+    "ignores the filter when",
+    "freezes the browser when",
+    "logs the user out when",
+]
+TRIGGERS = [
+    "the list has more than 100 rows",
+    "the user switches language",
+    "two tabs are open",
+    "the network is offline",
+    "a filename contains unicode",
+    "the token has expired",
+    "Safari is used",
+    "the window is resized",
+    "an admin changes roles",
+    "the session is restored",
+    "the upload exceeds 10 MB",
+    "sorting by severity",
+    "the timezone is not UTC",
+]
+DETAILS = [
+    "Steps to reproduce: open the page, apply a filter and scroll down.",
+    "Expected the counter to update immediately; it only updates after a reload.",
+    "The console shows a TypeError in the bundle.",
+    "Happens on staging and production, not locally.",
+    "Customer reports this blocks their weekly reporting.",
+    "Regression since the last release; worked in the previous version.",
+    "Attached a screenshot of the stack trace and the network tab.",
+    "Workaround: clearing the cache and signing in again.",
+    "Database latency spikes at the same time according to the dashboard.",
+    "Only users with the REPORTER role are affected.",
+]
+
+
+def _sql_array(values: list[str]) -> str:
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _pick(array_sql: str, n: int, rnd: str = "random()") -> str:
+    return f"({array_sql})[1 + floor({rnd} * {n})::int]"
+
+
+def _password_hash() -> str:
+    from trackly.auth.passwords import hash_password
+
+    return hash_password(BENCH_PASSWORD)
+
+
+def _drop_indexes(cur: Any, tables: list[str]) -> list[str]:
+    """Drop the secondary (non-constraint) indexes of `tables`; return their definitions."""
+    cur.execute(
+        """
+        SELECT i.indexname, i.indexdef FROM pg_indexes i
+        WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+        """,
+        (tables,),
+    )
+    rows = cur.fetchall()
+    for name, _ in rows:
+        cur.execute(f'DROP INDEX IF EXISTS "{name}"')
+    return [definition for _, definition in rows]
+
+
+def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
+    started = time.perf_counter()
+    ensure_database(url)
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    conn.autocommit = False
+    cur = conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.execute("SET synchronous_commit = off")
+    cur.execute("SET maintenance_work_mem = '512MB'")
+    cur.execute("SET work_mem = '64MB'")
+
+    print(f"seeding {issues:,} issues into {url.rsplit('@', 1)[-1]}")
+    cur.execute(
+        "TRUNCATE attachments, events, idempotency_keys, daily_stats, issues, refresh_tokens, "
+        "login_throttle, sso_links, auth_flows, login_codes, users RESTART IDENTITY CASCADE"
+    )
+    pw = _password_hash()
+    cur.execute(
+        f"""
+        INSERT INTO users (id, email, full_name, role, password_hash, is_active, created_at, updated_at)
+        SELECT gen_random_uuid(), format('bench-%%s-%%s@{BENCH_EMAIL_DOMAIN}', lower(r.role), g),
+               format('%%s %%s', initcap(lower(r.role)), g), r.role, %s, true,
+               now() - interval '800 days', now() - interval '800 days'
+        FROM (VALUES ('ADMIN', {ADMINS}), ('MAINTAINER', {MAINTAINERS}), ('REPORTER', {REPORTERS}))
+             AS r(role, n), generate_series(1, r.n) g
+        """,
+        (pw,),
+    )
+    # Numbered helper tables: reporters by skew rank, staff (admins + maintainers) as actors.
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE bench_reporters AS
+        SELECT (row_number() OVER (ORDER BY email COLLATE "C"))::int - 1 AS idx, id, full_name
+        FROM users WHERE role = 'REPORTER' AND email LIKE '%%@{BENCH_EMAIL_DOMAIN}';
+        CREATE TEMP TABLE bench_staff AS
+        SELECT (row_number() OVER (ORDER BY email COLLATE "C"))::int - 1 AS idx, id, full_name
+        FROM users WHERE role <> 'REPORTER';
+        """
+    )
+    # Order reporters so that bench-reporter-1 is the heaviest filer.
+    cur.execute(
+        "UPDATE bench_reporters b SET idx = (split_part(split_part(u.email, '@', 1), '-', 3))::int - 1 "
+        "FROM users u WHERE u.id = b.id"
+    )
+    cur.execute("CREATE UNIQUE INDEX ON bench_reporters (idx); CREATE UNIQUE INDEX ON bench_staff (idx)")
+    cur.execute("SELECT count(*) FROM bench_staff")
+    staff = cur.fetchone()[0]
+    dropped = _drop_indexes(cur, ["issues", "events", "attachments"])
+    conn.commit()
+    print(f"  users: {ADMINS + MAINTAINERS + REPORTERS} ({time.perf_counter() - started:.1f} s)")
+
+    comp, prob, trig, det = (_sql_array(x) for x in (COMPONENTS, PROBLEMS, TRIGGERS, DETAILS))
+    statuses = "ARRAY['OPEN','TRIAGED','IN_PROGRESS','DONE']"
+    done = 0
+    while done < issues:
+        n = min(chunk, issues - done)
+        t0 = time.perf_counter()
+        cur.execute("DROP TABLE IF EXISTS stage")
+        # One staging row per issue: attributes, number of status steps, timestamps.
+        cur.execute(
+            f"""
+            CREATE TEMP TABLE stage AS
+            WITH base AS (
+              SELECT g,
+                     gen_random_uuid() AS id,
+                     -- heavy skew: power-law over 200 reporters
+                     least({REPORTERS - 1}, floor({REPORTERS} * power(random(), 3.5))::int) AS rep_idx,
+                     random() AS rs, random() AS rage, random() AS rspan,
+                     (g % {staff}) AS staff_idx
+              FROM generate_series({done + 1}, {done + n}) g
+            ), timed AS (
+              SELECT *,
+                     -- two years, more recent issues than old ones
+                     now() - interval '730 days' * power(rage, 1.6) - interval '1 second' * (g % 997)
+                       AS created_at,
+                     power(rage, 1.6) AS age
+              FROM base
+            )
+            SELECT t.g, t.id, r.id AS created_by, r.full_name AS reporter_name,
+                   s.id AS staff_id, s.full_name AS staff_name,
+                   CASE WHEN t.rs < 0.30 THEN 'LOW' WHEN t.rs < 0.75 THEN 'MEDIUM'
+                        WHEN t.rs < 0.93 THEN 'HIGH' ELSE 'CRITICAL' END AS severity,
+                   -- steps through the workflow: older issues went further
+                   CASE WHEN random() < 0.15 + 0.8 * t.age THEN 3
+                        ELSE floor(random() * 3)::int END AS steps,
+                   t.created_at,
+                   least(now(), t.created_at + interval '30 days' * t.rspan) AS last_change,
+                   {_pick(comp, len(COMPONENTS))} || ' ' || {_pick(prob, len(PROBLEMS))} || ' '
+                     || {_pick(trig, len(TRIGGERS))} AS title,
+                   {_pick(det, len(DETAILS))} || E'\\n\\n' || {_pick(det, len(DETAILS))} || E'\\n\\n'
+                     || 'Reported by ' || r.full_name || ' on build ' || (t.g % 500)::text || '.'
+                     AS description
+            FROM timed t
+            JOIN bench_reporters r ON r.idx = t.rep_idx
+            JOIN bench_staff s ON s.idx = t.staff_idx
+            """
+        )
+        cur.execute(
+            f"""
+            INSERT INTO issues (id, title, description, severity, status, created_by, updated_by,
+                                file_url, version, created_at, updated_at)
+            SELECT id, title, description, severity, ({statuses})[steps + 1], created_by,
+                   CASE WHEN steps > 0 THEN staff_id ELSE created_by END, NULL, 1 + steps,
+                   created_at, CASE WHEN steps > 0 THEN last_change ELSE created_at END
+            FROM stage
+            """
+        )
+        snapshot = (
+            "jsonb_build_object('title', s.title, 'status', {status}, 'severity', s.severity, "
+            "'created_by', s.created_by::text, 'created_at', to_jsonb(s.created_at))"
+        )
+        cur.execute(
+            f"""
+            INSERT INTO events (type, issue_id, actor_id, audience_owner_id, payload,
+                                created_at, published_at)
+            SELECT type, issue_id, actor_id, audience_owner_id, payload, at, at FROM (
+              SELECT s.g, 0 AS step, 'issue_created' AS type, s.id AS issue_id, s.created_by AS actor_id,
+                     s.created_by AS audience_owner_id,
+                     jsonb_build_object(
+                       'changes', jsonb_build_object('title', jsonb_build_array(NULL, s.title),
+                                                     'description', jsonb_build_array(NULL, s.description),
+                                                     'severity', jsonb_build_array(NULL, s.severity),
+                                                     'status', jsonb_build_array(NULL, 'OPEN')),
+                       'issue', {snapshot.format(status="'OPEN'")},
+                       'actor_name', s.reporter_name) AS payload,
+                     s.created_at AS at
+              FROM stage s
+              UNION ALL
+              SELECT s.g, k, 'issue_status_changed', s.id, s.staff_id, s.created_by,
+                     jsonb_build_object(
+                       'changes', jsonb_build_object('status',
+                           jsonb_build_array(({statuses})[k], ({statuses})[k + 1])),
+                       'issue', {snapshot.format(status=f"({statuses})[k + 1]")},
+                       'actor_name', s.staff_name),
+                     s.created_at + (s.last_change - s.created_at) * k / s.steps
+              FROM stage s, generate_series(1, s.steps) k
+            ) e ORDER BY at, g, step
+            """
+        )
+        cur.execute(
+            """
+            INSERT INTO attachments (id, issue_id, uploaded_by, blob_name, filename, content_type,
+                                     size_bytes, status, created_at, completed_at)
+            SELECT gen_random_uuid(), s.id, s.created_by,
+                   'issues/' || s.id || '/' || gen_random_uuid() || '.png',
+                   'screenshot-' || k || '.png', 'image/png', 20000 + (s.g * 7919 % 2000000), 'ACTIVE',
+                   s.created_at + interval '1 minute' * k, s.created_at + interval '1 minute' * k
+            FROM stage s, generate_series(1, 1 + (s.g % 2)) k
+            WHERE s.g % 8 = 0
+            """
+        )
+        conn.commit()
+        done += n
+        print(
+            f"  issues: {done:,}/{issues:,}  (+{n:,} in {time.perf_counter() - t0:.1f} s, "
+            f"total {time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+
+    t0 = time.perf_counter()
+    conn.autocommit = True
+    for definition in dropped:
+        cur.execute(definition)
+    print(f"  rebuilt {len(dropped)} indexes in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    for table in ("users", "issues", "events", "attachments"):
+        cur.execute(f"VACUUM (ANALYZE) {table}")
+    print(f"  vacuum analyze in {time.perf_counter() - t0:.1f} s")
+    counts = {}
+    for table in ("users", "issues", "events", "attachments"):
+        cur.execute(f"SELECT count(*) FROM {table}")
+        counts[table] = cur.fetchone()[0]
+    conn.close()
+    elapsed = time.perf_counter() - started
+    print(
+        "done: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()) + f" in {elapsed:.1f} s",
+        flush=True,
+    )
+    return {"counts": counts, "seconds": elapsed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.seed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--issues", type=int, default=100_000, help="number of issues (default 100000)")
+    parser.add_argument("--database-url", default=None, help="default: $BENCH_DATABASE_URL or trackly_bench")
+    parser.add_argument("--chunk", type=int, default=100_000, help="issues per transaction")
+    args = parser.parse_args(argv)
+    seed(bench_url(args.database_url), args.issues, args.chunk)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
