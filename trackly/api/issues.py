@@ -1,5 +1,270 @@
-"""HTTP functions for issues."""
+"""HTTP functions for issues: CRUD, workflow, optimistic concurrency, listing, history, counters."""
+
+import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
+from pydantic import BaseModel
+
+from trackly.auth.policy import Action
+from trackly.http import Call, Reply, endpoint, parse_tags
+from trackly.issues import idempotency, service
+from trackly.issues.schemas import (
+    HistoryEntry,
+    IssueCount,
+    IssueCreate,
+    IssueListQuery,
+    IssueOut,
+    IssuesBySeverity,
+    IssuesByStatus,
+    IssueUpdate,
+)
 
 bp = func.Blueprint()
+
+TAGS = ["issues"]
+ETAG_HEADER = {"ETag": "The issue's entity tag (send it back in If-Match to avoid lost updates)."}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class IssuePath(BaseModel):
+    issue_id: uuid.UUID
+
+
+def _etag(issue: IssueOut) -> str:
+    return service.etag_for(issue.id, issue.version)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "issues",
+    summary="Create an issue",
+    tags=TAGS,
+    action=Action.ISSUE_CREATE,
+    body=IssueCreate,
+    response=IssueOut,
+    status=201,
+    errors=(409,),
+    response_headers={"Location": "The new issue's URL.", **ETAG_HEADER},
+    idempotency_key_header=True,
+)
+def create_issue(call: Call[None, None, IssueCreate]) -> Reply:
+    """The status always starts OPEN. With an `Idempotency-Key` header, a retry with the same key
+    and body within 24 hours returns the first response (same issue); the same key with a different
+    body answers 422."""
+    user = call.user
+    raw_key = call.header(idempotency.HEADER)
+    key = idempotency.validate_key(raw_key) if raw_key is not None else None
+    if key is not None:
+        fingerprint = idempotency.request_hash("POST issues", call.body.model_dump(mode="json"))
+        stored = idempotency.claim(user.id, key, fingerprint, session=call.session)
+        if stored is not None:
+            return Reply(
+                stored.body,
+                status=stored.status,
+                headers={**stored.headers, idempotency.REPLAYED_HEADER: "true"},
+            )
+    issue = service.create_issue(call.body, actor=user, session=call.session)
+    headers = {"Location": call.url_for(f"issues/{issue.id}"), "ETag": _etag(issue)}
+    if key is not None:
+        idempotency.store(
+            user.id,
+            key,
+            status=201,
+            body=issue.model_dump(mode="json"),
+            headers=headers,
+            session=call.session,
+        )
+    return Reply(issue, status=201, headers=headers)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues",
+    summary="List issues",
+    tags=TAGS,
+    action=Action.ISSUE_LIST,
+    query=IssueListQuery,
+    response=list[IssueOut],
+    response_headers={
+        "X-Total-Count": "How many issues match the filters (for the caller), across all pages.",
+        "Link": 'The next page as `<url>; rel="next"` (a cursor URL), present when more issues exist.',
+    },
+)
+def list_issues(call: Call[None, IssueListQuery, None]) -> Reply:
+    """A JSON array. A REPORTER sees only their own issues (filtered in SQL, so pages and the
+    total are exact). Page with `skip` (offset) or with the opaque `cursor` from the Link header."""
+    page = service.list_issues(call.query, viewer=call.user, session=call.session)
+    headers = {"X-Total-Count": str(page.total), **NO_STORE}
+    if page.next_cursor is not None:
+        params = [
+            (k, v)
+            for k, v in parse_qsl(urlsplit(call.request.url).query, keep_blank_values=True)
+            if k not in ("skip", "cursor")
+        ]
+        params.append(("cursor", page.next_cursor))
+        headers["Link"] = f'<{call.url_for("issues")}?{urlencode(params)}>; rel="next"'
+    return Reply(page.items, headers=headers)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues/{issue_id:guid}",
+    summary="Get one issue",
+    tags=TAGS,
+    action=Action.ISSUE_READ,
+    path=IssuePath,
+    response=IssueOut,
+    errors=(404,),
+    response_headers=ETAG_HEADER,
+    extra_responses={304: "Not modified: the If-None-Match tag is current."},
+    conditional="read",
+)
+def get_issue(call: Call[IssuePath, None, None]) -> Reply:
+    """An issue the caller may not see answers 404 (its existence is not revealed)."""
+    issue = service.get_issue(call.path.issue_id, viewer=call.user, session=call.session)
+    etag = _etag(issue)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    tags = parse_tags(call.header("If-None-Match"))
+    if tags is not None and ("*" in tags or etag in tags):
+        return Reply(None, status=304, headers=headers)
+    return Reply(issue, headers=headers)
+
+
+_UPDATE_DOC = """Send only the fields to change (PATCH and PUT behave the same). Status moves follow the
+workflow (an illegal one answers 409 with `allowed`). A REPORTER may change the title and
+description of their own OPEN issue, nothing else (403). With `If-Match`, a stale tag answers
+412; without it the write proceeds. Fields sent with their current value are ignored."""
+
+
+def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
+    issue = service.update_issue(
+        call.path.issue_id,
+        call.body,
+        actor=call.user,
+        if_match=parse_tags(call.header("If-Match")),
+        session=call.session,
+    )
+    return Reply(issue, headers={"ETag": _etag(issue)})
+
+
+@endpoint(
+    bp,
+    "PATCH",
+    "issues/{issue_id:guid}",
+    summary="Change an issue",
+    tags=TAGS,
+    action=Action.ISSUE_EDIT_TEXT,
+    path=IssuePath,
+    body=IssueUpdate,
+    response=IssueOut,
+    errors=(404, 409, 412),
+    response_headers=ETAG_HEADER,
+    conditional="write",
+)
+def update_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
+    return _update(call)
+
+
+update_issue.__doc__ = _UPDATE_DOC
+
+
+@endpoint(
+    bp,
+    "PUT",
+    "issues/{issue_id:guid}",
+    summary="Change an issue (same partial semantics as PATCH, for the original client)",
+    tags=TAGS,
+    action=Action.ISSUE_EDIT_TEXT,
+    path=IssuePath,
+    body=IssueUpdate,
+    response=IssueOut,
+    errors=(404, 409, 412),
+    response_headers=ETAG_HEADER,
+    conditional="write",
+)
+def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
+    return _update(call)
+
+
+@endpoint(
+    bp,
+    "DELETE",
+    "issues/{issue_id:guid}",
+    summary="Delete an issue",
+    tags=TAGS,
+    action=Action.ISSUE_DELETE,
+    path=IssuePath,
+    status=204,
+    errors=(404, 412),
+    conditional="write",
+)
+def delete_issue(call: Call[IssuePath, None, None]) -> None:
+    """ADMIN: any issue. REPORTER: their own while it is OPEN. MAINTAINER: never (403).
+    The issue's attachments (and their blobs) go with it."""
+    service.delete_issue(
+        call.path.issue_id,
+        actor=call.user,
+        if_match=parse_tags(call.header("If-Match")),
+        session=call.session,
+    )
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues/{issue_id:guid}/history",
+    summary="An issue's timeline",
+    tags=TAGS,
+    action=Action.ISSUE_READ,
+    path=IssuePath,
+    response=list[HistoryEntry],
+    errors=(404,),
+)
+def issue_history(call: Call[IssuePath, None, None]) -> list[HistoryEntry]:
+    """Every recorded change, oldest first: `{id, type, actor, at, changes: {field: [old, new]}}`."""
+    return service.history(call.path.issue_id, viewer=call.user, session=call.session)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues/stats/count",
+    summary="How many issues the caller can see",
+    tags=TAGS,
+    action=Action.ISSUE_LIST,
+    response=IssueCount,
+)
+def issue_stats_count(call: Call[None, None, None]) -> IssueCount:
+    return IssueCount(total_issues=service.count_issues(viewer=call.user, session=call.session))
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues/stats/by-status",
+    summary="Issue counts per status (every status present)",
+    tags=TAGS,
+    action=Action.ISSUE_LIST,
+    response=IssuesByStatus,
+)
+def issue_stats_by_status(call: Call[None, None, None]) -> IssuesByStatus:
+    return IssuesByStatus(issues_by_status=service.count_by_status(viewer=call.user, session=call.session))
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues/stats/by-severity",
+    summary="Issue counts per severity (every severity present)",
+    tags=TAGS,
+    action=Action.ISSUE_LIST,
+    response=IssuesBySeverity,
+)
+def issue_stats_by_severity(call: Call[None, None, None]) -> IssuesBySeverity:
+    return IssuesBySeverity(
+        issues_by_severity=service.count_by_severity(viewer=call.user, session=call.session)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -11,8 +12,11 @@ from trackly.auth.policy import sees_all_issues
 from trackly.errors import NotFound
 from trackly.models import Issue, User
 
+# Any SELECT over the issues table (rows, counts, grouped counts) keeps its own type.
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
-def visible(query: Select[Issue], user: User) -> Select[Issue]:
+
+def visible(query: SelectT, user: User) -> SelectT:
     """Restrict an issue query to what `user` may see (in SQL, so pages and totals are right)."""
     if sees_all_issues(user):
         return query

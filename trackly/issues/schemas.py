@@ -1,0 +1,167 @@
+"""Request and response bodies of the issues API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from trackly.attachments.schemas import AttachmentOut
+from trackly.http import QueryModel, RequestModel
+from trackly.models import Severity, Status
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 20_000
+FILE_URL_MAX = 2048
+SEARCH_MAX = 200
+
+
+def _check_file_url(value: str) -> str | None:
+    """An absolute https URL with a host; an empty string means "no link" (the original client)."""
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError("The link must be an absolute https:// URL.")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("The link must not contain spaces or control characters.")
+    return value
+
+
+# Trimmed, 1-200 characters, at least one non-space character.
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX, pattern=r"\S"),
+    Field(description="1-200 characters after trimming surrounding whitespace."),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=DESCRIPTION_MAX),
+    Field(description="Markdown, up to 20,000 characters."),
+]
+FileUrl = Annotated[
+    str,
+    StringConstraints(max_length=FILE_URL_MAX, pattern=r"^(https://\S+)?$"),
+    AfterValidator(_check_file_url),
+    Field(description="An https:// URL, or null (an empty string is stored as null)."),
+]
+
+_NOT_NULL = ("title", "description", "severity", "status")
+
+
+class IssueCreate(RequestModel):
+    """A new issue. The status always starts OPEN; a `status` field is refused (422)."""
+
+    title: Title
+    description: Description = ""
+    severity: Severity = Severity.MEDIUM
+    file_url: FileUrl | None = None
+
+
+class IssueUpdate(RequestModel):
+    """Changed fields only (PATCH and PUT have the same partial semantics)."""
+
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    severity: Severity | SkipJsonSchema[None] = None
+    status: Status | SkipJsonSchema[None] = Field(
+        default=None, description="Follows the workflow; an illegal move answers 409."
+    )
+    file_url: FileUrl | None = None
+
+    @field_validator(*_NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("This field cannot be null; leave it out to keep the current value.")
+        return value
+
+    def changes_requested(self) -> dict[str, Any]:
+        """The fields the client sent, with their (validated) values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class IssueOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    description_html: str = Field(description="The description rendered from Markdown and sanitized.")
+    severity: Severity
+    status: Status
+    created_by: uuid.UUID
+    created_by_name: str | None
+    updated_by: uuid.UUID | None
+    updated_by_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    file_url: str | None
+    version: int
+    attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
+
+
+SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "severity", "-severity"]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class IssueListQuery(QueryModel):
+    status: list[Status] | None = Field(default=None, description="Repeatable: `?status=OPEN&status=DONE`.")
+    severity: list[Severity] | None = Field(default=None, description="Repeatable.")
+    created_by: uuid.UUID | None = None
+    q: Annotated[str, StringConstraints(max_length=SEARCH_MAX)] | None = Field(
+        default=None, description="Full-text search over title and description (web search syntax)."
+    )
+    created_after: datetime | None = Field(default=None, description="Created at or after this time.")
+    created_before: datetime | None = Field(default=None, description="Created before this time.")
+    updated_since: datetime | None = Field(default=None, description="Updated at or after this time.")
+    sort: SortKey = "-created_at"
+    limit: int = Field(default=20, ge=1, le=100)
+    skip: int = Field(default=0, ge=0, le=1_000_000, description="Offset (the original client).")
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="Opaque keyset cursor from a `Link: rel=next` header; not with `skip`."
+    )
+
+    @field_validator("created_after", "created_before", "updated_since")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _one_paging_mode(self) -> IssueListQuery:
+        if self.cursor and self.skip:
+            raise ValueError("Use either skip or cursor, not both.")
+        return self
+
+
+class Actor(BaseModel):
+    id: uuid.UUID
+    full_name: str | None
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    type: str
+    actor: Actor | None = Field(description="Null when the acting account no longer exists.")
+    at: datetime
+    changes: dict[str, list[Any]] = Field(description="`{field: [old, new]}`")
+
+
+class IssueCount(BaseModel):
+    total_issues: int
+
+
+class IssuesByStatus(BaseModel):
+    issues_by_status: dict[Status, int] = Field(description="Every status, zeros included.")
+
+
+class IssuesBySeverity(BaseModel):
+    issues_by_severity: dict[Severity, int] = Field(description="Every severity, zeros included.")

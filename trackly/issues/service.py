@@ -1,0 +1,375 @@
+"""Issues: create, read, list, update (workflow + optimistic concurrency), delete, history, counters.
+
+Every change writes exactly one event (trackly.events.service.record) in the caller's
+transaction, after the change is applied (so the snapshot is the new state); a delete records
+its event before the row goes. Services never commit: the endpoint layer does, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from trackly import clock
+from trackly.attachments import service as attachments
+from trackly.attachments.schemas import AttachmentOut
+from trackly.auth.policy import Action, Facts, require
+from trackly.errors import BadRequest, NotFound, PreconditionFailed
+from trackly.events.service import record
+from trackly.events.types import EventType
+from trackly.http.etag import make_etag, matches
+from trackly.issues import markdown, workflow
+from trackly.issues.access import visible
+from trackly.issues.schemas import (
+    Actor,
+    HistoryEntry,
+    IssueCreate,
+    IssueListQuery,
+    IssueOut,
+    IssueUpdate,
+)
+from trackly.models import Event, Issue, Severity, Status, User
+
+Creator = aliased(User, name="creator")
+Updater = aliased(User, name="updater")
+
+TEXT_FIELDS = frozenset({"title", "description"})
+# Fields in the order they appear in events' `changes`.
+TRACKED_FIELDS = ("title", "description", "severity", "status", "file_url")
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def etag_for(issue_id: uuid.UUID, version: int) -> str:
+    return make_etag(issue_id, version)
+
+
+def _rows() -> Select[Issue, str, str | None]:
+    """Issues with their creator's and last editor's names, in one query (no N+1)."""
+    return (
+        select(Issue, Creator.full_name, Updater.full_name)
+        .join(Creator, Creator.id == Issue.created_by)
+        .outerjoin(Updater, Updater.id == Issue.updated_by)
+    )
+
+
+def _out(
+    issue: Issue, creator_name: str | None, updater_name: str | None, files: list[AttachmentOut]
+) -> IssueOut:
+    return IssueOut(
+        id=issue.id,
+        title=issue.title,
+        description=issue.description,
+        description_html=markdown.render(issue.description),
+        severity=issue.severity,
+        status=issue.status,
+        created_by=issue.created_by,
+        created_by_name=creator_name,
+        updated_by=issue.updated_by,
+        updated_by_name=updater_name,
+        created_at=issue.created_at,
+        updated_at=issue.updated_at,
+        file_url=issue.file_url,
+        version=issue.version,
+        attachments=files,
+    )
+
+
+def _render_one(
+    issue: Issue, creator_name: str | None, updater_name: str | None, *, session: Session
+) -> IssueOut:
+    files = attachments.active_for_issues([issue.id], session=session)[issue.id]
+    return _out(issue, creator_name, updater_name, files)
+
+
+def _json(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _check_if_match(issue: Issue, if_match: list[str] | None) -> None:
+    """No If-Match: the write proceeds (the original client sends none). Stale tag: 412."""
+    if if_match is None:
+        return
+    if not matches(etag_for(issue.id, issue.version), if_match):
+        raise PreconditionFailed(
+            "The issue was changed by someone else since you loaded it (its ETag no longer matches). "
+            "Reload it and apply your change again.",
+            headers={"ETag": etag_for(issue.id, issue.version)},
+        )
+
+
+def _locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> tuple[Issue, str | None]:
+    """The visible issue, row-locked until commit (404 when not visible), with its creator's name."""
+    row = session.execute(
+        visible(_rows().where(Issue.id == issue_id), actor).with_for_update(of=Issue)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Issue not found.")
+    return row[0], row[1]
+
+
+# --- create / read --------------------------------------------------------------------------------
+
+
+def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOut:
+    now = clock.now()
+    issue = Issue(
+        id=uuid.uuid4(),
+        title=data.title,
+        description=data.description,
+        severity=data.severity,
+        status=workflow.INITIAL_STATUS,
+        file_url=data.file_url,
+        created_by=actor.id,
+        updated_by=actor.id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    session.add(issue)
+    session.flush()
+    record(
+        session=session,
+        type=EventType.ISSUE_CREATED,
+        issue=issue,
+        actor=actor,
+        changes={name: [None, _json(getattr(issue, name))] for name in TRACKED_FIELDS},
+    )
+    return _out(issue, actor.full_name, actor.full_name, [])
+
+
+def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
+    row = session.execute(visible(_rows().where(Issue.id == issue_id), viewer)).one_or_none()
+    if row is None:
+        raise NotFound("Issue not found.")
+    return _render_one(row[0], row[1], row[2], session=session)
+
+
+# --- update / delete ------------------------------------------------------------------------------
+
+
+def update_issue(
+    issue_id: uuid.UUID,
+    data: IssueUpdate,
+    *,
+    actor: User,
+    if_match: list[str] | None = None,
+    session: Session,
+) -> IssueOut:
+    """Apply the changed fields. Checks, in order: visible (404), allowed (403), fresh (412),
+    legal status move (409). Fields sent with their current value are ignored; when nothing
+    changes, nothing is written (no version bump, no event)."""
+    issue, creator_name = _locked(issue_id, actor, session=session)
+    changes: dict[str, list[Any]] = {}
+    for name in TRACKED_FIELDS:
+        if name in data.model_fields_set:
+            old, new = getattr(issue, name), getattr(data, name)
+            if old != new:
+                changes[name] = [old, new]
+
+    facts = Facts(owner_id=issue.created_by, issue_status=issue.status)
+    if changes.keys() - TEXT_FIELDS:
+        require(actor, Action.ISSUE_TRIAGE, facts)
+    if changes.keys() & TEXT_FIELDS:
+        require(actor, Action.ISSUE_EDIT_TEXT, facts)
+    _check_if_match(issue, if_match)
+    if "status" in changes:
+        workflow.check_transition(issue.status, changes["status"][1])
+
+    if not changes:
+        updater_name = session.scalar(select(User.full_name).where(User.id == issue.updated_by))
+        return _render_one(issue, creator_name, updater_name, session=session)
+
+    for name, (_old, new) in changes.items():
+        setattr(issue, name, new)
+    issue.version = issue.version + 1
+    issue.updated_at = clock.now()
+    issue.updated_by = actor.id
+    session.flush()
+    record(
+        session=session,
+        type=EventType.ISSUE_STATUS_CHANGED if "status" in changes else EventType.ISSUE_UPDATED,
+        issue=issue,
+        actor=actor,
+        changes={name: [_json(old), _json(new)] for name, (old, new) in changes.items()},
+    )
+    return _render_one(issue, creator_name, actor.full_name, session=session)
+
+
+def delete_issue(
+    issue_id: uuid.UUID, *, actor: User, if_match: list[str] | None = None, session: Session
+) -> None:
+    """ADMIN: any issue; REPORTER: their own while OPEN; MAINTAINER: never. Attachments go too."""
+    issue, _creator_name = _locked(issue_id, actor, session=session)
+    require(actor, Action.ISSUE_DELETE, Facts(owner_id=issue.created_by, issue_status=issue.status))
+    _check_if_match(issue, if_match)
+    attachments.on_issue_deleted(issue, session=session)
+    record(session=session, type=EventType.ISSUE_DELETED, issue=issue, actor=actor, changes={})
+    session.execute(delete(Issue).where(Issue.id == issue.id))
+    session.expunge(issue)
+
+
+# --- history --------------------------------------------------------------------------------------
+
+
+def history(issue_id: uuid.UUID, *, viewer: User, session: Session) -> list[HistoryEntry]:
+    """The issue's timeline from the events table, oldest first (actor names joined in)."""
+    exists = session.scalar(visible(select(Issue.id).where(Issue.id == issue_id), viewer))
+    if exists is None:
+        raise NotFound("Issue not found.")
+    rows = session.execute(
+        select(Event.id, Event.type, Event.actor_id, User.full_name, Event.created_at, Event.payload)
+        .outerjoin(User, User.id == Event.actor_id)
+        .where(Event.issue_id == issue_id)
+        .order_by(Event.id)
+    )
+    return [
+        HistoryEntry(
+            id=event_id,
+            type=type_,
+            actor=Actor(id=actor_id, full_name=actor_name) if actor_id is not None else None,
+            at=created_at,
+            changes=(payload or {}).get("changes") or {},
+        )
+        for event_id, type_, actor_id, actor_name, created_at, payload in rows
+    ]
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+# Sort name -> key columns (each list query is served by the index with these columns in order;
+# `id` is the tiebreaker, so a keyset cursor is exact).
+SORT_COLUMNS: dict[str, tuple[Any, ...]] = {
+    "created_at": (Issue.created_at, Issue.id),
+    "updated_at": (Issue.updated_at, Issue.id),
+    "severity": (Issue.severity_rank, Issue.created_at, Issue.id),
+}
+
+
+@dataclass(frozen=True)
+class IssuePage:
+    items: list[IssueOut]
+    total: int
+    next_cursor: str | None
+
+
+def _filters(query: IssueListQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if query.status:
+        where.append(Issue.status.in_(query.status))
+    if query.severity:
+        where.append(Issue.severity.in_(query.severity))
+    if query.created_by is not None:
+        where.append(Issue.created_by == query.created_by)
+    if query.q and query.q.strip():
+        where.append(Issue.search_vector.op("@@")(func.websearch_to_tsquery("english", query.q.strip())))
+    if query.created_after is not None:
+        where.append(Issue.created_at >= query.created_after)
+    if query.created_before is not None:
+        where.append(Issue.created_at < query.created_before)
+    if query.updated_since is not None:
+        where.append(Issue.updated_at >= query.updated_since)
+    return where
+
+
+def _sort_key_values(issue: Issue, sort: str) -> list[Any]:
+    return [getattr(issue, col.key) for col in SORT_COLUMNS[sort.lstrip("-")]]
+
+
+def encode_cursor(sort: str, values: list[Any]) -> str:
+    raw = json.dumps({"s": sort, "k": [str(v) if not isinstance(v, int) else v for v in values]})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> list[Any]:
+    """The key values in a cursor made for `sort` (400 when it is malformed or for another sort)."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(data, dict) or not isinstance(data.get("k"), list):
+            raise ValueError("shape")
+        raw_sort, raw_values = data.get("s"), data["k"]
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("The cursor is not valid; use the URL from the Link header as it is.") from None
+    if raw_sort != sort:
+        raise BadRequest(
+            f"The cursor was made for sort={raw_sort!s:.20} but this request asks for sort={sort}; "
+            "keep the sort when following a cursor."
+        )
+    columns = SORT_COLUMNS[sort.lstrip("-")]
+    if len(raw_values) != len(columns):
+        raise BadRequest("The cursor is not valid; use the URL from the Link header as it is.")
+    values: list[Any] = []
+    try:
+        for col, raw in zip(columns, raw_values, strict=True):
+            if col.key in ("created_at", "updated_at"):
+                value: Any = datetime.fromisoformat(str(raw))
+                if value.tzinfo is None:
+                    raise ValueError("naive")
+            elif col.key == "severity_rank":
+                if not isinstance(raw, int) or isinstance(raw, bool):
+                    raise ValueError("rank")
+                value = raw
+            else:
+                value = uuid.UUID(str(raw))
+            values.append(value)
+    except ValueError:
+        raise BadRequest("The cursor is not valid; use the URL from the Link header as it is.") from None
+    return values
+
+
+def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> IssuePage:
+    """One page of the issues `viewer` may see, the exact total, and a cursor when more exist."""
+    where = _filters(query)
+    columns = SORT_COLUMNS[query.sort.lstrip("-")]
+    descending = query.sort.startswith("-")
+
+    page_query = visible(_rows(), viewer).where(*where)
+    if query.cursor:
+        after = decode_cursor(query.cursor, query.sort)
+        key, bound = tuple_(*columns), tuple_(*after)
+        page_query = page_query.where(key < bound if descending else key > bound)
+    page_query = page_query.order_by(*(c.desc() if descending else c.asc() for c in columns))
+    if query.skip:
+        page_query = page_query.offset(query.skip)
+    rows = session.execute(page_query.limit(query.limit + 1)).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+
+    total = session.scalar(visible(select(func.count()).select_from(Issue), viewer).where(*where)) or 0
+    files = attachments.active_for_issues([row[0].id for row in rows], session=session)
+    items = [_out(issue, c_name, u_name, files[issue.id]) for issue, c_name, u_name in rows]
+    next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
+    return IssuePage(items=items, total=total, next_cursor=next_cursor)
+
+
+# --- dashboard counters ---------------------------------------------------------------------------
+
+
+def count_issues(*, viewer: User, session: Session) -> int:
+    return session.scalar(visible(select(func.count()).select_from(Issue), viewer)) or 0
+
+
+def count_by_status(*, viewer: User, session: Session) -> dict[Status, int]:
+    counts = dict.fromkeys(Status, 0)
+    query = visible(select(Issue.status, func.count()).group_by(Issue.status), viewer)
+    for status, n in session.execute(query):
+        counts[Status(status)] = n
+    return counts
+
+
+def count_by_severity(*, viewer: User, session: Session) -> dict[Severity, int]:
+    counts = dict.fromkeys(Severity, 0)
+    query = visible(select(Issue.severity, func.count()).group_by(Issue.severity), viewer)
+    for severity, n in session.execute(query):
+        counts[Severity(severity)] = n
+    return counts
