@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Runs after every provision: `azd provision` / `azd up` call it as the postprovision hook
+# (azure.yaml), and .github/workflows/deploy.yml runs it after `az deployment sub create`.
+# Both pass the Bicep outputs as environment variables.
+#
+# 1. Makes sure the JWT signing key exists in Key Vault (creates a random one the first time;
+#    never replaces an existing one, so deployments do not sign everybody out).
+# 2. Runs `alembic upgrade head` against the new database as the deploying principal, with a
+#    fresh Entra access token as the password, straight to port 5432 (not through PgBouncer:
+#    migrations need a session of their own).
+# 3. Grants the app's managed identity the data privileges it needs on what the migrations
+#    created (the tables belong to the principal that ran the migrations).
+#
+# Needs: az (logged in as the deploying principal), and a Python that has the app's
+# requirements installed (the repository's .venv if present, else $PYTHON or python3).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+
+require() {
+  local name
+  for name in "$@"; do
+    if [ -z "${!name:-}" ]; then
+      echo "postprovision: $name is not set (it is a Bicep output; run through azd or deploy.yml)" >&2
+      exit 1
+    fi
+  done
+}
+
+require AZURE_KEY_VAULT_NAME JWT_SECRET_NAME POSTGRES_HOST POSTGRES_DATABASE AZURE_MANAGED_IDENTITY_NAME
+
+if [ -n "${PYTHON:-}" ]; then
+  py="$PYTHON"
+elif [ -x .venv/bin/python ]; then
+  py=.venv/bin/python
+else
+  py=python3
+fi
+
+# --- 1. JWT signing key -------------------------------------------------------------------------
+# Role assignments can take a few minutes to reach Key Vault, so "forbidden" is retried; only a
+# definite "not found" creates the secret.
+ensure_jwt_secret() {
+  local attempt err
+  for attempt in $(seq 1 20); do
+    if err=$(az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name "$JWT_SECRET_NAME" \
+        --query id --output tsv 2>&1 >/dev/null); then
+      echo "postprovision: JWT signing key present in $AZURE_KEY_VAULT_NAME"
+      return 0
+    fi
+    if printf '%s' "$err" | grep -q 'SecretNotFound'; then
+      local secret_file
+      secret_file=$(mktemp)
+      chmod 600 "$secret_file"
+      "$py" -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(48))' > "$secret_file"
+      if az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$JWT_SECRET_NAME" \
+          --file "$secret_file" --encoding utf-8 --content-type text/plain --output none; then
+        rm -f "$secret_file"
+        echo "postprovision: created a new JWT signing key in $AZURE_KEY_VAULT_NAME"
+        return 0
+      fi
+      rm -f "$secret_file"
+    fi
+    echo "postprovision: Key Vault not ready yet (attempt $attempt/20), retrying in 15 s" >&2
+    sleep 15
+  done
+  echo "postprovision: could not read or create the JWT signing key: $err" >&2
+  return 1
+}
+
+ensure_jwt_secret
+
+# --- 2. migrations ------------------------------------------------------------------------------
+if [ -z "${POSTGRES_ADMIN_PRINCIPAL_NAME:-}" ]; then
+  cat >&2 <<'MSG'
+postprovision: POSTGRES_ADMIN_PRINCIPAL_NAME is empty, so the deploying principal is not a
+PostgreSQL Entra administrator and cannot run migrations. Set the principal's name and provision
+again, e.g.  azd env set AZURE_PRINCIPAL_NAME "$(az ad signed-in-user show --query userPrincipalName -o tsv)"
+MSG
+  exit 1
+fi
+
+token=$(az account get-access-token --resource-type oss-rdbms --query accessToken --output tsv)
+
+# Build the URLs in Python so that the user name (a UPN has an '@') and the token are quoted.
+urls=$(POSTGRES_TOKEN="$token" "$py" - <<'PY'
+import os
+from urllib.parse import quote
+
+user = quote(os.environ["POSTGRES_ADMIN_PRINCIPAL_NAME"], safe="")
+password = quote(os.environ["POSTGRES_TOKEN"], safe="")
+host = os.environ["POSTGRES_HOST"]
+database = os.environ["POSTGRES_DATABASE"]
+tail = f"{user}:{password}@{host}:5432/{database}?sslmode=require"
+print(f"postgresql+psycopg2://{tail}")
+print(f"postgresql://{tail}")
+PY
+)
+sqlalchemy_url=$(printf '%s\n' "$urls" | sed -n 1p)
+libpq_url=$(printf '%s\n' "$urls" | sed -n 2p)
+unset token urls
+
+# Settings validation outside development wants a JWT key; alembic signs nothing, so a throwaway
+# value is given to this process only. DATABASE_AUTH=password: the token is already the password.
+migrate() {
+  DATABASE_URL="$sqlalchemy_url" DATABASE_AUTH=password TRACKLY_ENV=production \
+    JWT_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    "$py" -m alembic upgrade head
+}
+
+for attempt in 1 2 3 4 5; do
+  if migrate; then
+    echo "postprovision: migrations applied"
+    break
+  fi
+  if [ "$attempt" = 5 ]; then
+    echo "postprovision: alembic upgrade head failed (firewall? set POSTGRES_CLIENT_IP to your public IP and provision again)" >&2
+    exit 1
+  fi
+  echo "postprovision: database not reachable yet (attempt $attempt/5), retrying in 30 s" >&2
+  sleep 30
+done
+
+# --- 3. privileges for the app's managed identity ------------------------------------------------
+POSTGRES_LIBPQ_URL="$libpq_url" "$py" - <<'PY'
+import os
+
+import psycopg2
+from psycopg2 import sql
+
+role = sql.Identifier(os.environ["AZURE_MANAGED_IDENTITY_NAME"])
+statements = [
+    "GRANT USAGE ON SCHEMA public TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}",
+]
+with psycopg2.connect(os.environ["POSTGRES_LIBPQ_URL"]) as conn, conn.cursor() as cur:
+    for statement in statements:
+        cur.execute(sql.SQL(statement).format(role=role))
+print("postprovision: privileges granted to", os.environ["AZURE_MANAGED_IDENTITY_NAME"])
+PY
