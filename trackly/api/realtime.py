@@ -1,5 +1,63 @@
-"""HTTP functions for realtime."""
+"""Live updates: GET /api/realtime/negotiate, GET /api/events, and the outbox timer."""
+
+import logging
 
 import azure.functions as func
 
+from trackly.auth.policy import Action
+from trackly.config import get_settings
+from trackly.http import Call, endpoint
+from trackly.realtime import outbox, service
+from trackly.realtime.schemas import EventFeed, EventsQuery, NegotiateOut
+
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "realtime/negotiate",
+    summary="Get a Web PubSub client URL for live updates",
+    tags=["realtime"],
+    action=Action.REALTIME_NEGOTIATE,
+    response=NegotiateOut,
+    errors=(401, 403, 503),
+)
+def negotiate(call: Call[None, None, None]) -> NegotiateOut:
+    """Open a WebSocket to `url` with subprotocol `json.webpubsub.azure.v1`. The connection is put
+    into `groups` by the service (staff: every event; `user.<id>`: events of your own issues).
+    Dedupe messages by `id`; after a reconnect, fetch `GET /events?after=<last id>`."""
+    return service.negotiate(call.user, settings=call.settings)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "events",
+    summary="Catch-up feed of issue events after an id",
+    tags=["realtime"],
+    action=Action.EVENTS_READ,
+    query=EventsQuery,
+    response=EventFeed,
+    errors=(401, 403, 422),
+)
+def list_events(call: Call[None, EventsQuery, None]) -> EventFeed:
+    """Events with an id above `after`, in id order, filtered like the live groups: maintainers and
+    admins see every event, a reporter the events of the issues they created."""
+    return service.feed(call.user, after=call.query.after, limit=call.query.limit, session=call.session)
+
+
+@bp.function_name("publish_outbox")
+@bp.timer_trigger(schedule="%OUTBOX_SCHEDULE%", arg_name="timer", run_on_startup=False)
+def publish_outbox(timer: func.TimerRequest) -> None:
+    """Publish events still unpublished (oldest first, in batches) and prune old ones."""
+    run = outbox.drain(settings=get_settings())
+    if run.published or run.failed or run.pruned:
+        log.info(
+            "outbox: published %d, failed %d, pruned %d%s",
+            run.published,
+            run.failed,
+            run.pruned,
+            " (stopped early)" if run.stopped_early else "",
+        )
