@@ -25,8 +25,8 @@ import azure.functions as func
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from trackly.config import get_settings
-from trackly.http.endpoint import problem_response
+from trackly.config import Settings, SettingsError, get_settings
+from trackly.http.endpoint import error_response, problem_response
 from trackly.http.router import HttpFunction, Router, TimerFunction, discover
 
 log = logging.getLogger("trackly.devhost")
@@ -105,13 +105,17 @@ class LocalHost:
         url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
         del raw_path
         origin = headers.get("Origin")
-        settings = get_settings()
-        allowed_origin = origin if origin and origin in settings.cors_origins else None
+        try:
+            settings = get_settings()
+            cors_origins, body_limit = settings.cors_origins, settings.MAX_REQUEST_BYTES
+        except SettingsError:  # the function itself answers 503 and says why in the log
+            cors_origins, body_limit = [], Settings.model_fields["MAX_REQUEST_BYTES"].default
+        allowed_origin = origin if origin and origin in cors_origins else None
 
         if method == "OPTIONS" and "Access-Control-Request-Method" in headers:
             return self._preflight(start_response, allowed_origin, origin)
 
-        body = self._read_body(environ, settings.MAX_REQUEST_BYTES)
+        body = self._read_body(environ, body_limit)
         request_id = uuid.uuid4().hex
         try:
             function, route_params = self.router.match(method, path)
@@ -137,7 +141,11 @@ class LocalHost:
                 route_params=route_params,
                 body=body,
             )
-            response = self._invoke(function, request)
+            try:
+                response = self._invoke(function, request)
+            except Exception as exc:  # mirror the Functions host: never an HTML error page
+                log.exception("function %s failed outside the endpoint layer", function.name)
+                response = error_response(exc, request, request_id)
         return self._send(response, start_response, allowed_origin)
 
     def _invoke(self, function: HttpFunction, request: func.HttpRequest) -> func.HttpResponse:

@@ -81,6 +81,12 @@ class UnsupportedMediaType(TracklyError):
     title = "Unsupported media type"
 
 
+class UriTooLong(TracklyError):
+    status = 414
+    slug = "uri-too-long"
+    title = "URI too long"
+
+
 class Unprocessable(TracklyError):
     status = 422
     slug = "validation-error"

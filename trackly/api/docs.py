@@ -52,7 +52,7 @@ _SWAGGER_HTML = """<!doctype html>
 
 _SWAGGER_INIT = """window.addEventListener('load', function () {
   window.ui = SwaggerUIBundle({
-    url: 'openapi.json', dom_id: '#swagger-ui', deepLinking: true,
+    url: '/api/openapi.json', dom_id: '#swagger-ui', deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: 'StandaloneLayout', persistAuthorization: true
   });
@@ -96,7 +96,6 @@ def openapi_document(call: Call[None, None, None]) -> Reply:
 def swagger_ui(call: Call[None, None, None]) -> Reply:
     # Relative asset URLs resolve against /api/docs -> /api/docs/assets/...; keep the base exact.
     html = _SWAGGER_HTML.replace('href="docs/', 'href="/api/docs/').replace('src="docs/', 'src="/api/docs/')
-    html = html.replace("url: 'openapi.json'", "url: '/api/openapi.json'")
     return Reply(html, content_type=_HTML, headers={**_CSP})
 
 

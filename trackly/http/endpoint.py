@@ -35,6 +35,7 @@ from trackly.errors import (
     TracklyError,
     Unprocessable,
     UnsupportedMediaType,
+    UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.models import User
@@ -310,7 +311,7 @@ def _build_call(
     spec: EndpointSpec, req: func.HttpRequest, request_id: str, settings: Settings
 ) -> Call[Any, Any, Any]:
     if len(req.url) > MAX_URL_LENGTH:
-        raise _uri_too_long()
+        raise UriTooLong(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
     errors: list[dict[str, Any]] = []
     path = _validate(spec.path_model, dict(req.route_params or {}), "path", errors)
     query = _validate(spec.query_model, _query_dict(spec.query_model, req), "query", errors)
@@ -334,14 +335,6 @@ def _build_call(
     )
     call.raw_body = raw
     return call
-
-
-def _uri_too_long() -> TracklyError:
-    err = TracklyError(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
-    err.status = 414
-    err.slug = "uri-too-long"
-    err.title = "URI too long"
-    return err
 
 
 def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[str, Any]:
