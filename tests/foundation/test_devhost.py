@@ -102,7 +102,7 @@ def test_seed_demo_and_create_admin_commands(database_url: str, engine) -> None:
     run = lambda *args: subprocess.run(
         [sys.executable, "-m", "trackly", *args],
         cwd=ROOT,
-        env=env,  # noqa: E731
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
