@@ -76,10 +76,8 @@ def _after_commit_publish(session: Session, event_id: int) -> None:
 
 def _publish(event_ids: list[int]) -> None:
     """Hand committed events to the realtime publisher (best effort; the outbox timer retries)."""
-    try:
-        from trackly.realtime import publisher  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # live updates not installed in this build
-        return
+    from trackly.realtime import publisher  # imported on first commit, not at app import
+
     publisher.publish_committed(event_ids)
 
 
