@@ -1,5 +1,181 @@
-"""HTTP functions for attachments."""
+"""HTTP functions for attachments (direct browser uploads through SAS URLs) and their cleanup timer."""
+
+import logging
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from trackly import db
+from trackly.attachments import service
+from trackly.attachments.schemas import (
+    AttachmentCreate,
+    AttachmentCreated,
+    AttachmentOut,
+    AttachmentPath,
+    DownloadLink,
+    DownloadQuery,
+    IssueAttachmentPath,
+)
+from trackly.auth.policy import Action
+from trackly.config import get_settings
+from trackly.http import Call, Reply, endpoint
+from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+TAGS = ["attachments"]
+ONE = "issues/{issue_id:guid}/attachments/{attachment_id:guid}"
+
+
+@endpoint(
+    bp,
+    "POST",
+    "issues/{issue_id:guid}/attachments",
+    summary="Start an attachment upload",
+    tags=TAGS,
+    action=Action.ATTACHMENT_CREATE,
+    path=IssueAttachmentPath,
+    body=AttachmentCreate,
+    response=AttachmentCreated,
+    status=201,
+    errors=(404, 409, 422),
+)
+def create_attachment(call: Call[IssueAttachmentPath, None, AttachmentCreate]) -> Reply:
+    """Creates a PENDING attachment and returns a SAS URL that allows creating exactly one blob for
+    a few minutes (UPLOAD_SAS_MINUTES). PUT the bytes there with the returned headers, then call
+    `.../complete`. 422: type not allowed or file too large; 409: the issue has too many attachments;
+    503: attachments are not configured or storage is unreachable."""
+    created = service.create(
+        call.path.issue_id, call.body, user=call.user, session=call.session, settings=call.settings
+    )
+    return Reply(created, status=201, headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    bp,
+    "POST",
+    ONE + "/complete",
+    summary="Finish an attachment upload",
+    tags=TAGS,
+    action=Action.ATTACHMENT_CREATE,
+    path=AttachmentPath,
+    response=AttachmentOut,
+    errors=(404, 422),
+)
+def complete_attachment(call: Call[AttachmentPath, None, None]) -> Reply:
+    """Checks the uploaded blob (exists, declared size, within the limit, content matches the
+    declared type) and answers 200 with the ACTIVE attachment. Otherwise the blob is deleted, the
+    attachment is REJECTED and the answer is 422 saying why. Calling it again is harmless.
+    503 when storage is unreachable: the attachment stays PENDING and the call can be retried."""
+    done = service.complete(
+        call.path.issue_id,
+        call.path.attachment_id,
+        user=call.user,
+        session=call.session,
+        settings=call.settings,
+    )
+    if done.rejected_reason is None:
+        return Reply(done.attachment)
+    # A 422 that still commits: the REJECTED state must be stored, and raising would roll it back.
+    body = problem_body(
+        422,
+        done.rejected_reason,
+        slug="attachment-rejected",
+        title="Attachment rejected",
+        instance=urlsplit(call.request.url).path,
+        request_id=call.request_id,
+        extra={"attachment": done.attachment.model_dump(mode="json")},
+    )
+    return Reply(body, status=422, content_type=PROBLEM_CONTENT_TYPE)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "issues/{issue_id:guid}/attachments",
+    summary="List an issue's attachments",
+    tags=TAGS,
+    action=Action.ATTACHMENT_READ,
+    path=IssueAttachmentPath,
+    response=list[AttachmentOut],
+    errors=(404,),
+)
+def list_attachments(call: Call[IssueAttachmentPath, None, None]) -> list[AttachmentOut]:
+    """The issue's ACTIVE attachments, oldest first."""
+    return service.list_active(
+        call.path.issue_id, user=call.user, session=call.session, settings=call.settings
+    )
+
+
+@endpoint(
+    bp,
+    "GET",
+    ONE + "/download",
+    summary="Download an attachment",
+    tags=TAGS,
+    action=Action.ATTACHMENT_READ,
+    path=AttachmentPath,
+    query=DownloadQuery,
+    response=DownloadLink,
+    errors=(404, 409),
+    extra_responses={302: "Redirect (Location) to a read-only SAS URL for the file (the default)"},
+)
+def download_attachment(call: Call[AttachmentPath, DownloadQuery, None]) -> Reply:
+    """302 to a read-only SAS URL valid for DOWNLOAD_SAS_MINUTES; storage answers with
+    `Content-Disposition: attachment` and the stored content type, so the file is never rendered
+    in the storage origin. `?redirect=false` answers 200 with `{url, expires_at}` instead.
+    409 when the attachment is not ACTIVE (still pending or rejected)."""
+    link = service.download_link(
+        call.path.issue_id,
+        call.path.attachment_id,
+        user=call.user,
+        session=call.session,
+        settings=call.settings,
+    )
+    if call.query.redirect:
+        return Reply(None, status=302, headers={"Location": link.url, "Cache-Control": "no-store"})
+    return Reply(link, headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    bp,
+    "DELETE",
+    ONE,
+    summary="Delete an attachment",
+    tags=TAGS,
+    action=Action.ATTACHMENT_DELETE,
+    path=AttachmentPath,
+    status=204,
+    errors=(404,),
+)
+def delete_attachment(call: Call[AttachmentPath, None, None]) -> None:
+    """The uploader, a maintainer or an admin may delete an attachment: its row now, its blob
+    right after the change commits."""
+    service.delete(
+        call.path.issue_id,
+        call.path.attachment_id,
+        user=call.user,
+        session=call.session,
+        settings=call.settings,
+    )
+
+
+@bp.function_name("cleanup_attachments")
+@bp.timer_trigger(schedule="%ATTACHMENT_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
+def cleanup_attachments(timer: func.TimerRequest) -> None:
+    """Remove abandoned PENDING uploads and blobs that no attachment refers to."""
+    settings = get_settings()
+    if not settings.storage_configured:
+        log.debug("attachments are not configured; nothing to clean up")
+        return
+    with db.session_scope() as session:
+        report = service.cleanup(session=session, settings=settings)
+    if report.skipped:
+        log.info("attachment cleanup skipped: another run holds the lock")
+    else:
+        log.info(
+            "attachment cleanup: %d stale pending attachments, %d orphan blobs removed",
+            report.pending_removed,
+            report.orphan_blobs_removed,
+        )

@@ -1,18 +1,64 @@
 """Attachments: SAS uploads to Blob Storage, verification, downloads, cleanup.
 
-(The attachments capability fills this module in; the two functions below are the contract
-the issues service relies on.)
+Files never pass through the Function. The flow is three requests:
+
+1. `create` stores a PENDING row and hands out a SAS URL that may *create* one blob
+   (`issues/{issue_id}/{attachment_id}`, a server-generated name) for a few minutes;
+2. the browser PUTs the bytes straight to Blob Storage;
+3. `complete` checks what arrived (exists, exact declared size, within the limit, magic bytes or
+   UTF-8/JSON for text) and marks the row ACTIVE, or deletes the blob and marks it REJECTED.
+
+The upload SAS grants `create` but not `write`: a blob, once uploaded, cannot be overwritten
+through it, so content verified by `complete` cannot be swapped afterwards (Azure and Azurite
+both refuse a PUT over an existing blob with a create-only SAS).
+
+Blob deletions that must not happen unless the database change commits (deleting an attachment
+or an issue) run after commit; anything a failure leaves behind is removed by `cleanup`.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import unicodedata
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trackly.attachments.schemas import AttachmentOut
-from trackly.models import Attachment, AttachmentStatus, Issue
+from trackly import clock, db
+from trackly.attachments import sniff, storage
+from trackly.attachments.schemas import (
+    AttachmentCreate,
+    AttachmentCreated,
+    AttachmentOut,
+    DownloadLink,
+    UploadInstructions,
+)
+from trackly.auth.policy import Action, Facts, require
+from trackly.config import Settings, get_settings
+from trackly.errors import Conflict, NotFound, Unprocessable
+from trackly.events.service import record
+from trackly.events.types import EventType
+from trackly.issues.access import get_visible_issue
+from trackly.models import Attachment, AttachmentStatus, Issue, User
+
+log = logging.getLogger(__name__)
+
+BLOB_PREFIX = "issues/"
+MAX_FILENAME_CHARS = 200
+PENDING_MAX_AGE = timedelta(hours=1)
+# pg_try_advisory_xact_lock key for the cleanup timer (any constant unique within the app).
+CLEANUP_LOCK_KEY = 0x7472_6B61_7474_0001  # "trkatt" + 1
+CLEANUP_BATCH = 500
+
+_BLOB_NAME = re.compile(r"^issues/([0-9a-f-]{36})/([0-9a-f-]{36})$")
+
+
+# --- contract used by the issues service --------------------------------------------------------
 
 
 def active_for_issues(
@@ -35,6 +81,357 @@ def active_for_issues(
 def on_issue_deleted(issue: Issue, *, session: Session) -> None:
     """Called by the issues service before it deletes `issue`: remove the issue's blobs.
 
-    Best effort: blobs a failed delete leaves behind are removed later by the cleanup timer.
+    The rows go with the issue (ON DELETE CASCADE). The blobs are deleted after the transaction
+    commits, so a rolled-back delete keeps its files. Best effort: blobs a failed delete leaves
+    behind are removed later by the cleanup timer.
     """
-    return None
+    settings = get_settings()
+    if not settings.storage_configured:
+        return
+    prefix = issue_prefix(issue.id)
+
+    def delete_blobs() -> None:
+        store = storage.get_storage(get_settings())
+        for blob in list(storage.list_blobs(store, prefix)):
+            storage.delete_blob(store, blob.name)
+
+    db.on_commit(session, delete_blobs)
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def issue_prefix(issue_id: uuid.UUID) -> str:
+    return f"{BLOB_PREFIX}{issue_id}/"
+
+
+def blob_name_for(issue_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
+    return f"{issue_prefix(issue_id)}{attachment_id}"
+
+
+def sanitize_filename(raw: str) -> str:
+    """A display name safe for JSON, logs and Content-Disposition.
+
+    Drops any directory part (`../../etc/passwd` -> `passwd`), control and format characters
+    (`a\\r\\nb.png` -> `ab.png`), quotes and backslashes; keeps other Unicode; trims dots and
+    spaces at the ends; shortens long names keeping the extension.
+    """
+    name = unicodedata.normalize("NFC", raw)
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join(
+        ch for ch in name if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " "
+    )  # control, format, surrogates, line/paragraph separators
+    name = name.replace('"', "").replace("'", "").replace("`", "")
+    name = re.sub(r" {2,}", " ", name).strip(" .")
+    if not name:
+        return "file"
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 16 and stem:
+            name = stem[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip(" .") + "." + ext
+        else:
+            name = name[:MAX_FILENAME_CHARS].rstrip(" .")
+    return name
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266 / 8187)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = re.sub(r"[^A-Za-z0-9 ._()\[\]+-]", "_", ascii_name).strip(" .") or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def normalize_content_type(raw: str) -> str:
+    """`Image/PNG; charset=x` -> `image/png`."""
+    return raw.split(";", 1)[0].strip().lower()
+
+
+# --- endpoints' services ---------------------------------------------------------------------
+
+
+def require_configured(settings: Settings) -> None:
+    if not settings.storage_configured:
+        raise storage.StorageNotConfigured()
+
+
+def create(
+    issue_id: uuid.UUID, body: AttachmentCreate, *, user: User, session: Session, settings: Settings
+) -> AttachmentCreated:
+    """A PENDING attachment and the SAS URL to upload its bytes to."""
+    require_configured(settings)
+    issue = get_visible_issue(issue_id, user, session=session, for_update=True)
+    require(user, Action.ATTACHMENT_CREATE, Facts(owner_id=issue.created_by))
+
+    content_type = normalize_content_type(body.content_type)
+    allowed = [normalize_content_type(t) for t in settings.ALLOWED_CONTENT_TYPES]
+    if content_type not in allowed:
+        raise Unprocessable(
+            f"Files of type '{content_type[:100]}' cannot be attached; allowed types: {', '.join(allowed)}.",
+            errors=[{"loc": "body.content_type", "msg": "This type is not allowed.", "type": "not_allowed"}],
+        )
+    if body.size_bytes > settings.MAX_ATTACHMENT_BYTES:
+        raise Unprocessable(
+            f"The file is {body.size_bytes} bytes; the limit is {settings.MAX_ATTACHMENT_BYTES} bytes.",
+            errors=[{"loc": "body.size_bytes", "msg": "The file is too large.", "type": "too_large"}],
+        )
+    # The issue row is locked, so two concurrent creates cannot both pass the cap.
+    count = session.scalar(
+        select(func.count())
+        .select_from(Attachment)
+        .where(
+            Attachment.issue_id == issue.id,
+            Attachment.status.in_([AttachmentStatus.PENDING, AttachmentStatus.ACTIVE]),
+        )
+    )
+    if (count or 0) >= settings.MAX_ATTACHMENTS_PER_ISSUE:
+        raise Conflict(
+            f"This issue already has {count} attachments (pending or active); "
+            f"the limit is {settings.MAX_ATTACHMENTS_PER_ISSUE}. Delete one first."
+        )
+
+    store = storage.get_storage(settings)
+    store.ensure_container()
+    attachment_id = uuid.uuid4()
+    now = clock.now()
+    attachment = Attachment(
+        id=attachment_id,
+        issue_id=issue.id,
+        uploaded_by=user.id,
+        blob_name=blob_name_for(issue.id, attachment_id),
+        filename=sanitize_filename(body.filename),
+        content_type=content_type,
+        size_bytes=body.size_bytes,
+        status=AttachmentStatus.PENDING,
+        created_at=now,
+    )
+    session.add(attachment)
+    session.flush()
+
+    from azure.storage.blob import BlobSasPermissions
+
+    expires_at = now + timedelta(minutes=settings.UPLOAD_SAS_MINUTES)
+    url = store.sas_url(
+        attachment.blob_name, permission=BlobSasPermissions(create=True), expires_at=expires_at
+    )
+    return AttachmentCreated(
+        attachment=AttachmentOut.model_validate(attachment),
+        upload=UploadInstructions(
+            url=url,
+            headers={"x-ms-blob-type": "BlockBlob", "Content-Type": content_type},
+            expires_at=expires_at,
+        ),
+    )
+
+
+@dataclass
+class Completion:
+    attachment: AttachmentOut
+    rejected_reason: str | None = None
+
+
+def complete(
+    issue_id: uuid.UUID, attachment_id: uuid.UUID, *, user: User, session: Session, settings: Settings
+) -> Completion:
+    """Verify the uploaded blob; ACTIVE on success, otherwise delete it and mark REJECTED.
+
+    Idempotent: an ACTIVE attachment is returned as is, a REJECTED one with its reason.
+    Storage failures raise a 503 and leave the attachment PENDING, so the call can be retried.
+    """
+    require_configured(settings)
+    issue = get_visible_issue(issue_id, user, session=session)
+    require(user, Action.ATTACHMENT_CREATE, Facts(owner_id=issue.created_by))
+    attachment = _get(issue, attachment_id, session=session, for_update=True)
+    if attachment.status is AttachmentStatus.ACTIVE:
+        return Completion(AttachmentOut.model_validate(attachment))
+    if attachment.status is AttachmentStatus.REJECTED:
+        return Completion(AttachmentOut.model_validate(attachment), attachment.rejected_reason or "Rejected.")
+
+    store = storage.get_storage(settings)
+    reason = _verify(store, attachment, settings)
+    if reason is not None:
+        storage.delete_blob(store, attachment.blob_name)
+        attachment.status = AttachmentStatus.REJECTED
+        attachment.rejected_reason = reason[:500]
+        session.flush()
+        return Completion(AttachmentOut.model_validate(attachment), reason)
+
+    attachment.status = AttachmentStatus.ACTIVE
+    attachment.completed_at = clock.now()
+    session.flush()
+    out = AttachmentOut.model_validate(attachment)
+    record(
+        session=session,
+        type=EventType.ATTACHMENT_ADDED,
+        issue=issue,
+        actor=user,
+        extra={"attachment": _event_summary(attachment)},
+    )
+    return Completion(out)
+
+
+def _verify(store: storage.Storage, attachment: Attachment, settings: Settings) -> str | None:
+    info = storage.blob_info(store, attachment.blob_name)
+    if info is None:
+        return "No file was uploaded for this attachment (PUT it to the upload URL before completing)."
+    if info.size != attachment.size_bytes:
+        return f"The uploaded file is {info.size} bytes, but {attachment.size_bytes} bytes were declared."
+    if info.size > settings.MAX_ATTACHMENT_BYTES:
+        return f"The uploaded file is {info.size} bytes; the limit is {settings.MAX_ATTACHMENT_BYTES} bytes."
+    if sniff.is_text_type(attachment.content_type):
+        return sniff.check_text(attachment.content_type, storage.iter_chunks(store, attachment.blob_name))
+    head = storage.read_range(store, attachment.blob_name, offset=0, length=min(sniff.HEAD_BYTES, info.size))
+    return sniff.check_head(attachment.content_type, head)
+
+
+def list_active(
+    issue_id: uuid.UUID, *, user: User, session: Session, settings: Settings
+) -> list[AttachmentOut]:
+    require_configured(settings)
+    issue = get_visible_issue(issue_id, user, session=session)
+    require(user, Action.ATTACHMENT_READ, Facts(owner_id=issue.created_by))
+    return active_for_issues([issue.id], session=session)[issue.id]
+
+
+def download_link(
+    issue_id: uuid.UUID, attachment_id: uuid.UUID, *, user: User, session: Session, settings: Settings
+) -> DownloadLink:
+    """A read-only SAS URL that forces `Content-Disposition: attachment` and the stored type."""
+    require_configured(settings)
+    issue = get_visible_issue(issue_id, user, session=session)
+    require(user, Action.ATTACHMENT_READ, Facts(owner_id=issue.created_by))
+    attachment = _get(issue, attachment_id, session=session)
+    if attachment.status is not AttachmentStatus.ACTIVE:
+        raise Conflict(
+            "This attachment has not been completed"
+            + (" (it was rejected)." if attachment.status is AttachmentStatus.REJECTED else " yet.")
+        )
+    from azure.storage.blob import BlobSasPermissions
+
+    content_type = attachment.content_type
+    if sniff.is_text_type(content_type):
+        content_type += "; charset=utf-8"  # verified UTF-8 at completion
+    expires_at = clock.now() + timedelta(minutes=settings.DOWNLOAD_SAS_MINUTES)
+    url = storage.get_storage(settings).sas_url(
+        attachment.blob_name,
+        permission=BlobSasPermissions(read=True),
+        expires_at=expires_at,
+        content_disposition=content_disposition(attachment.filename),
+        content_type=content_type,
+    )
+    return DownloadLink(url=url, expires_at=expires_at)
+
+
+def delete(
+    issue_id: uuid.UUID, attachment_id: uuid.UUID, *, user: User, session: Session, settings: Settings
+) -> None:
+    """Delete the row now and the blob after commit (the cleanup timer catches a failed blob delete)."""
+    require_configured(settings)
+    issue = get_visible_issue(issue_id, user, session=session)
+    attachment = _get(issue, attachment_id, session=session, for_update=True)
+    require(
+        user, Action.ATTACHMENT_DELETE, Facts(owner_id=issue.created_by, uploader_id=attachment.uploaded_by)
+    )
+    store = storage.get_storage(settings)
+    if attachment.status is AttachmentStatus.ACTIVE:
+        record(
+            session=session,
+            type=EventType.ATTACHMENT_REMOVED,
+            issue=issue,
+            actor=user,
+            extra={"attachment": _event_summary(attachment)},
+        )
+    blob_name = attachment.blob_name
+    session.delete(attachment)
+    session.flush()
+    db.on_commit(session, lambda: storage.delete_blob(store, blob_name))
+
+
+def _get(issue: Issue, attachment_id: uuid.UUID, *, session: Session, for_update: bool = False) -> Attachment:
+    query = select(Attachment).where(Attachment.id == attachment_id, Attachment.issue_id == issue.id)
+    if for_update:
+        query = query.with_for_update()
+    attachment = session.scalar(query)
+    if attachment is None:
+        raise NotFound("Attachment not found.")
+    return attachment
+
+
+def _event_summary(attachment: Attachment) -> dict[str, object]:
+    return {
+        "id": str(attachment.id),
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size_bytes": attachment.size_bytes,
+    }
+
+
+# --- the cleanup timer -----------------------------------------------------------------------
+
+
+@dataclass
+class CleanupReport:
+    skipped: bool = False
+    pending_removed: int = 0
+    orphan_blobs_removed: int = 0
+    removed_blob_names: list[str] = field(default_factory=list)
+
+
+def cleanup(*, session: Session, settings: Settings, now: datetime | None = None) -> CleanupReport:
+    """Remove PENDING attachments older than an hour (and their blobs), and blobs with no live
+    attachment row (left by a failed issue or attachment delete, or by a rejection).
+
+    Idempotent. A transaction-scoped advisory lock makes a second concurrent run return at once
+    (`skipped`); the row locks use SKIP LOCKED so a completion in progress is left alone.
+    """
+    if not session.scalar(select(func.pg_try_advisory_xact_lock(CLEANUP_LOCK_KEY))):
+        return CleanupReport(skipped=True)
+    store = storage.get_storage(settings)
+    report = CleanupReport()
+    now = now or clock.now()
+    # Never before the upload SAS has expired, so no upload can land after we looked.
+    cutoff = now - max(PENDING_MAX_AGE, timedelta(minutes=settings.UPLOAD_SAS_MINUTES + 10))
+
+    stale = session.scalars(
+        select(Attachment)
+        .where(Attachment.status == AttachmentStatus.PENDING, Attachment.created_at < cutoff)
+        .order_by(Attachment.created_at)
+        .limit(CLEANUP_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for attachment in stale:
+        storage.delete_blob(store, attachment.blob_name)
+        report.removed_blob_names.append(attachment.blob_name)
+        session.delete(attachment)
+        report.pending_removed += 1
+    session.flush()
+
+    batch: list[tuple[str, uuid.UUID]] = []
+    for blob in storage.list_blobs(store, BLOB_PREFIX):
+        match = _BLOB_NAME.match(blob.name)
+        if match is None:
+            continue  # not a name this server generates: leave it alone
+        batch.append((blob.name, uuid.UUID(match.group(2))))
+        if len(batch) >= CLEANUP_BATCH:
+            _remove_orphans(batch, store, session=session, report=report)
+            batch = []
+    if batch:
+        _remove_orphans(batch, store, session=session, report=report)
+    return report
+
+
+def _remove_orphans(
+    batch: list[tuple[str, uuid.UUID]], store: storage.Storage, *, session: Session, report: CleanupReport
+) -> None:
+    live = set(
+        session.execute(
+            select(Attachment.blob_name).where(
+                Attachment.id.in_([attachment_id for _, attachment_id in batch]),
+                Attachment.status != AttachmentStatus.REJECTED,
+            )
+        ).scalars()
+    )
+    for name, _ in batch:
+        if name not in live:
+            storage.delete_blob(store, name)
+            report.removed_blob_names.append(name)
+            report.orphan_blobs_removed += 1
