@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from trackly.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from trackly.http.endpoint import RequestModel
 from trackly.models import Role
+
+# A deliberately simple shape check; the address is proven by whoever administers the account.
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"),
+]
+# New passwords: long enough to matter, short enough that hashing cannot be abused.
+NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+# Presented passwords: only capped (a too-short one simply does not match).
+GivenPassword = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class UserOut(BaseModel):
@@ -34,3 +48,29 @@ class TokenPair(BaseModel):
 class LoginOut(BaseModel):
     user: UserOut
     tokens: TokenPair
+
+
+class LoginIn(RequestModel):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    password: GivenPassword
+
+
+class RefreshIn(RequestModel):
+    refresh_token: OpaqueToken
+
+
+class LogoutIn(RequestModel):
+    refresh_token: OpaqueToken
+
+
+class PasswordChangeIn(RequestModel):
+    current_password: GivenPassword
+    new_password: NewPassword
+
+
+class SignupIn(RequestModel):
+    """Self-service sign-up. There is no `role` field: sign-up always creates a REPORTER."""
+
+    email: Email
+    password: NewPassword
+    full_name: FullName

@@ -20,11 +20,19 @@ class AccessClaims:
     user_id: uuid.UUID
     jti: str
     expires_at: datetime
+    # The refresh-token family (sign-in session) this access token was issued for, if any.
+    family_id: uuid.UUID | None = None
 
 
-def create_access_token(user_id: uuid.UUID, settings: Settings, *, now: datetime | None = None) -> str:
+def create_access_token(
+    user_id: uuid.UUID,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    family_id: uuid.UUID | None = None,
+) -> str:
     issued = now or datetime.now(UTC)
-    claims = {
+    claims: dict[str, object] = {
         "iss": settings.JWT_ISSUER,
         "aud": settings.JWT_AUDIENCE,
         "sub": str(user_id),
@@ -34,6 +42,8 @@ def create_access_token(user_id: uuid.UUID, settings: Settings, *, now: datetime
         "jti": uuid.uuid4().hex,
         "typ": ACCESS_TYPE,
     }
+    if family_id is not None:
+        claims["sid"] = str(family_id)
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
@@ -57,10 +67,12 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
         raise Unauthorized("The access token is invalid.")
     try:
         user_id = uuid.UUID(str(claims["sub"]))
+        family_id = uuid.UUID(str(claims["sid"])) if "sid" in claims else None
     except ValueError:
         raise Unauthorized("The access token is invalid.") from None
     return AccessClaims(
         user_id=user_id,
         jti=str(claims["jti"]),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        family_id=family_id,
     )

@@ -1,0 +1,1 @@
+"""User administration: listing, creating, editing and deactivating accounts."""

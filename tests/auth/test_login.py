@@ -1,0 +1,159 @@
+"""POST /auth/login: credentials, no account enumeration, hash upgrades, throttling in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import requests
+from argon2 import PasswordHasher
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from tests.support.api import Api, assert_problem
+from trackly import clock
+
+IP = {"X-Forwarded-For": "203.0.113.7"}
+
+
+def login(api: Api, email: str, password: str, headers: dict[str, str] | None = None) -> requests.Response:
+    return api.post("auth/login", json={"email": email, "password": password}, headers=headers or IP)
+
+
+def test_login_returns_user_and_tokens_the_original_frontend_reads(api: Api, users: Any) -> None:
+    user = users("MAINTAINER", email="Mia@Example.com", password="correct horse")
+    response = login(api, "mia@example.COM", "correct horse")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["user"]["id"] == str(user.id)
+    assert body["user"]["email"] == "Mia@Example.com"
+    assert body["user"]["role"] == "MAINTAINER"
+    assert {"id", "email", "full_name", "role", "created_at"} <= set(body["user"])
+    tokens = body["tokens"]
+    assert tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == 30 * 60
+    assert tokens["refresh_token"] and tokens["access_token"]
+    assert response.headers["Cache-Control"] == "no-store"
+    me = api.as_(tokens["access_token"]).get("auth/me")
+    assert me.status_code == 200
+    assert me.json()["id"] == str(user.id)
+
+
+def test_unknown_email_wrong_password_sso_only_and_inactive_get_the_same_401(
+    api: Api, users: Any, engine: Engine
+) -> None:
+    users(email="known@example.com", password="password123")
+    users(email="gone@example.com", password="password123", is_active=False)
+    sso = users(email="sso@example.com")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET password_hash = NULL WHERE id = :id"), {"id": sso.id})
+    details = set()
+    for email, password in [
+        ("nobody@example.com", "password123"),
+        ("known@example.com", "wrong-password"),
+        ("sso@example.com", "password123"),
+        ("gone@example.com", "password123"),
+    ]:
+        body = assert_problem(login(api, email, password), 401)
+        details.add(body["detail"])
+    assert details == {"The email or password is incorrect."}
+
+
+def test_password_limits_are_validated(api: Api) -> None:
+    assert_problem(login(api, "a@example.com", "x" * 1025), 422, "password")
+    assert_problem(api.post("auth/login", json={"email": "a@example.com"}, headers=IP), 422, "password")
+
+
+def test_hash_is_upgraded_on_login(api: Api, users: Any, engine: Engine) -> None:
+    user = users(email="old@example.com")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("legacy-password")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"), {"h": weak, "id": user.id})
+    assert login(api, "old@example.com", "legacy-password").status_code == 200
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM users WHERE id = :id"), {"id": user.id}).scalar()
+    assert stored != weak
+    assert PasswordHasher().verify(stored, "legacy-password")
+    assert not PasswordHasher().check_needs_rehash(stored)
+    assert login(api, "old@example.com", "legacy-password").status_code == 200
+
+
+def _rows(engine: Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        result = conn.execute(text("SELECT key, failures, locked_until, lockouts FROM login_throttle"))
+        return {r.key: dict(r._mapping) for r in result}
+
+
+def test_throttle_is_shared_state_in_postgresql(live_server: str, users: Any, engine: Engine) -> None:
+    """Failures sent over two separate HTTP connections add up, the counters are rows in
+    login_throttle, and deleting those rows (nothing in-process) lifts the lock at once."""
+    users(email="victim@example.com", password="the-right-one")
+    first, second = Api(live_server, session=requests.Session()), Api(live_server, session=requests.Session())
+    for attempt in range(5):
+        client = first if attempt % 2 == 0 else second
+        assert_problem(login(client, "victim@example.com", f"guess-{attempt}"), 401)
+    rows = _rows(engine)
+    assert rows["account:victim@example.com"]["failures"] == 5
+    assert rows["ip:203.0.113.7"]["failures"] == 5
+
+    # The 6th attempt is refused without checking the password, even the right one.
+    blocked = login(second, "victim@example.com", "the-right-one")
+    assert_problem(blocked, 429, "too many")
+    assert 55 <= int(blocked.headers["Retry-After"]) <= 60
+    assert _rows(engine)["account:victim@example.com"]["locked_until"] is not None
+    assert login(first, "victim@example.com", "the-right-one").status_code == 429
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM login_throttle"))
+    assert login(first, "victim@example.com", "the-right-one").status_code == 200
+
+
+def test_success_resets_the_account_counter(api: Api, users: Any, engine: Engine) -> None:
+    users(email="forgetful@example.com", password="the-right-one")
+    for _ in range(4):
+        assert login(api, "forgetful@example.com", "nope-nope").status_code == 401
+    assert login(api, "forgetful@example.com", "the-right-one").status_code == 200
+    assert "account:forgetful@example.com" not in _rows(engine)
+    for _ in range(5):
+        assert login(api, "forgetful@example.com", "nope-nope").status_code == 401
+    assert login(api, "forgetful@example.com", "nope-nope").status_code == 429
+
+
+def test_lockouts_back_off_exponentially(api: Api, users: Any) -> None:
+    users(email="target@example.com", password="the-right-one")
+    start = clock.now()
+    with clock.frozen(start):
+        for _ in range(5):
+            assert login(api, "target@example.com", "bad-guess").status_code == 401
+        first = login(api, "target@example.com", "bad-guess")
+        assert first.status_code == 429
+        assert int(first.headers["Retry-After"]) == 60
+    later = start + timedelta(seconds=61)
+    with clock.frozen(later):
+        for _ in range(5):
+            assert login(api, "target@example.com", "bad-guess").status_code == 401
+        second = login(api, "target@example.com", "bad-guess")
+        assert second.status_code == 429
+        assert int(second.headers["Retry-After"]) == 120
+    # A whole quiet window later the counters start over.
+    with clock.frozen(later + timedelta(minutes=40)):
+        assert login(api, "target@example.com", "the-right-one").status_code == 200
+
+
+def test_throttle_per_client_ip(api: Api, users: Any) -> None:
+    """One address trying many accounts is stopped after 4 x LOGIN_MAX_FAILURES attempts."""
+    users(email="real@example.com", password="the-right-one")
+    attacker = {"X-Forwarded-For": "198.51.100.9, 10.0.0.1"}
+    for n in range(20):
+        assert login(api, f"spray{n}@example.com", "password1", attacker).status_code == 401
+    assert_problem(login(api, "real@example.com", "the-right-one", attacker), 429)
+    # Someone else, from another address, is not affected.
+    assert login(api, "real@example.com", "the-right-one", {"X-Forwarded-For": "192.0.2.1"}).status_code == 200
+
+
+def test_throttle_limit_is_configurable(api: Api, users: Any, settings_env: Any) -> None:
+    settings_env(LOGIN_MAX_FAILURES="2")
+    users(email="strict@example.com", password="the-right-one")
+    assert login(api, "strict@example.com", "bad-guess").status_code == 401
+    assert login(api, "strict@example.com", "bad-guess").status_code == 401
+    assert login(api, "strict@example.com", "bad-guess").status_code == 429

@@ -1,0 +1,153 @@
+"""Brute-force protection for password sign-in, stored in PostgreSQL (`login_throttle`).
+
+Every instance of the app shares the same counters, so scaling out does not multiply the
+number of guesses. Two keys are counted for each attempt:
+
+- `account:<lower-cased email>` - LOGIN_MAX_FAILURES attempts per LOGIN_FAILURE_WINDOW_MINUTES;
+- `ip:<client address>` - IP_FACTOR times as many (several people can share one address).
+
+An attempt is *reserved* before the password is checked: in its own short transaction the
+rows are created if missing (`INSERT ... ON CONFLICT DO NOTHING`), locked
+(`SELECT ... FOR UPDATE`, in key order so two keys cannot deadlock), and
+
+- if a key is locked (`locked_until` in the future) -> 429, and the password is never checked;
+- if a key already has the maximum number of failures in its window -> the key is locked for
+  BASE_LOCK_SECONDS * 2**lockouts (capped at MAX_LOCK_SECONDS; exponential back-off on repeated
+  lockouts) -> 429;
+- otherwise the attempt is counted as a failure and committed *before* the password is checked.
+
+Counting first means concurrent guesses cannot overshoot the limit, and the count survives the
+request's own rollback (a failed sign-in raises, and the request transaction is rolled back).
+A successful sign-in then undoes its reservation in the request transaction: it deletes the
+account row (success resets the account) and gives the IP key its attempt back.
+A key's back-off level (`lockouts`) is forgotten after a full window without attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from trackly import clock, db
+from trackly.config import Settings
+from trackly.errors import TooManyRequests
+from trackly.models import LoginThrottle
+
+IP_FACTOR = 4
+BASE_LOCK_SECONDS = 60
+MAX_LOCK_SECONDS = 24 * 60 * 60
+MAX_KEY_LENGTH = 400
+
+THROTTLED = "Too many failed sign-in attempts. Wait before trying again."
+
+
+@dataclass(frozen=True)
+class Keys:
+    account: str
+    ip: str
+
+    def all(self) -> list[str]:
+        return sorted({self.account, self.ip})
+
+
+def keys_for(email: str, client_ip: str) -> Keys:
+    return Keys(
+        account=("account:" + email.strip().lower())[:MAX_KEY_LENGTH],
+        ip=("ip:" + (client_ip or "unknown"))[:MAX_KEY_LENGTH],
+    )
+
+
+def limit_for(key: str, settings: Settings) -> int:
+    factor = IP_FACTOR if key.startswith("ip:") else 1
+    return settings.LOGIN_MAX_FAILURES * factor
+
+
+def lock_seconds(lockouts: int) -> int:
+    """Exponential back-off: 60 s, 120 s, 240 s, ... up to a day."""
+    return int(min(BASE_LOCK_SECONDS * 2 ** min(lockouts, 20), MAX_LOCK_SECONDS))
+
+
+def _retry_after(locked_until: datetime, now: datetime) -> int:
+    return max(1, int((locked_until - now).total_seconds() + 0.999))
+
+
+def reserve_attempt(keys: Keys, *, settings: Settings) -> None:
+    """Count one sign-in attempt for both keys in its own committed transaction.
+
+    Raises TooManyRequests (with Retry-After) when either key is locked; then nothing is counted.
+    """
+    with db.session_scope() as session:
+        retry_after = _reserve(keys, session=session, settings=settings)
+    # Raised after the commit, so a lock set by this attempt is kept.
+    if retry_after:
+        raise TooManyRequests(THROTTLED, retry_after=retry_after)
+
+
+def _reserve(keys: Keys, *, session: Session, settings: Settings) -> int:
+    """Returns seconds to wait (0 = the attempt was counted and may proceed)."""
+    now = clock.now()
+    window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    names = keys.all()
+    session.execute(
+        insert(LoginThrottle)
+        .values([{"key": k, "failures": 0, "window_started_at": now, "updated_at": now} for k in names])
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    rows = session.scalars(
+        select(LoginThrottle)
+        .where(LoginThrottle.key.in_(names))
+        .order_by(LoginThrottle.key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+
+    retry_after = 0
+    for row in rows:
+        if row.locked_until is not None and row.locked_until > now:
+            retry_after = max(retry_after, _retry_after(row.locked_until, now))
+            continue
+        if now - row.window_started_at > window:
+            quiet_since = max(row.updated_at, row.locked_until or row.updated_at)
+            if now - quiet_since > window:
+                row.lockouts = 0
+            row.failures = 0
+            row.window_started_at = now
+        if row.failures >= limit_for(row.key, settings):
+            row.locked_until = now + timedelta(seconds=lock_seconds(row.lockouts))
+            row.lockouts += 1
+            row.failures = 0
+            row.window_started_at = now
+            row.updated_at = now
+            retry_after = max(retry_after, _retry_after(row.locked_until, now))
+    if retry_after:
+        return retry_after  # newly set locks are committed; a refused attempt is not counted
+    for row in rows:
+        row.failures += 1
+        row.updated_at = now
+    return 0
+
+
+def release_success(keys: Keys, *, session: Session) -> None:
+    """A sign-in succeeded: reset the account key and give the IP key its attempt back."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys.account))
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == keys.ip, LoginThrottle.failures > 0)
+        .values(failures=LoginThrottle.failures - 1, updated_at=clock.now())
+    )
+
+
+def purge(*, session: Session, older_than: timedelta) -> int:
+    """Delete counters untouched for `older_than` and not locked (housekeeping)."""
+    cutoff = clock.now() - older_than
+    result = session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.updated_at < cutoff,
+            (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < clock.now()),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

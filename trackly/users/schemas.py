@@ -1,0 +1,42 @@
+"""Request bodies and query strings of user administration."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, Field
+
+from trackly.auth.schemas import Email, FullName, NewPassword
+from trackly.http.endpoint import QueryModel, RequestModel
+from trackly.models import Role
+
+
+class UserPath(BaseModel):
+    user_id: uuid.UUID
+
+
+class UserListQuery(QueryModel):
+    skip: int = Field(default=0, ge=0, le=1_000_000, description="How many users to skip.")
+    limit: int = Field(default=50, ge=1, le=100, description="Page size (at most 100).")
+    q: str | None = Field(default=None, max_length=200, description="Search in name and email.")
+    role: Role | None = Field(default=None, description="Only users with this role.")
+
+
+class UserCreateIn(RequestModel):
+    email: Email
+    password: NewPassword
+    full_name: FullName
+    role: Role = Role.REPORTER
+
+
+class UserUpdateIn(RequestModel):
+    """Fields to change; omitted fields stay as they are (PUT and PATCH both work this way).
+
+    Anyone may change their own `full_name`. Only an ADMIN may change `role` and `is_active`,
+    and never their own role. Sending your own current role unchanged is accepted as a no-op
+    (the original frontend sends `{full_name, role}`).
+    """
+
+    full_name: FullName | None = None
+    role: Role | None = None
+    is_active: bool | None = None
