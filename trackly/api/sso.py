@@ -1,5 +1,148 @@
-"""HTTP functions for sso."""
+"""HTTP functions for single sign-on: Microsoft (MSAL), Google ID tokens, and SSO link admin.
+
+Handlers parse, authorize, call trackly.sso.service and render; the rules live in trackly/sso/.
+"""
 
 import azure.functions as func
 
+from trackly.auth.policy import Action
+from trackly.auth.schemas import LoginOut
+from trackly.http import Call, Reply, endpoint
+from trackly.sso import service
+from trackly.sso.schemas import (
+    ExchangeIn,
+    GoogleIn,
+    LinkPath,
+    MicrosoftCallbackQuery,
+    MicrosoftLoginQuery,
+    SsoLinkOut,
+    UserPath,
+)
+
 bp = func.Blueprint()
+
+TAGS = ["sso"]
+CALLBACK_ROUTE = "auth/microsoft/callback"
+# Redirects carry one-time values: never cache them, never leak them in a Referer.
+_REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _redirect(location: str) -> Reply:
+    return Reply(None, status=302, headers={"Location": location, **_REDIRECT_HEADERS})
+
+
+@endpoint(
+    bp,
+    "GET",
+    "auth/microsoft/login",
+    auth=False,
+    query=MicrosoftLoginQuery,
+    status=302,
+    response_headers={"Location": "The Microsoft authorize URL (state, nonce and PKCE challenge included)"},
+    summary="Start Microsoft sign-in",
+    tags=TAGS,
+    errors=(422, 503),
+)
+def microsoft_login(call: Call[None, MicrosoftLoginQuery, None]) -> Reply:
+    """Redirects the browser to Microsoft. `return_to` must be a frontend path starting with a
+    single `/` (no `//`, backslash, `#`, whitespace or control characters), otherwise 422.
+    503 when MICROSOFT_CLIENT_ID / MICROSOFT_CLIENT_SECRET are not set."""
+    settings = call.settings
+    redirect_uri = settings.MICROSOFT_REDIRECT_URI or call.url_for(CALLBACK_ROUTE)
+    url = service.start_microsoft_login(
+        call.query.return_to, redirect_uri=redirect_uri, session=call.session, settings=settings
+    )
+    return _redirect(url)
+
+
+@endpoint(
+    bp,
+    "GET",
+    CALLBACK_ROUTE,
+    auth=False,
+    query=MicrosoftCallbackQuery,
+    status=302,
+    response_headers={
+        "Location": "FRONTEND_URL + return_to + `#code=<one-time code>` on success, "
+        "or `#error=<reason>` (access_denied, sso_failed, not_provisioned, account_disabled, "
+        "linked_elsewhere, email_missing)"
+    },
+    summary="Microsoft sign-in callback",
+    tags=TAGS,
+    errors=(400, 503),
+)
+def microsoft_callback(call: Call[None, MicrosoftCallbackQuery, None]) -> Reply:
+    """The redirect URI registered at Microsoft. Unknown, expired or already used `state` -> 400.
+    Otherwise always a 302 back to the frontend, with a one-time code (exchange it at
+    POST /auth/exchange within 60 s) or an error reason in the URL fragment."""
+    response = {k: v for k, v in call.query.model_dump().items() if v is not None}
+    outcome = service.finish_microsoft_login(response, session=call.session, settings=call.settings)
+    return _redirect(outcome.location)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "auth/exchange",
+    auth=False,
+    body=ExchangeIn,
+    response=LoginOut,
+    summary="Exchange a one-time SSO code for tokens",
+    tags=TAGS,
+    errors=(401,),
+)
+def exchange_code(call: Call[None, None, ExchangeIn]) -> LoginOut:
+    """A code works once, within 60 seconds of the sign-in; otherwise 401."""
+    return service.exchange_code(call.body.code, session=call.session, settings=call.settings)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "auth/google",
+    auth=False,
+    body=GoogleIn,
+    response=LoginOut,
+    summary="Sign in with a Google ID token",
+    tags=TAGS,
+    errors=(401, 403, 503),
+)
+def google_sign_in(call: Call[None, None, GoogleIn]) -> LoginOut:
+    """`credential` is the ID token from Google Identity Services. It must be signed by Google,
+    for GOOGLE_CLIENT_ID, unexpired, with a verified email; otherwise 401. A genuine Google user
+    with no Trackly account (and no auto-provisioning for their domain) gets 403."""
+    return service.google_sign_in(call.body.credential, session=call.session, settings=call.settings)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "users/{user_id:guid}/sso-links",
+    action=Action.USER_MANAGE_SSO,
+    path=UserPath,
+    response=list[SsoLinkOut],
+    summary="List a user's single sign-on links",
+    tags=TAGS,
+    errors=(404,),
+)
+def list_sso_links(call: Call[UserPath, None, None]) -> list[SsoLinkOut]:
+    """ADMIN only."""
+    links = service.list_links(call.path.user_id, session=call.session)
+    return [SsoLinkOut.model_validate(link) for link in links]
+
+
+@endpoint(
+    bp,
+    "DELETE",
+    "users/{user_id:guid}/sso-links/{link_id:guid}",
+    action=Action.USER_MANAGE_SSO,
+    path=LinkPath,
+    status=204,
+    summary="Remove a single sign-on link",
+    tags=TAGS,
+    errors=(404,),
+)
+def delete_sso_link(call: Call[LinkPath, None, None]) -> None:
+    """ADMIN only. The user can then sign in with that provider again only by a verified email
+    match (which creates a new link)."""
+    service.remove_link(call.path.user_id, call.path.link_id, session=call.session)

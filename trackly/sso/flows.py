@@ -1,0 +1,55 @@
+"""Server-side state of an in-flight authorization-code flow, in PostgreSQL.
+
+Functions scale out, so the callback may reach another instance than the login did. The row
+holds MSAL's flow dict (state, nonce, PKCE code_verifier, redirect URI) and the frontend path to
+return to. It is deleted when the callback takes it, so a replayed callback finds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from trackly import clock
+from trackly.models import AuthFlow
+
+FLOW_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PendingFlow:
+    flow: dict[str, Any]
+    return_to: str
+
+
+def save_flow(provider: str, flow: dict[str, Any], return_to: str, *, session: Session) -> None:
+    now = clock.now()
+    # Abandoned flows (the user never came back) are swept by the next login.
+    session.execute(delete(AuthFlow).where(AuthFlow.expires_at < now))
+    session.add(
+        AuthFlow(
+            state=str(flow["state"]),
+            provider=provider,
+            flow=flow,
+            return_to=return_to,
+            created_at=now,
+            expires_at=now + FLOW_TTL,
+        )
+    )
+    session.flush()
+
+
+def take_flow(provider: str, state: str, *, session: Session) -> PendingFlow | None:
+    """Remove and return the flow for `state`; None when unknown, already used or expired."""
+    row = session.execute(
+        delete(AuthFlow)
+        .where(AuthFlow.state == state, AuthFlow.provider == provider)
+        .returning(AuthFlow.flow, AuthFlow.return_to, AuthFlow.expires_at)
+    ).one_or_none()
+    if row is None or row.expires_at <= clock.now():
+        return None
+    return PendingFlow(flow=dict(row.flow), return_to=row.return_to)
