@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test check lint typecheck infra-check test-hardening bench clean
+.PHONY: help setup run test check lint typecheck infra-check test-hardening bench readme clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -54,3 +54,6 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules .trackly .mypy_cache .ruff_cache .pytest_cache
+
+readme:
+	$(PYTHON) scripts/build_readme.py

@@ -18,3 +18,12 @@ def test_readme_names_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme
     assert "make test" in readme
+
+
+def test_readme_is_assembled_from_its_sections() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "scripts/build_readme.py", "--check"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
