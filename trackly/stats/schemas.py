@@ -1,0 +1,129 @@
+"""Statistics request and response models (the original's field names, plus the new columns)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trackly.http import QueryModel, RequestModel
+
+
+class DailyStatsOut(BaseModel):
+    """One UTC day: the state at the end of the day (today: as of the latest run) and its activity."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    date: date
+    status_open: int
+    status_triaged: int
+    status_in_progress: int
+    status_done: int
+    severity_low: int
+    severity_medium: int
+    severity_high: int
+    severity_critical: int
+    total_issues: int
+    created_at: datetime
+    unresolved_low: int = Field(description="Issues not DONE with severity LOW at the end of the day.")
+    unresolved_medium: int
+    unresolved_high: int
+    unresolved_critical: int
+    created_count: int = Field(description="Issues created during the day.")
+    resolved_count: int = Field(
+        description="Transitions into DONE during the day (an issue resolved twice counts twice)."
+    )
+    mean_hours_to_done: float | None = Field(
+        description="Mean hours from creation to those DONE transitions; null when none."
+    )
+    computed_at: datetime
+
+
+class DailyQuery(QueryModel):
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=366,
+        description="Most recent rows to return (default 30; 366 when from/to is given).",
+    )
+    from_: date | None = Field(default=None, alias="from", description="First date (inclusive).")
+    to: date | None = Field(default=None, description="Last date (inclusive).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DailyQuery:
+        if self.from_ is not None and self.to is not None and self.from_ > self.to:
+            raise ValueError("'from' must not be after 'to'")
+        return self
+
+
+class Changes(BaseModel):
+    total_change: int | None = Field(description="today.total_issues - yesterday.total_issues")
+    open_change: int | None = Field(description="today.status_open - yesterday.status_open")
+    critical_change: int | None = Field(description="today.severity_critical - yesterday.severity_critical")
+
+
+class SummaryOut(BaseModel):
+    today: DailyStatsOut | None
+    yesterday: DailyStatsOut | None
+    changes: Changes
+    last_updated: datetime | None = Field(description="When any row was last computed.")
+
+
+class AggregateIn(RequestModel):
+    """Rebuild this range from the events (both or neither; without a body: the scheduled run)."""
+
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> AggregateIn:
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("give both 'from' and 'to', or neither")
+        return self
+
+
+class DayRange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+
+
+class AggregateOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    mode: str = Field(description="'scheduled' (today and missing days) or 'rebuild' (the given range).")
+    acquired: bool = Field(description="False when another run held the lock and nothing was done.")
+    days: int = Field(description="Days computed.")
+    rows: int = Field(description="Rows inserted or updated.")
+    ranges: list[DayRange]
+    remaining_days: int = Field(description="Older days still missing, left for the next runs.")
+    duration_ms: float
+
+
+class TrendsQuery(QueryModel):
+    days: int = Field(default=30, ge=1, le=366, description="Number of days ending today.")
+
+
+class OpenBySeverity(BaseModel):
+    LOW: list[int]
+    MEDIUM: list[int]
+    HIGH: list[int]
+    CRITICAL: list[int]
+
+
+class TrendsOut(BaseModel):
+    """Chart-ready series: index i of every list belongs to `days[i]` (oldest first)."""
+
+    days: list[date]
+    created: list[int]
+    resolved: list[int]
+    total: list[int]
+    mean_hours_to_done: list[float | None]
+    open_by_severity: OpenBySeverity = Field(
+        description="Issues not DONE (OPEN, TRIAGED or IN_PROGRESS) at the end of each day, by severity."
+    )
+    missing_days: list[date] = Field(
+        description="Days in the window with no stored row yet (their values are 0 / null)."
+    )

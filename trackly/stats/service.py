@@ -1,0 +1,484 @@
+"""Daily statistics, computed from the events history in SQL.
+
+A `daily_stats` row for UTC date D holds the state of all issues at the end of D (for today: as of
+the run) and the activity during D. The state of an issue at a moment is the snapshot
+(`payload.issue`) of its latest issue event before that moment; an issue whose latest event is
+`issue_deleted` no longer exists. Days are half-open UTC ranges [D 00:00, D+1 00:00).
+
+How it stays cheap
+------------------
+Every issue event moves its issue from the state the previous event left (window `lag()` over the
+issue's events) to the state in its own snapshot. Per day we sum those moves (+1 for the new
+state, -1 for the old one) and a running `sum() over (order by day)` on top of the state at the
+start of the range gives the end-of-day state of every day in the range. So:
+
+- a full backfill is one pass over the events (no per-day rescans);
+- an incremental run (today, given yesterday's final row) reads only today's events through
+  `ix_events_created_at`, plus one `ix_events_issue_id_id` probe per issue touched today to find
+  the state it had before today.
+
+A stored row is *final* once it was computed at least `SETTLE` after its day ended; rows that are
+missing or not final are recomputed by the next scheduled run (so an event committed just before
+midnight is never lost to a run at 23:59). Scheduled runs take a transaction-level advisory lock:
+a concurrent run finds it taken and does nothing.
+
+`resolved_count` counts transitions into DONE during the day: an issue resolved, reopened and
+resolved again on the same day counts twice. `mean_hours_to_done` averages, over those same
+transitions, the hours from the issue's creation to the transition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from trackly import clock
+from trackly.config import Settings
+from trackly.errors import Conflict, Unprocessable
+from trackly.events.types import EventType
+from trackly.models import DailyStats
+
+# pg_try_advisory_xact_lock key shared by every aggregation run ("trk" "stat").
+LOCK_KEY = 0x74726B_5354
+# A day's row is final when computed at least this long after the day ended.
+SETTLE = timedelta(minutes=10)
+# Days per statement when a caller wants progress reports (the CLI).
+PROGRESS_CHUNK_DAYS = 92
+
+ISSUE_EVENT_TYPES = (
+    EventType.ISSUE_CREATED,
+    EventType.ISSUE_UPDATED,
+    EventType.ISSUE_STATUS_CHANGED,
+    EventType.ISSUE_DELETED,
+)
+_TYPES_SQL = "(" + ", ".join(f"'{t.value}'" for t in ISSUE_EVENT_TYPES) + ")"
+_DELETED = EventType.ISSUE_DELETED.value
+
+# The status/severity an event leaves its issue in (NULL: the issue no longer exists).
+_STATUS = f"CASE WHEN e.type = '{_DELETED}' THEN NULL ELSE e.payload->'issue'->>'status' END"
+_SEVERITY = f"CASE WHEN e.type = '{_DELETED}' THEN NULL ELSE e.payload->'issue'->>'severity' END"
+
+# End-of-day state counters and the condition on (status, severity) each one counts.
+STATE_COUNTERS: dict[str, str] = {
+    "status_open": "{s} = 'OPEN'",
+    "status_triaged": "{s} = 'TRIAGED'",
+    "status_in_progress": "{s} = 'IN_PROGRESS'",
+    "status_done": "{s} = 'DONE'",
+    "severity_low": "{s} IS NOT NULL AND {v} = 'LOW'",
+    "severity_medium": "{s} IS NOT NULL AND {v} = 'MEDIUM'",
+    "severity_high": "{s} IS NOT NULL AND {v} = 'HIGH'",
+    "severity_critical": "{s} IS NOT NULL AND {v} = 'CRITICAL'",
+    "total_issues": "{s} IS NOT NULL",
+    "unresolved_low": "{s} <> 'DONE' AND {v} = 'LOW'",
+    "unresolved_medium": "{s} <> 'DONE' AND {v} = 'MEDIUM'",
+    "unresolved_high": "{s} <> 'DONE' AND {v} = 'HIGH'",
+    "unresolved_critical": "{s} <> 'DONE' AND {v} = 'CRITICAL'",
+}
+ACTIVITY_COLUMNS = ("created_count", "resolved_count", "mean_hours_to_done")
+
+State = dict[str, int]
+
+
+def empty_state() -> State:
+    return dict.fromkeys(STATE_COUNTERS, 0)
+
+
+def day_start(day: date) -> datetime:
+    """00:00 UTC of `day` (the inclusive start of its half-open range)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def utc_today(now: datetime | None = None) -> date:
+    return (now or clock.now()).astimezone(UTC).date()
+
+
+# --- SQL ----------------------------------------------------------------------------------------
+
+
+def _state_select(s: str, v: str) -> str:
+    return ",\n".join(
+        f"count(*) FILTER (WHERE {cond.format(s=s, v=v)}) AS {name}" for name, cond in STATE_COUNTERS.items()
+    )
+
+
+# State at a moment: the latest issue event before :before, per issue (one ordered index pass).
+STATE_BEFORE_SQL = f"""
+SELECT {_state_select("status", "severity")}
+FROM (
+    SELECT DISTINCT ON (e.issue_id) {_STATUS} AS status, {_SEVERITY} AS severity
+    FROM events e
+    WHERE e.issue_id IS NOT NULL AND e.type IN {_TYPES_SQL} AND e.created_at < :before
+    ORDER BY e.issue_id, e.id DESC
+) latest
+"""  # noqa: S608 (constants only; values are bound parameters)
+
+# For each issue touched in the range: the state its latest event before the range left it in.
+_PRIOR_SQL = f"""
+SELECT p.id, p.issue_id, p.status, p.severity
+FROM (SELECT DISTINCT issue_id FROM ev) touched
+CROSS JOIN LATERAL (
+    SELECT e.id, e.issue_id, {_STATUS} AS status, {_SEVERITY} AS severity
+    FROM events e
+    WHERE e.issue_id = touched.issue_id AND e.type IN {_TYPES_SQL} AND e.created_at < :start
+    ORDER BY e.id DESC
+    LIMIT 1
+) p
+"""  # noqa: S608
+_NO_PRIOR_SQL = (
+    "SELECT NULL::bigint AS id, NULL::uuid AS issue_id, NULL::text AS status, NULL::text AS severity"
+    " WHERE false"
+)
+
+_ENTERS_DONE = "status = 'DONE' AND prev_status IS DISTINCT FROM 'DONE'"
+
+
+def _delta_select() -> str:
+    return ",\n".join(
+        f"count(*) FILTER (WHERE {cond.format(s='status', v='severity')})"
+        f" - count(*) FILTER (WHERE {cond.format(s='prev_status', v='prev_severity')}) AS {name}"
+        for name, cond in STATE_COUNTERS.items()
+    )
+
+
+def _range_sql(*, with_prior: bool) -> str:
+    state_cols = list(STATE_COUNTERS)
+    running = ",\n".join(
+        f"CAST(CAST(:base_{c} AS bigint) + sum(coalesce(d.{c}, 0)) OVER (ORDER BY days.day)"
+        f" AS integer) AS {c}"
+        for c in state_cols
+    )
+    columns = [*state_cols, *ACTIVITY_COLUMNS]
+    updates = ",\n".join(f"{c} = EXCLUDED.{c}" for c in [*columns, "computed_at"])
+    return f"""
+WITH ev AS (
+    SELECT e.id, e.issue_id, e.type, e.created_at,
+           (e.created_at AT TIME ZONE 'UTC')::date AS day,
+           {_STATUS} AS status, {_SEVERITY} AS severity,
+           (e.payload->'issue'->>'created_at')::timestamptz AS issue_created_at
+    FROM events e
+    WHERE e.issue_id IS NOT NULL AND e.type IN {_TYPES_SQL}
+      AND e.created_at >= :start AND e.created_at < :end
+),
+prior AS ({_PRIOR_SQL if with_prior else _NO_PRIOR_SQL}),
+seq AS (
+    SELECT u.day, u.type, u.created_at, u.issue_created_at, u.status, u.severity,
+           lag(u.status) OVER w AS prev_status, lag(u.severity) OVER w AS prev_severity
+    FROM (
+        SELECT id, issue_id, day, type, created_at, issue_created_at, status, severity FROM ev
+        UNION ALL
+        SELECT id, issue_id, NULL::date, NULL::text, NULL::timestamptz, NULL::timestamptz, status, severity
+        FROM prior
+    ) u
+    WINDOW w AS (PARTITION BY u.issue_id ORDER BY u.id)
+),
+deltas AS (
+    SELECT day,
+           {_delta_select()},
+           count(*) FILTER (WHERE type = '{EventType.ISSUE_CREATED.value}') AS created_count,
+           count(*) FILTER (WHERE {_ENTERS_DONE}) AS resolved_count,
+           avg(extract(epoch FROM created_at - issue_created_at) / 3600.0)
+               FILTER (WHERE {_ENTERS_DONE}) AS mean_hours_to_done
+    FROM seq
+    WHERE day IS NOT NULL
+    GROUP BY day
+),
+days AS (
+    SELECT g::date AS day
+    FROM generate_series(CAST(:first_day AS date), CAST(:last_day AS date), interval '1 day') g
+),
+running AS (
+    SELECT days.day,
+           {running},
+           CAST(coalesce(d.created_count, 0) AS integer) AS created_count,
+           CAST(coalesce(d.resolved_count, 0) AS integer) AS resolved_count,
+           CAST(d.mean_hours_to_done AS double precision) AS mean_hours_to_done
+    FROM days LEFT JOIN deltas d ON d.day = days.day
+)
+INSERT INTO daily_stats (date, {", ".join(columns)}, computed_at, created_at)
+SELECT day, {", ".join(columns)}, :now, :now FROM running
+ON CONFLICT (date) DO UPDATE SET
+{updates}
+"""  # noqa: S608 (constants only; values are bound parameters)
+
+
+_RANGE_WITH_PRIOR = _range_sql(with_prior=True)
+_RANGE_FROM_ZERO = _range_sql(with_prior=False)
+
+
+# --- building blocks ------------------------------------------------------------------------------
+
+
+def state_before(moment: datetime, *, session: Session) -> State:
+    """The state counters of all issues just before `moment`, straight from the events."""
+    row = session.execute(text(STATE_BEFORE_SQL), {"before": moment}).mappings().one()
+    return {name: int(row[name]) for name in STATE_COUNTERS}
+
+
+def state_at_end_of(day: date, *, session: Session) -> State:
+    """The naive (one DISTINCT ON scan) end-of-day state; the reference the fast path must match."""
+    return state_before(day_start(day + timedelta(days=1)), session=session)
+
+
+def first_event_day(*, session: Session) -> date | None:
+    """The UTC date of the first issue event (where the history, and so the statistics, begin)."""
+    first = session.execute(
+        text(
+            f"SELECT min(created_at) FROM events e WHERE e.issue_id IS NOT NULL AND e.type IN {_TYPES_SQL}"  # noqa: S608
+        )
+    ).scalar()
+    return None if first is None else first.astimezone(UTC).date()
+
+
+def try_lock(*, session: Session) -> bool:
+    """Take the aggregation lock for this transaction; False if another run holds it."""
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}).scalar())
+
+
+def is_final(day: date, computed_at: datetime) -> bool:
+    return computed_at >= day_start(day + timedelta(days=1)) + SETTLE
+
+
+def _stored_state(day: date, *, session: Session, final_only: bool) -> State | None:
+    row = session.scalar(select(DailyStats).where(DailyStats.date == day))
+    if row is None or (final_only and not is_final(day, row.computed_at)):
+        return None
+    return {name: int(getattr(row, name)) for name in STATE_COUNTERS}
+
+
+def _compute_chunk(
+    start: date, end: date, base: State, *, with_prior: bool, session: Session, now: datetime
+) -> int:
+    params: dict[str, Any] = {
+        "start": day_start(start),
+        "end": day_start(end + timedelta(days=1)),
+        "first_day": start,
+        "last_day": end,
+        "now": now,
+    }
+    params.update({f"base_{name}": value for name, value in base.items()})
+    sql = _RANGE_WITH_PRIOR if with_prior else _RANGE_FROM_ZERO
+    result = session.execute(text(sql), params)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def compute_range(
+    start: date,
+    end: date,
+    *,
+    session: Session,
+    first_day: date | None,
+    trust_stored_base: bool,
+    chunk_days: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Recompute and upsert the rows of [start, end]; returns the number of rows written.
+
+    The state before `start` comes from the stored final row of the day before (when
+    `trust_stored_base`), else from the events (zero when `start` is on or before the first
+    event's day). Later chunks start from the rows the previous chunk just wrote.
+    """
+    now = clock.now()
+    rows = 0
+    chunk = chunk_days or (end - start).days + 1
+    cursor = start
+    base: State | None = None
+    while cursor <= end:
+        last = min(end, cursor + timedelta(days=chunk - 1))
+        from_zero = first_day is None or cursor <= first_day
+        if from_zero:
+            base = empty_state()
+        elif base is None:
+            if trust_stored_base:
+                base = _stored_state(cursor - timedelta(days=1), session=session, final_only=True)
+            if base is None:
+                base = state_before(day_start(cursor), session=session)
+        rows += _compute_chunk(cursor, last, base, with_prior=not from_zero, session=session, now=now)
+        if progress is not None:
+            progress((last - cursor).days + 1)
+        cursor = last + timedelta(days=1)
+        base = _stored_state(last, session=session, final_only=False)
+    return rows
+
+
+def _contiguous(days: Iterable[date]) -> list[tuple[date, date]]:
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def days_needing_work(*, session: Session, first_day: date, today: date) -> list[date]:
+    """Days from the first event's day to today whose row is missing or not final, and today."""
+    stored = dict(
+        session.execute(
+            select(DailyStats.date, DailyStats.computed_at).where(
+                DailyStats.date >= first_day, DailyStats.date <= today
+            )
+        ).all()
+    )
+    out = []
+    day = first_day
+    while day <= today:
+        computed_at = stored.get(day)
+        if day == today or computed_at is None or not is_final(day, computed_at):
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a run did."""
+
+    acquired: bool
+    ranges: list[tuple[date, date]] = field(default_factory=list)
+    rows: int = 0
+    remaining_days: int = 0
+    duration_ms: float = 0.0
+
+    @property
+    def days(self) -> int:
+        return sum((b - a).days + 1 for a, b in self.ranges)
+
+
+def run_scheduled(
+    *,
+    session: Session,
+    settings: Settings,
+    max_days: int | None = None,
+    chunk_days: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> Outcome:
+    """The timer's job: recompute today and the most recent missing/unfinished days.
+
+    At most `max_days` days per run (default STATS_BACKFILL_MAX_DAYS); older gaps are filled by
+    the following runs. Does nothing (acquired=False) if another run holds the lock.
+    """
+    started = time.perf_counter()
+    if not try_lock(session=session):
+        return Outcome(acquired=False)
+    first = first_event_day(session=session)
+    outcome = Outcome(acquired=True)
+    if first is not None:
+        today = utc_today()
+        needed = days_needing_work(session=session, first_day=first, today=today)
+        limit = settings.STATS_BACKFILL_MAX_DAYS if max_days is None else max_days
+        selected = needed[-limit:] if limit > 0 else needed
+        outcome.remaining_days = len(needed) - len(selected)
+        outcome.ranges = _contiguous(selected)
+        if on_plan is not None:
+            on_plan(outcome.days)
+        for a, b in outcome.ranges:
+            outcome.rows += compute_range(
+                a,
+                b,
+                session=session,
+                first_day=first,
+                trust_stored_base=True,
+                chunk_days=chunk_days,
+                progress=progress,
+            )
+    outcome.duration_ms = (time.perf_counter() - started) * 1000
+    return outcome
+
+
+def check_range(start: date, end: date, *, settings: Settings | None, today: date) -> None:
+    """Refuse reversed ranges, future days and (when `settings` given) over-long ranges."""
+    if start > end:
+        raise Unprocessable(f"'from' ({start}) must not be after 'to' ({end}).")
+    if end > today:
+        raise Unprocessable(f"Statistics cannot be computed for days after today ({today}); 'to' is {end}.")
+    if settings is not None and (end - start).days + 1 > settings.STATS_BACKFILL_MAX_DAYS:
+        raise Unprocessable(
+            f"The range {start} to {end} spans {(end - start).days + 1} days; at most "
+            f"{settings.STATS_BACKFILL_MAX_DAYS} days (STATS_BACKFILL_MAX_DAYS) can be rebuilt at once."
+        )
+
+
+def rebuild(
+    start: date,
+    end: date,
+    *,
+    session: Session,
+    settings: Settings | None,
+    chunk_days: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Recompute [start, end] from the events (stored rows are not trusted), clamped to the days
+    from the first event on. `settings` bounds the range length (None: unbounded, for the CLI).
+    Raises Conflict if another aggregation holds the lock."""
+    started = time.perf_counter()
+    check_range(start, end, settings=settings, today=utc_today())
+    if not try_lock(session=session):
+        raise Conflict("Statistics are being aggregated by another run right now; try again in a minute.")
+    outcome = Outcome(acquired=True)
+    first = first_event_day(session=session)
+    if first is not None and end >= first:
+        start = max(start, first)
+        outcome.ranges = [(start, end)]
+        outcome.rows = compute_range(
+            start,
+            end,
+            session=session,
+            first_day=first,
+            trust_stored_base=False,
+            chunk_days=chunk_days,
+            progress=progress,
+        )
+    outcome.duration_ms = (time.perf_counter() - started) * 1000
+    return outcome
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def daily(
+    *, session: Session, limit: int, start: date | None = None, end: date | None = None
+) -> list[DailyStats]:
+    """Stored rows, newest first (what the timer last computed; nothing is computed here)."""
+    query = select(DailyStats).order_by(DailyStats.date.desc()).limit(limit)
+    if start is not None:
+        query = query.where(DailyStats.date >= start)
+    if end is not None:
+        query = query.where(DailyStats.date <= end)
+    return list(session.scalars(query))
+
+
+def two_latest_days(*, session: Session, today: date) -> tuple[DailyStats | None, DailyStats | None]:
+    rows = {
+        r.date: r
+        for r in session.scalars(
+            select(DailyStats).where(DailyStats.date.in_([today, today - timedelta(days=1)]))
+        )
+    }
+    return rows.get(today), rows.get(today - timedelta(days=1))
+
+
+def last_updated(*, session: Session) -> datetime | None:
+    from sqlalchemy import func
+
+    value: datetime | None = session.scalar(select(func.max(DailyStats.computed_at)))
+    return value
+
+
+def range_rows(*, session: Session, start: date, end: date) -> list[DailyStats]:
+    return list(
+        session.scalars(
+            select(DailyStats)
+            .where(DailyStats.date >= start, DailyStats.date <= end)
+            .order_by(DailyStats.date)
+        )
+    )
