@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from tests.support.api import Api
+from tests.support.azurite import azurite  # noqa: F401 (fixture for every suite)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_JWT_SECRET = "test-secret-key-that-is-long-enough-0123456789"

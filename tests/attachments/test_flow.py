@@ -1,0 +1,141 @@
+"""The three-request upload flow, listing, downloads and deletion, end to end over real HTTP."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from sqlalchemy import text
+
+from tests.attachments.conftest import PNG, put_blob, start_upload, upload_file
+from tests.support.api import assert_problem
+
+
+def test_full_flow_create_put_complete_list_download(
+    as_reporter, reporter, issue_of, container, engine
+) -> None:
+    issue_id = issue_of(reporter)
+    created = start_upload(as_reporter, issue_id, PNG, filename="screen shot.png")
+    attachment, upload = created["attachment"], created["upload"]
+    assert attachment["status"] == "PENDING"
+    assert attachment["filename"] == "screen shot.png"
+    assert attachment["size_bytes"] == len(PNG)
+    assert upload["method"] == "PUT"
+    assert upload["headers"] == {"x-ms-blob-type": "BlockBlob", "Content-Type": "image/png"}
+    # The server chose the blob name; the SAS is for that blob only, create-only, short-lived.
+    parts = urlsplit(upload["url"])
+    assert parts.path.endswith(f"/issue-files/issues/{issue_id}/{attachment['id']}")
+    sas = parse_qs(parts.query)
+    assert sas["sp"] == ["c"]
+    assert sas["sr"] == ["b"]
+    assert "se" in sas
+
+    # Not listed while pending.
+    assert as_reporter.get(f"issues/{issue_id}/attachments").json() == []
+
+    assert put_blob(upload, PNG).status_code == 201
+    done = as_reporter.post(f"issues/{issue_id}/attachments/{attachment['id']}/complete")
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "ACTIVE"
+    assert done.json()["completed_at"]
+
+    listed = as_reporter.get(f"issues/{issue_id}/attachments")
+    assert listed.status_code == 200
+    assert [a["id"] for a in listed.json()] == [attachment["id"]]
+
+    download = as_reporter.get(f"issues/{issue_id}/attachments/{attachment['id']}/download")
+    assert download.status_code == 302
+    location = download.headers["Location"]
+    assert parse_qs(urlsplit(location).query)["sp"] == ["r"]
+    blob = requests.get(location, timeout=10)
+    assert blob.status_code == 200
+    assert blob.content == PNG
+    assert blob.headers["Content-Type"] == "image/png"
+    assert blob.headers["Content-Disposition"] == (
+        "attachment; filename=\"screen shot.png\"; filename*=UTF-8''screen%20shot.png"
+    )
+
+    link = as_reporter.get(
+        f"issues/{issue_id}/attachments/{attachment['id']}/download", params={"redirect": "false"}
+    )
+    assert link.status_code == 200
+    assert set(link.json()) == {"url", "expires_at"}
+    assert requests.get(link.json()["url"], timeout=10).content == PNG
+
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT type, payload FROM events WHERE issue_id = :i ORDER BY id"), {"i": issue_id}
+        ).all()
+    assert [e.type for e in events] == ["attachment_added"]
+    assert events[0].payload["attachment"]["id"] == attachment["id"]
+    assert events[0].payload["attachment"]["filename"] == "screen shot.png"
+
+
+def test_completing_twice_is_harmless(as_reporter, reporter, issue_of, container, engine) -> None:
+    issue_id = issue_of(reporter)
+    active = upload_file(as_reporter, issue_id)
+    again = as_reporter.post(f"issues/{issue_id}/attachments/{active['id']}/complete")
+    assert again.status_code == 200
+    assert again.json() == active
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events WHERE type = 'attachment_added'")).scalar() == 1
+
+
+def test_text_download_forces_type_and_attachment_disposition(
+    as_maintainer, reporter, issue_of, container
+) -> None:
+    """Stored HTML-looking text is still served as a download of text/plain, never rendered."""
+    issue_id = issue_of(reporter)
+    data = b"<html><script>alert(1)</script></html>"
+    active = upload_file(as_maintainer, issue_id, data, content_type="text/plain", filename="résumé «1».txt")
+    location = as_maintainer.get(f"issues/{issue_id}/attachments/{active['id']}/download").headers["Location"]
+    blob = requests.get(location, timeout=10)
+    assert blob.content == data
+    assert blob.headers["Content-Type"] == "text/plain; charset=utf-8"
+    disposition = blob.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="resume 1.txt"; ')
+    assert disposition.endswith("filename*=UTF-8''r%C3%A9sum%C3%A9%20%C2%AB1%C2%BB.txt")
+
+
+def test_delete_removes_row_blob_and_records_event(
+    as_reporter, reporter, issue_of, container, engine
+) -> None:
+    issue_id = issue_of(reporter)
+    active = upload_file(as_reporter, issue_id)
+    blob_name = f"issues/{issue_id}/{active['id']}"
+    assert container.get_blob_client(blob_name).exists()
+
+    resp = as_reporter.delete(f"issues/{issue_id}/attachments/{active['id']}")
+    assert resp.status_code == 204
+    assert not container.get_blob_client(blob_name).exists()
+    assert as_reporter.get(f"issues/{issue_id}/attachments").json() == []
+    assert_problem(as_reporter.delete(f"issues/{issue_id}/attachments/{active['id']}"), 404, "not found")
+    with engine.connect() as conn:
+        types = conn.execute(text("SELECT type FROM events ORDER BY id")).scalars().all()
+    assert types == ["attachment_added", "attachment_removed"]
+
+
+def test_pending_attachment_cannot_be_downloaded(as_reporter, reporter, issue_of, container) -> None:
+    issue_id = issue_of(reporter)
+    created = start_upload(as_reporter, issue_id, PNG)
+    resp = as_reporter.get(f"issues/{issue_id}/attachments/{created['attachment']['id']}/download")
+    assert_problem(resp, 409, "not been completed")
+
+
+def test_attachment_of_another_issue_is_not_found(as_reporter, reporter, issue_of, container) -> None:
+    first, second = issue_of(reporter), issue_of(reporter)
+    active = upload_file(as_reporter, first)
+    for method, suffix in (("GET", "/download"), ("POST", "/complete"), ("DELETE", "")):
+        resp = as_reporter.request(method, f"issues/{second}/attachments/{active['id']}{suffix}")
+        assert_problem(resp, 404, "attachment not found")
+
+
+def test_issue_json_lists_active_attachments(reporter, issue_of, container, engine) -> None:
+    """The contract the issues service uses to embed attachments (one query for many issues)."""
+    from sqlalchemy.orm import Session
+
+    from trackly.attachments.service import active_for_issues
+
+    issue_id = issue_of(reporter)
+    with Session(engine) as session:
+        assert active_for_issues([issue_id], session=session) == {issue_id: []}
