@@ -327,8 +327,10 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return values
 
 
-def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> IssuePage:
-    """One page of the issues `viewer` may see, the exact total, and a cursor when more exist."""
+def list_queries(
+    query: IssueListQuery, *, viewer: User
+) -> tuple[Select[Issue, str, str | None], Select[int]]:
+    """The page query (limit + 1 rows, to know whether more exist) and the total-count query."""
     where = _filters(query)
     columns = SORT_COLUMNS[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
@@ -341,11 +343,18 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
     page_query = page_query.order_by(*(c.desc() if descending else c.asc() for c in columns))
     if query.skip:
         page_query = page_query.offset(query.skip)
-    rows = session.execute(page_query.limit(query.limit + 1)).all()
+    page_query = page_query.limit(query.limit + 1)
+    count_query = visible(select(func.count()).select_from(Issue), viewer).where(*where)
+    return page_query, count_query
+
+
+def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> IssuePage:
+    """One page of the issues `viewer` may see, the exact total, and a cursor when more exist."""
+    page_query, count_query = list_queries(query, viewer=viewer)
+    rows = session.execute(page_query).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-
-    total = session.scalar(visible(select(func.count()).select_from(Issue), viewer).where(*where)) or 0
+    total = session.scalar(count_query) or 0
     files = attachments.active_for_issues([row[0].id for row in rows], session=session)
     items = [_out(issue, c_name, u_name, files[issue.id]) for issue, c_name, u_name in rows]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
