@@ -131,7 +131,11 @@ def test_production_values_in_bicep() -> None:
     for secret in ("JWT_SECRET_KEY", "MICROSOFT_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"):
         assert "keyVaultReference" in value(secret), f"{secret} must be a Key Vault reference"
     assert "@Microsoft.KeyVault(SecretUri=" in source
-    for empty in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_KEY", "WEBPUBSUB_CONNECTION_STRING"):
+    for empty in (
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_ACCOUNT_KEY",
+        "WEBPUBSUB_CONNECTION_STRING",
+    ):
         assert value(empty) == "''", f"{empty} must be empty in Azure (identity mode)"
     assert value("AZURE_STORAGE_ACCOUNT_URL") == "attachmentsBlobEndpoint"
     assert value("WEBPUBSUB_ENDPOINT") == "webPubSubEndpoint"
