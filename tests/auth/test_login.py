@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from tests.support.api import Api, assert_problem
 from trackly import clock
+from trackly.auth import passwords
 
 IP = {"X-Forwarded-For": "203.0.113.7"}
 
@@ -71,10 +72,12 @@ def test_hash_is_upgraded_on_login(api: Api, users: Any, engine: Engine) -> None
         conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"), {"h": weak, "id": user.id})
     assert login(api, "old@example.com", "legacy-password").status_code == 200
     with engine.connect() as conn:
-        stored = conn.execute(text("SELECT password_hash FROM users WHERE id = :id"), {"id": user.id}).scalar()
+        stored = conn.execute(
+            text("SELECT password_hash FROM users WHERE id = :id"), {"id": user.id}
+        ).scalar()
     assert stored != weak
-    assert PasswordHasher().verify(stored, "legacy-password")
-    assert not PasswordHasher().check_needs_rehash(stored)
+    assert passwords.verify_password(stored, "legacy-password")
+    assert not passwords.needs_rehash(stored)
     assert login(api, "old@example.com", "legacy-password").status_code == 200
 
 
@@ -148,7 +151,9 @@ def test_throttle_per_client_ip(api: Api, users: Any) -> None:
         assert login(api, f"spray{n}@example.com", "password1", attacker).status_code == 401
     assert_problem(login(api, "real@example.com", "the-right-one", attacker), 429)
     # Someone else, from another address, is not affected.
-    assert login(api, "real@example.com", "the-right-one", {"X-Forwarded-For": "192.0.2.1"}).status_code == 200
+    assert (
+        login(api, "real@example.com", "the-right-one", {"X-Forwarded-For": "192.0.2.1"}).status_code == 200
+    )
 
 
 def test_throttle_limit_is_configurable(api: Api, users: Any, settings_env: Any) -> None:
