@@ -95,7 +95,10 @@ class TestCA:
             .not_valid_after(now + dt.timedelta(days=1))
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                    [
+                        x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
+                        x509.DNSName("localhost"),
+                    ]
                 ),
                 critical=False,
             )
@@ -164,7 +167,9 @@ class OidcProvider:
         line = self.process.stdout.readline()  # blocks until READY or exit
         if not line.startswith("READY "):
             self.stop()
-            raise RuntimeError(f"oidc-provider did not start: {line!r}; see {directory / 'oidc-provider.log'}")
+            raise RuntimeError(
+                f"oidc-provider did not start: {line!r}; see {directory / 'oidc-provider.log'}"
+            )
         self.port = int(line.split()[1])
         self.base = f"https://127.0.0.1:{self.port}"
         self.issuer = self.base + PREFIX

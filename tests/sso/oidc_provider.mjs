@@ -11,8 +11,8 @@
 // Accounts: the devInteractions login form accepts any login; the login is the account id and
 // its claims come from POST /__control/accounts {id: {claims}} (defaults: email = login).
 // ID tokens carry Entra's `tid` and `oid` claims (and `xms_edov` when an account sets it).
-// POST /__control/tamper {mode} makes the token endpoint re-issue the ID token with one defect: "aud", "nonce", "iss", "exp", "forged"
-// (signed by another key with the same kid), or null for none.
+// POST /__control/tamper {mode} makes the token endpoint re-issue the ID token with one defect:
+// "aud", "nonce", "iss", "exp", "forged" (signed by another key with the same kid), or null.
 import fs from 'node:fs';
 import https from 'node:https';
 

@@ -48,7 +48,9 @@ def code_of(resp: requests.Response) -> str:
     return values["code"]
 
 
-def test_full_flow_signs_in_existing_user_by_email(api: Api, browser: Browser, users: Any, engine: Any) -> None:
+def test_full_flow_signs_in_existing_user_by_email(
+    api: Api, browser: Browser, users: Any, engine: Any
+) -> None:
     user = users("MAINTAINER", email="Mia.Maintainer@Example.com")
     resp = sign_in(api, browser, "mia.maintainer@example.com", return_to="/issues?page=2")
     assert resp.headers["Location"].startswith(f"{FRONTEND}/issues?page=2#code=")
@@ -81,7 +83,9 @@ def test_login_redirect_carries_state_nonce_and_pkce(api: Api, microsoft: OidcPr
     assert query["code_challenge"] and query["nonce"] and query["state"]
     assert set(query["scope"].split()) >= {"openid", "profile", "email"}
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT provider, return_to, flow, expires_at - created_at AS ttl FROM auth_flows")).one()
+        row = conn.execute(
+            text("SELECT provider, return_to, flow, expires_at - created_at AS ttl FROM auth_flows")
+        ).one()
     assert row.provider == "microsoft"
     assert row.return_to == "/dashboard"
     assert row.flow["state"] == query["state"]
@@ -128,7 +132,9 @@ def test_open_redirect_attempts_are_refused(
 def test_not_configured_answers_503(api: Api, settings_env: Any) -> None:
     settings_env(MICROSOFT_CLIENT_ID=None, MICROSOFT_CLIENT_SECRET=None)
     assert_problem(api.get("auth/microsoft/login"), 503, "not configured")
-    assert_problem(api.get("auth/microsoft/callback", params={"state": "x", "code": "y"}), 503, "not configured")
+    assert_problem(
+        api.get("auth/microsoft/callback", params={"state": "x", "code": "y"}), 503, "not configured"
+    )
 
 
 def test_replayed_callback_is_refused(api: Api, browser: Browser, users: Any) -> None:
@@ -141,7 +147,9 @@ def test_replayed_callback_is_refused(api: Api, browser: Browser, users: Any) ->
 
 def test_unknown_or_missing_state_is_refused(api: Api, microsoft: OidcProvider) -> None:
     login_redirect(api)
-    assert_problem(api.get("auth/microsoft/callback", params={"state": "forged", "code": "x"}), 400, "unknown")
+    assert_problem(
+        api.get("auth/microsoft/callback", params={"state": "forged", "code": "x"}), 400, "unknown"
+    )
     assert_problem(api.get("auth/microsoft/callback", params={"code": "x"}), 400, "state")
 
 
@@ -169,9 +177,10 @@ def test_code_from_another_sign_in_fails_pkce(api: Api, browser: Browser, users:
 
 @pytest.mark.parametrize("defect", ["aud", "nonce", "iss", "exp", "forged"])
 def test_invalid_id_tokens_are_refused(
-    api: Api, browser: Browser, microsoft: OidcProvider, users: Any, engine: Any, defect: str
+    api: Api, browser: Browser, users: Any, engine: Any, defect: str
 ) -> None:
     users("ADMIN", email="ada@example.com")
+    microsoft = browser.provider
     microsoft.tamper(defect)
     resp = sign_in(api, browser, "ada@example.com", return_to="/home")
     assert resp.headers["Location"] == f"{FRONTEND}/home#error=sso_failed"
@@ -283,7 +292,10 @@ def test_email_already_linked_to_another_microsoft_identity(
 ) -> None:
     users("ADMIN", email="boss@example.com")
     microsoft.set_accounts(
-        **{"real": {"email": "boss@example.com"}, "other-tenant-user": {"email": "boss@example.com", "oid": "x"}}
+        **{
+            "real": {"email": "boss@example.com"},
+            "other-tenant-user": {"email": "boss@example.com", "oid": "x"},
+        }
     )
     assert "code" in fragment(sign_in(api, browser, "real"))
     refused = sign_in(api, Browser(microsoft), "other-tenant-user")
