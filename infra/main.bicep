@@ -125,12 +125,14 @@ var identityName = '${abbrs.managedIdentityUserAssignedIdentities}trackly-${reso
 var deploymentContainerName = 'app-package-${resourceToken}'
 var attachmentsContainerName = 'issue-files'
 
-// Connection budget: every instance may hold DATABASE_POOL_SIZE connections, so the scale-out
-// limit is what the server can take after the reserve: instances x pool <= max_connections - reserve.
+// Connection budget: every instance may hold DATABASE_POOL_SIZE + 2 (trackly/db.py max_overflow)
+// connections, so the scale-out limit is what the server can take after the reserve:
+//   instances x (pool + overflow) <= max_connections - reserve.
 // PgBouncer (transaction pooling) multiplexes these client connections onto fewer server
 // connections, so this bound is conservative: it also holds if PgBouncer is bypassed.
+var maxOverflow = 2
 var connectionBudget = postgresMaxConnections - postgresReservedConnections
-var maximumInstanceCount = max(1, min(functionMaxInstances, connectionBudget / databasePoolSize))
+var maximumInstanceCount = max(1, min(functionMaxInstances, connectionBudget / (databasePoolSize + maxOverflow)))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
