@@ -279,7 +279,8 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
                                      size_bytes, status, created_at, completed_at)
             SELECT gen_random_uuid(), s.id, s.created_by,
                    'issues/' || s.id || '/' || gen_random_uuid() || '.png',
-                   'screenshot-' || k || '.png', 'image/png', 20000 + (s.g * 7919 % 2000000), 'ACTIVE',
+                   'screenshot-' || k || '.png', 'image/png',
+                   20000 + (s.g::bigint * 7919 % 2000000), 'ACTIVE',
                    s.created_at + interval '1 minute' * k, s.created_at + interval '1 minute' * k
             FROM stage s, generate_series(1, 1 + (s.g % 2)) k
             WHERE s.g % 8 = 0

@@ -1,0 +1,253 @@
+"""Run the benchmarks, print one table and write bench/results/latest.json.
+
+    python -m bench.run [--sizes 10000,100000] [--repeat 50] [--only coldstart,handlers,...]
+
+The main database (default postgresql://postgres@127.0.0.1:5432/trackly_bench, or
+$BENCH_DATABASE_URL / --database-url) is seeded with 100,000 issues if it has no bench data.
+Scaling runs use one database per size (trackly_bench_s<N> on the same server), seeded on first
+use; 1,000,000 issues take about three minutes to seed: `--sizes 10000,100000,1000000`.
+Every figure is a median with its interquartile range [p25-p75] and a baseline from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+from bench import coldstart, http_load, inprocess
+from bench.common import BENCH_EMAIL_DOMAIN, bench_url, ensure_database, fmt_ms
+from bench.seed import seed
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("coldstart", "handlers", "queries", "scaling", "http")
+
+
+def issue_count(url: str) -> int | None:
+    try:
+        conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    except psycopg2.OperationalError:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.issues') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute("SELECT count(*) FROM users WHERE email LIKE %s", (f"%@{BENCH_EMAIL_DOMAIN}",))
+            if cur.fetchone()[0] == 0:
+                return None
+            cur.execute("SELECT count(*) FROM issues")
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def ensure_seeded(url: str, issues: int, *, exact: bool) -> None:
+    count = issue_count(url)
+    if count is None or (exact and abs(count - issues) > issues // 10):
+        print(f"[seed] {make_url(url).database}: {count or 0} issues, seeding {issues:,} ...")
+        seed(url, issues)
+    else:
+        ensure_database(url)
+
+
+def size_url(base: str, size: int) -> str:
+    parsed = make_url(base)
+    return parsed.set(database=f"trackly_bench_s{size}").render_as_string(hide_password=False)
+
+
+# --- table -----------------------------------------------------------------------------------------
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "-"
+    return f"{a / b:.1f}x"
+
+
+def render(results: dict[str, Any]) -> str:  # noqa: PLR0915 (one table, section by section)
+    lines: list[str] = []
+    add = lines.append
+    add(f"# Trackly benchmarks — {results['date']} — {results['machine']}")
+    add("")
+    cs = results.get("coldstart")
+    if cs:
+        add("## Cold start (fresh interpreter, `import function_app`)")
+        add("| | import time | process wall | modules | heavy SDKs loaded |")
+        add("|---|---|---|---|---|")
+        for key, label in (
+            ("app", "function_app"),
+            ("floor", "floor: azure.functions+sqlalchemy+pydantic+psycopg2"),
+        ):
+            r = cs[key]
+            add(
+                f"| {label} | {fmt_ms(r['import_ms'], 0)} | {fmt_ms(r['process_wall_ms'], 0)} | "
+                f"{r['modules']['median']:.0f} | {', '.join(r['heavy_sdks_loaded']) or 'none'} |"
+            )
+        over = cs["app"]["import_ms"]["median"] - cs["floor"]["import_ms"]["median"]
+        add(
+            f"| over the floor | {over:.0f} ms "
+            "| "
+            f"| {cs['app']['modules']['median'] - cs['floor']['modules']['median']:.0f} | |"
+        )
+        add("| original FastAPI app | 1870 ms | | | blob SDK eager |")
+        add("")
+        add(
+            "Ten slowest imports (self time, ms): "
+            + ", ".join(f"{r['module']} {r['self_ms']:.1f}" for r in cs["slowest_imports"])
+        )
+        add("")
+    hc = results.get("handlers")
+    if hc:
+        add(
+            "## Handler cost, warm, in-process (median [p25-p75]); "
+            "baseline = same SQL via psycopg2 + json.dumps"
+        )
+        add("| endpoint | app | raw SQL baseline | ratio | queries | original (100k) |")
+        add("|---|---|---|---|---|---|")
+        for e in hc["endpoints"]:
+            orig = f"{e['original_ms']:.1f} ms" if e.get("original_ms") else "-"
+            note = " (replay rolled back)" if e["replay"] != "commit" else ""
+            bad = f" UNEXPECTED {e['unexpected_statuses']}" if e.get("unexpected_statuses") else ""
+            add(
+                f"| {e['name']}{bad} | {fmt_ms(e['app'])} | {fmt_ms(e['raw_sql'])}{note} | "
+                f"{e['ratio']:.1f}x | {e['queries']} | {orig} |"
+            )
+        lg = hc.get("login", {})
+        if "login" in lg:
+            add(
+                f"| login, argon2 excluded | {lg['login_excluding_argon2_median']:.2f} ms (total "
+                f"{fmt_ms(lg['login'])} - argon2) | {fmt_ms(lg['raw_sql'])} | "
+                f"{lg['ratio_excluding_argon2']:.1f}x | {lg['queries']} | 345 ms (bcrypt 12 incl.) |"
+            )
+            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | |")
+        for s in hc.get("skipped", []):
+            add(f"- not measured: {s}")
+        if isinstance(lg, dict) and lg.get("skipped"):
+            add(f"- login not measured: {lg['skipped']}")
+        add("")
+    qp = results.get("queries")
+    if qp:
+        add("## Queries per request (SQLAlchemy before_cursor_execute)")
+        add("| endpoint | status | queries |")
+        add("|---|---|---|")
+        for r in qp["rows"]:
+            if r["queries"] is not None:
+                add(f"| {r['endpoint']} | {r['status']} | {r['queries']} |")
+        add("")
+        add(
+            "Page size 10 vs 100 (must not grow): "
+            + "; ".join(f"{g['endpoint']} {g['limit_10']}→{g['limit_100']}" for g in qp["page_size_growth"])
+        )
+        absent = [r["endpoint"] for r in qp["rows"] if r["queries"] is None]
+        if absent:
+            add("Absent in this build: " + ", ".join(absent))
+        if qp["not_measured"]:
+            add("Functions without a query-count case: " + ", ".join(qp["not_measured"]))
+        add("")
+    sc = results.get("scaling")
+    if sc:
+        sizes = list(sc)
+        labels: list[str] = []
+        for size in sizes:
+            for k, v in sc[size].items():
+                if isinstance(v, dict) and k not in labels:
+                    labels.append(k)
+        add("## Scaling (in-process, median [p25-p75])")
+        add("| case | " + " | ".join(f"{int(s):,} issues" for s in sizes) + " |")
+        add("|---|" + "---|" * len(sizes))
+        for label in labels:
+            cells = []
+            for size in sizes:
+                v = sc[size].get(label)
+                cells.append(
+                    v.get("error", "-") if isinstance(v, dict) and "error" in v else fmt_ms(v or {}, 1)
+                )
+            add(f"| {label} | " + " | ".join(cells) + " |")
+        add("| original: list 20 at 100k / stats job at 100k | 87 ms / 106 ms |" + " |" * (len(sizes) - 1))
+        add("")
+    hl = results.get("http")
+    if hl:
+        add(
+            f"## Through HTTP (local host, {hl['duration_s']:.0f} s per level, "
+            "pure-Python closed-loop clients)"
+        )
+        add("| target | clients | req/s | p50 | p99 | errors | non-2xx |")
+        add("|---|---|---|---|---|---|---|")
+        for name, rows in hl["targets"].items():
+            for r in rows:
+                non2xx = sum(v for k, v in r["statuses"].items() if not str(k).startswith("2"))
+                add(
+                    f"| {name} | {r['clients']} | {r['rps']:.0f} | {r['p50_ms']:.1f} ms | "
+                    f"{r['p99_ms']:.1f} ms | "
+                    f"{r['errors']} | {non2xx} |"
+                )
+        add("| original FastAPI, list issues | 8 | 11 | | | | |")
+        add("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--sizes", default="10000,100000", help="issue counts for scaling (comma separated)")
+    parser.add_argument("--repeat", type=int, default=50, help="timed repetitions per figure")
+    parser.add_argument("--cold-runs", type=int, default=7, help="fresh interpreters per cold-start figure")
+    parser.add_argument("--http-seconds", type=float, default=5.0, help="duration of each HTTP load level")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections: {','.join(SECTIONS)}")
+    parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    args = parser.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    url = bench_url(args.database_url)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.node()} {platform.machine()}, Python {platform.python_version()}",
+        "database": make_url(url).render_as_string(hide_password=True),
+        "args": vars(args),
+    }
+    needs_db = only & {"handlers", "queries", "http"}
+    if needs_db:
+        ensure_seeded(url, 100_000, exact=False)
+        results["main_database_issues"] = issue_count(url)
+    if "coldstart" in only:
+        print("[bench] cold start ...", flush=True)
+        results["coldstart"] = coldstart.run(args.cold_runs)
+    if "handlers" in only:
+        print("[bench] handler cost ...", flush=True)
+        results["handlers"] = inprocess.handler_cost(url, args.repeat)
+    if "queries" in only:
+        print("[bench] queries per request ...", flush=True)
+        results["queries"] = inprocess.queries_per_request(url)
+    if "scaling" in only:
+        results["scaling"] = {}
+        for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+            surl = size_url(url, size)
+            ensure_seeded(surl, size, exact=True)
+            print(f"[bench] scaling at {size:,} issues ...", flush=True)
+            results["scaling"][str(size)] = inprocess.scaling(surl, max(10, args.repeat // 2))
+    if "http" in only:
+        print("[bench] through HTTP ...", flush=True)
+        inprocess.apply_environment(url)
+        token = inprocess.bench_users().tokens["maintainer"]
+        results["http"] = http_load.run(url, token, duration=args.http_seconds)
+    results["elapsed_s"] = time.perf_counter() - started
+    table = render(results)
+    print()
+    print(table)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**results, "table": table}, indent=2, default=str))
+    print(f"\nwritten {out} ({results['elapsed_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
