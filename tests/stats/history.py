@@ -158,6 +158,47 @@ def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def at(day: int, hour: int = 12, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    """A moment in March 2026 (UTC)."""
+    return datetime(2026, 3, day, hour, minute, second, micro, tzinfo=UTC)
+
+
+def build_story(h: History) -> None:
+    """Six days of activity with a quiet day (Mar 4) in the middle.
+
+    Mar 1: A (HIGH), B, C (LOW) created; A triaged; B resolved at 23:59:59.999999 (edge).
+    Mar 2: B reopened at 00:00:00 (edge) and resolved again the same day; C deleted; D (CRITICAL).
+    Mar 3: A in progress, then DONE; D lowered to MEDIUM; E created and resolved within the day, then reopened (still the same day).
+    Mar 4: nothing happens (the state carries forward).
+    Mar 5: B reopened and resolved twice (counts 2); E deleted while OPEN; F created.
+    Mar 6: A reopened; D resolved.
+    """
+    h.create(at(1, 9), "A", "HIGH")
+    h.create(at(1, 10), "B")
+    h.create(at(1, 11), "C", "LOW")
+    h.status(at(1, 15), "A", "TRIAGED")
+    h.status(at(1, 23, 59, 59, 999_999), "B", "DONE")
+    h.status(at(2, 0, 0, 0), "B", "OPEN")
+    h.status(at(2, 8), "B", "DONE")
+    h.delete(at(2, 9), "C")
+    h.create(at(2, 10), "D", "CRITICAL")
+    h.status(at(3, 8), "A", "IN_PROGRESS")
+    h.status(at(3, 18), "A", "DONE")
+    h.severity(at(3, 19), "D", "MEDIUM")
+    h.create(at(3, 20), "E", "LOW")
+    h.status(at(3, 21), "E", "DONE")
+    h.status(at(3, 22), "E", "OPEN")
+    h.status(at(5, 1), "B", "OPEN")
+    h.status(at(5, 2), "B", "DONE")
+    h.status(at(5, 3), "B", "OPEN")
+    h.status(at(5, 4), "B", "DONE")
+    h.delete(at(5, 5), "E")
+    h.create(at(5, 6), "F", "CRITICAL")
+    h.status(at(6, 7), "A", "OPEN")
+    h.severity(at(6, 8), "A", "LOW")
+    h.status(at(6, 9), "D", "DONE")
+
+
 # --- writers ----------------------------------------------------------------------------------------
 
 
@@ -231,3 +272,32 @@ class OrmWriter:
 
     def delete(self, key: str) -> None:
         self._apply(key, "delete", None)
+
+
+class ApiWriter:
+    """Drives the real issues API (as an ADMIN, who may triage and delete) under the frozen clock."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self.ids: dict[str, str] = {}
+
+    def create(self, key: str, severity: str) -> None:
+        resp = self.api.post(
+            "issues", json={"title": f"Issue {key}", "description": "", "severity": severity}
+        )
+        assert resp.status_code == 201, resp.text
+        self.ids[key] = resp.json()["id"]
+
+    def _patch(self, key: str, body: dict[str, str]) -> None:
+        resp = self.api.patch(f"issues/{self.ids[key]}", json=body)
+        assert resp.status_code == 200, resp.text
+
+    def set_status(self, key: str, status: str) -> None:
+        self._patch(key, {"status": status})
+
+    def set_severity(self, key: str, severity: str) -> None:
+        self._patch(key, {"severity": severity})
+
+    def delete(self, key: str) -> None:
+        resp = self.api.delete(f"issues/{self.ids[key]}")
+        assert resp.status_code == 204, resp.text

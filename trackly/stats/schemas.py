@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from trackly.http import QueryModel, RequestModel
 
@@ -41,14 +43,14 @@ class DailyStatsOut(BaseModel):
 
 
 class DailyQuery(QueryModel):
-    limit: int | None = Field(
+    limit: Annotated[int, Field(ge=1, le=366)] | SkipJsonSchema[None] = Field(
         default=None,
-        ge=1,
-        le=366,
         description="Most recent rows to return (default 30; 366 when from/to is given).",
     )
-    from_: date | None = Field(default=None, alias="from", description="First date (inclusive).")
-    to: date | None = Field(default=None, description="Last date (inclusive).")
+    from_: date | SkipJsonSchema[None] = Field(
+        default=None, alias="from", description="First date (inclusive)."
+    )
+    to: date | SkipJsonSchema[None] = Field(default=None, description="Last date (inclusive).")
 
     @model_validator(mode="after")
     def _ordered(self) -> DailyQuery:
@@ -73,8 +75,8 @@ class SummaryOut(BaseModel):
 class AggregateIn(RequestModel):
     """Rebuild this range from the events (both or neither; without a body: the scheduled run)."""
 
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: date | SkipJsonSchema[None] = Field(default=None, alias="from")
+    to: date | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> AggregateIn:
@@ -84,7 +86,7 @@ class AggregateIn(RequestModel):
 
 
 class DayRange(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     from_: date = Field(alias="from")
     to: date
