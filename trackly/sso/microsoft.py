@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from typing import Any
 
 import jwt
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 SCOPES = ["email"]
 LEEWAY_SECONDS = 120
 ALGORITHMS = ["RS256"]
+
+# The callback is a GET redirect (response_mode=query): the code it carries is useless without
+# the PKCE verifier kept in PostgreSQL and the client secret, works once, and the callback
+# answers with Cache-Control: no-store and Referrer-Policy: no-referrer. form_post would need a
+# form-encoded POST endpoint, which this API's JSON-only endpoint layer does not take.
+warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended", category=UserWarning)
 
 # Discovery responses (not tokens) shared by every MSAL app in this process; MSAL caches GETs 24 h.
 _HTTP_CACHE: dict[Any, Any] = {}
