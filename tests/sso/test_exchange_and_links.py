@@ -106,8 +106,9 @@ def test_unknown_user_links_404(as_admin: Api) -> None:
 
 
 def test_only_admins_manage_links(
-    api: Api, as_maintainer: Api, as_reporter: Api, reporter: Any, google: GoogleKeys, users: Any
+    as_maintainer: Api, as_reporter: Api, reporter: Any, google: GoogleKeys, users: Any
 ) -> None:
+    api = as_reporter.as_(None)
     user = _linked_user(api, google, users, "linked@example.com", "g-1")
     for client in (as_maintainer, as_reporter):
         assert_problem(client.get(f"users/{user.id}/sso-links"), 403)

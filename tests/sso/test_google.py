@@ -63,7 +63,7 @@ def _bad_token(keys: GoogleKeys, case: str) -> str:
             algorithm="HS256",
             headers={"kid": keys.current},
         ),
-        "alg_none": lambda: pyjwt.encode({"sub": "x"}, None, algorithm="none"),
+        "alg_none": lambda: pyjwt.encode({"sub": "x"}, None, algorithm="none"),  # type: ignore[arg-type]
         "garbage": lambda: "not-a-jwt",
         "no_expiry": lambda: keys.token(exp=None),
     }
