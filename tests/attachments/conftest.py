@@ -23,8 +23,19 @@ def storage_env(azurite: str, settings_env: Callable[..., None]) -> Iterator[str
 
     storage.reset_clients()
     settings_env(AZURE_STORAGE_CONNECTION_STRING=azurite, AZURE_STORAGE_CONTAINER_NAME="issue-files")
+    _empty_container(azurite, "issue-files")  # the database is emptied per test; so is storage
     yield azurite
     storage.reset_clients()
+
+
+def _empty_container(connection_string: str, name: str) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(connection_string) as service:
+        client = service.get_container_client(name)
+        if client.exists():
+            for blob in client.list_blobs():
+                client.delete_blob(blob.name)
 
 
 @pytest.fixture
