@@ -1,0 +1,106 @@
+"""Permission rows for attachments: visibility follows the issue (another reporter gets 404);
+deleting needs the uploader, a maintainer or an admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from sqlalchemy.orm import Session
+
+from tests.permissions.framework import Ctx, Prepared, Row, expect
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+STORAGE = ("attachment_storage",)
+
+
+def _issue_of_reporter(ctx: Ctx) -> str:
+    from trackly.models import Issue, Severity, Status
+
+    with Session(ctx.engine) as session:
+        issue = Issue(
+            title="Attachment target",
+            description="",
+            severity=Severity.LOW,
+            status=Status.OPEN,
+            created_by=ctx.reporter.id,
+        )
+        session.add(issue)
+        session.commit()
+        return str(issue.id)
+
+
+def _uploaded(ctx: Ctx, *, by: Any, complete: bool) -> Prepared:
+    issue_id = _issue_of_reporter(ctx)
+    client = ctx.api_as(by)
+    created = client.post(
+        f"issues/{issue_id}/attachments",
+        json={"filename": "shot.png", "content_type": "image/png", "size_bytes": len(PNG)},
+    )
+    assert created.status_code == 201, created.text
+    upload = created.json()["upload"]
+    assert requests.put(upload["url"], data=PNG, headers=upload["headers"], timeout=10).status_code == 201
+    attachment_id = created.json()["attachment"]["id"]
+    if complete:
+        done = client.post(f"issues/{issue_id}/attachments/{attachment_id}/complete")
+        assert done.status_code == 200, done.text
+    return Prepared(path={"issue_id": issue_id, "attachment_id": attachment_id})
+
+
+def _issue(ctx: Ctx) -> Prepared:
+    return Prepared(path={"issue_id": _issue_of_reporter(ctx)})
+
+
+def _pending_by_reporter(ctx: Ctx) -> Prepared:
+    return _uploaded(ctx, by=ctx.reporter, complete=False)
+
+
+def _active_by_reporter(ctx: Ctx) -> Prepared:
+    return _uploaded(ctx, by=ctx.reporter, complete=True)
+
+
+def _active_by_maintainer(ctx: Ctx) -> Prepared:
+    return _uploaded(ctx, by=ctx.maintainer, complete=True)
+
+
+ROWS = [
+    Row(
+        "create_attachment",
+        expect(anonymous=401, reporter_owner=201, reporter_other=404, maintainer=201, admin=201),
+        setup=_issue,
+        json={"filename": "shot.png", "content_type": "image/png", "size_bytes": len(PNG)},
+        fixtures=STORAGE,
+    ),
+    Row(
+        "list_attachments",
+        expect(anonymous=401, reporter_owner=200, reporter_other=404, maintainer=200, admin=200),
+        setup=_issue,
+        fixtures=STORAGE,
+    ),
+    Row(
+        "complete_attachment",
+        expect(anonymous=401, reporter_owner=200, reporter_other=404, maintainer=200, admin=200),
+        setup=_pending_by_reporter,
+        fixtures=STORAGE,
+    ),
+    Row(
+        "download_attachment",
+        expect(anonymous=401, reporter_owner=302, reporter_other=404, maintainer=302, admin=302),
+        setup=_active_by_reporter,
+        fixtures=STORAGE,
+    ),
+    Row(
+        "delete_attachment",
+        expect(anonymous=401, reporter_owner=204, reporter_other=404, maintainer=204, admin=204),
+        setup=_active_by_reporter,
+        fixtures=STORAGE,
+        variant="uploaded by the reporter",
+    ),
+    Row(
+        "delete_attachment",
+        expect(anonymous=401, reporter_owner=403, reporter_other=404, maintainer=204, admin=204),
+        setup=_active_by_maintainer,
+        fixtures=STORAGE,
+        variant="uploaded by a maintainer",
+    ),
+]
