@@ -62,7 +62,10 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> int:
     embedded = prepare_environment(embedded_ok=True)
     from trackly import db, schema
+    from trackly.attachments.localazurite import start_for_local_host
     from trackly.config import get_settings
+
+    start_for_local_host(STATE_DIR / "azurite")  # Blob Storage when none is configured; stopped at exit
 
     settings = get_settings()
     schema.upgrade()

@@ -196,6 +196,11 @@ def _client_options() -> dict[str, Any]:
 def _build(settings: Settings) -> Storage:
     from azure.storage.blob import BlobServiceClient
 
+    # The SDK logs every request and response at INFO; keep that out of the app's logs.
+    sdk_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    if sdk_log.level == logging.NOTSET:
+        sdk_log.setLevel(logging.WARNING)
+
     container = settings.AZURE_STORAGE_CONTAINER_NAME
     if settings.AZURE_STORAGE_CONNECTION_STRING:
         service = BlobServiceClient.from_connection_string(
