@@ -162,3 +162,25 @@ def test_throttle_limit_is_configurable(api: Api, users: Any, settings_env: Any)
     assert login(api, "strict@example.com", "bad-guess").status_code == 401
     assert login(api, "strict@example.com", "bad-guess").status_code == 401
     assert login(api, "strict@example.com", "bad-guess").status_code == 429
+
+
+def test_concurrent_guesses_cannot_overshoot_the_limit(live_server: str, users: Any) -> None:
+    """Attempts are counted under a row lock before the password is checked, so a burst of
+    parallel guesses gets exactly LOGIN_MAX_FAILURES password checks."""
+    import threading
+
+    users(email="burst@example.com", password="the-right-one")
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        client = Api(live_server, session=requests.Session())
+        barrier.wait()
+        statuses.append(login(client, "burst@example.com", f"guess-{n}-xx").status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [401] * 5 + [429] * 3
