@@ -190,3 +190,17 @@ def test_random_kids_do_not_hammer_the_jwks_endpoint(api: Api, google: GoogleKey
         forged = google.token(kid=f"random-{i}", key=foreign_key())
         assert_problem(api.post("auth/google", json={"credential": forged}), 401)
     assert google.fetches == fetched  # within the cooldown no refetch happens
+
+
+def test_provisioned_user_has_no_password_login(api: Api, google: GoogleKeys, provisioning: Any) -> None:
+    provisioning("example.com")
+    signed_in = api.post("auth/google", json={"credential": google.token("nopass@example.com")})
+    assert signed_in.status_code == 200, signed_in.text
+    me = api.as_(signed_in.json()["tokens"]["access_token"]).get("auth/me")
+    assert me.status_code == 200 and me.json()["email"] == "nopass@example.com"
+    for password in ("", "None"):
+        resp = api.post("auth/login", json={"email": "nopass@example.com", "password": password})
+        assert resp.status_code in (401, 422), resp.text
+    assert_problem(
+        api.post("auth/login", json={"email": "nopass@example.com", "password": "password123"}), 401
+    )
