@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +119,10 @@ def start(
     raise RuntimeError(f"Azurite did not accept connections on 127.0.0.1:{port} within {timeout:.0f} s.")
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def start_for_local_host(state_dir: Path) -> AzuriteProcess | None:
     """Start Azurite for `python -m trackly serve` when it is needed and installed (see module doc)."""
     from trackly.attachments import storage
@@ -137,6 +144,12 @@ def start_for_local_host(state_dir: Path) -> AzuriteProcess | None:
     state_dir.mkdir(parents=True, exist_ok=True)
     azurite = start(port=port, location=state_dir, log_path=state_dir / "azurite.log")
     atexit.register(azurite.stop)
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
+        # Until the host installs its own handler, SIGTERM exits normally so atexit stops Azurite.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["AZURE_STORAGE_CONNECTION_STRING"] = azurite.connection_string
     reset_settings()
     storage.reset_clients()
