@@ -245,10 +245,12 @@ def is_final(day: date, computed_at: datetime) -> bool:
 
 
 def _stored_state(day: date, *, session: Session, final_only: bool) -> State | None:
-    row = session.scalar(select(DailyStats).where(DailyStats.date == day))
-    if row is None or (final_only and not is_final(day, row.computed_at)):
+    # Columns, not an entity: a row loaded earlier in this session must not shadow a fresh upsert.
+    columns = [getattr(DailyStats, name) for name in STATE_COUNTERS]
+    row = session.execute(select(DailyStats.computed_at, *columns).where(DailyStats.date == day)).first()
+    if row is None or (final_only and not is_final(day, row[0])):
         return None
-    return {name: int(getattr(row, name)) for name in STATE_COUNTERS}
+    return {name: int(value) for name, value in zip(STATE_COUNTERS, row[1:], strict=True)}
 
 
 def _compute_chunk(
