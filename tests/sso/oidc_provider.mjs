@@ -122,4 +122,7 @@ server.listen(config.port ?? 0, '127.0.0.1', async () => {
   process.stdout.write(`READY ${port}\n`);
 });
 
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});
