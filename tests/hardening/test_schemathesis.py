@@ -109,7 +109,7 @@ def run_schemathesis(base_url: str, token: str | None, tmp_path: Path) -> subpro
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("role", ["ADMIN", "MAINTAINER", "REPORTER", None])
-def test_fuzz_every_operation_as_each_role(
+def test_fuzz_every_operation_as_each_role(  # noqa: PLR0917 (pytest fixtures)
     role: str | None, configured: None, api: Any, users: Any, live_server: str, tmp_path: Path
 ) -> None:
     admin = users("ADMIN")
