@@ -154,3 +154,55 @@ def test_webpubsub_failing_loses_nothing(
     for group in failing_webpubsub.groups_received():
         received.update(failing_webpubsub.group_ids(group))
     assert set(event_ids) <= received
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+
+
+def test_azurite_down_during_complete_is_a_clear_503_and_retry_works(
+    tmp_path: Any, settings_env: Callable[..., None], as_reporter: Api, engine: Engine
+) -> None:
+    """Our own Azurite (persistent, so a restart keeps the uploaded blob) is stopped between the
+    upload and `complete`: complete answers a readable 503 and the attachment stays PENDING; after
+    Azurite is back, the same complete succeeds."""
+    from trackly.attachments import localazurite, storage
+
+    port = localazurite.free_port()
+    location = tmp_path / "azurite"
+    azurite = localazurite.start(port=port, location=location)
+    try:
+        storage.reset_clients()
+        settings_env(
+            AZURE_STORAGE_CONNECTION_STRING=azurite.connection_string,
+            AZURE_STORAGE_CONTAINER_NAME="issue-files",
+        )
+        issue = as_reporter.post("issues", {"title": "with a screenshot"})
+        assert issue.status_code == 201, issue.text
+        issue_id = issue.json()["id"]
+        created = as_reporter.post(
+            f"issues/{issue_id}/attachments",
+            {"filename": "shot.png", "content_type": "image/png", "size_bytes": len(PNG)},
+        )
+        assert created.status_code == 201, created.text
+        upload, attachment_id = created.json()["upload"], created.json()["attachment"]["id"]
+        put = requests.put(upload["url"], data=PNG, headers=upload["headers"], timeout=10)
+        assert put.status_code == 201, put.text
+
+        azurite.stop()
+        resp = as_reporter.post(f"issues/{issue_id}/attachments/{attachment_id}/complete")
+        problem = assert_problem(resp, 503)
+        assert "storage" in problem["detail"].lower() or "try again" in problem["detail"].lower()
+        with engine.connect() as conn:
+            status = conn.execute(
+                text("SELECT status FROM attachments WHERE id = :id"), {"id": attachment_id}
+            ).scalar_one()
+        assert status == "PENDING"
+
+        azurite = localazurite.start(port=port, location=location)
+        storage.reset_clients()
+        retry = as_reporter.post(f"issues/{issue_id}/attachments/{attachment_id}/complete")
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["status"] == "ACTIVE"
+    finally:
+        azurite.stop()
+        storage.reset_clients()
