@@ -96,6 +96,12 @@ def test_login_redirect_carries_state_nonce_and_pkce(api: Api, microsoft: OidcPr
     assert row.ttl == timedelta(minutes=10)
 
 
+def test_percent_encoded_return_to_round_trips(api: Api, browser: Browser, users: Any) -> None:
+    users("REPORTER", email="pct@example.com")
+    resp = sign_in(api, browser, "pct@example.com", return_to="/issues/caf%C3%A9?q=a%20b&x=1")
+    assert resp.headers["Location"].startswith(f"{FRONTEND}/issues/caf%C3%A9?q=a%20b&x=1#code=")
+
+
 def test_return_to_defaults_to_root(api: Api, microsoft: OidcProvider, engine: Any) -> None:
     login_redirect(api, None)
     with engine.connect() as conn:
@@ -118,6 +124,8 @@ def test_return_to_defaults_to_root(api: Api, microsoft: OidcProvider, engine: A
         "/a\tb",
         "/a b",
         "/a#code=stolen",
+        "/caf\u00e9",
+        "/\u2028x",
         "",
     ],
 )

@@ -16,7 +16,8 @@ def check_return_to(value: str) -> str:
     """A frontend path the browser may be sent back to: relative, same origin, no fragment.
 
     Accepted: `/`, `/issues/123?tab=files`. Refused: `//evil.com`, `/\\evil.com`, `https://...`,
-    anything with a backslash, a `#`, whitespace or a control character.
+    anything with a backslash, a `#`, whitespace, a control character or a non-ASCII character
+    (it ends up in a Location header; percent-encode such characters).
     """
     if not value.startswith("/"):
         raise ValueError("must be a path on the frontend that starts with '/'")
@@ -28,6 +29,8 @@ def check_return_to(value: str) -> str:
         raise ValueError("must not contain '#'")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise ValueError("must not contain whitespace or control characters")
+    if not value.isascii():
+        raise ValueError("must be ASCII (percent-encode other characters)")
     return value
 
 
