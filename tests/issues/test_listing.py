@@ -251,7 +251,7 @@ def test_list_costs_a_constant_number_of_queries(as_maintainer: Api, maintainer:
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    bulk_issues(engine, maintainer.id, 100)
+    bulk_issues(engine, maintainer.id, 101)
     with engine.begin() as conn:  # give some issues an attachment and a different editor
         conn.execute(
             text(
