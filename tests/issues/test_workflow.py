@@ -81,3 +81,20 @@ def test_reopen_and_full_cycle(as_maintainer: Api) -> None:
         response = as_maintainer.patch(url, json={"status": status})
         assert response.status_code == 200, (status, response.text)
     assert as_maintainer.get(url).json()["version"] == 8
+
+
+def test_readme_section_shows_the_table_from_the_code() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "readme" / "issues.md").read_text()
+    start = doc.index("<!-- workflow-table -->\n") + len("<!-- workflow-table -->\n")
+    end = doc.index("<!-- /workflow-table -->")
+    assert doc[start:end].strip() == workflow.markdown_table()
+
+
+def test_openapi_describes_the_workflow() -> None:
+    import function_app  # noqa: F401 (registers the endpoints)
+    from trackly.http.endpoint import REGISTRY
+
+    for name in ("update_issue", "replace_issue"):
+        assert workflow.markdown_table() in (REGISTRY[name].description or "")

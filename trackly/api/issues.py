@@ -1,6 +1,8 @@
 """HTTP functions for issues: CRUD, workflow, optimistic concurrency, listing, history, counters."""
 
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
@@ -8,7 +10,7 @@ from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, parse_tags
-from trackly.issues import idempotency, service
+from trackly.issues import idempotency, service, workflow
 from trackly.issues.schemas import (
     HistoryEntry,
     IssueCount,
@@ -21,6 +23,7 @@ from trackly.issues.schemas import (
 )
 
 bp = func.Blueprint()
+F = TypeVar("F", bound=Callable[..., Any])
 
 TAGS = ["issues"]
 ETAG_HEADER = {"ETag": "The issue's entity tag (send it back in If-Match to avoid lost updates)."}
@@ -137,7 +140,21 @@ def get_issue(call: Call[IssuePath, None, None]) -> Reply:
 _UPDATE_DOC = """Send only the fields to change (PATCH and PUT behave the same). Status moves follow the
 workflow (an illegal one answers 409 with `allowed`). A REPORTER may change the title and
 description of their own OPEN issue, nothing else (403). With `If-Match`, a stale tag answers
-412; without it the write proceeds. Fields sent with their current value are ignored."""
+412; without it the write proceeds. Fields sent with their current value are ignored.
+
+Status workflow (setting the current status again is a no-op):
+
+""" + workflow.markdown_table()
+
+
+def _documented(doc: str) -> Callable[[F], F]:
+    """Give a handler a docstring built at import (the endpoint declaration reads it)."""
+
+    def apply(handler: F) -> F:
+        handler.__doc__ = doc
+        return handler
+
+    return apply
 
 
 def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
@@ -165,11 +182,9 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     response_headers=ETAG_HEADER,
     conditional="write",
 )
+@_documented(_UPDATE_DOC)
 def update_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     return _update(call)
-
-
-update_issue.__doc__ = _UPDATE_DOC
 
 
 @endpoint(
@@ -186,6 +201,7 @@ update_issue.__doc__ = _UPDATE_DOC
     response_headers=ETAG_HEADER,
     conditional="write",
 )
+@_documented(_UPDATE_DOC)
 def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     return _update(call)
 
