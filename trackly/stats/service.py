@@ -118,31 +118,61 @@ FROM (
 ) latest
 """  # noqa: S608 (constants only; values are bound parameters)
 
-# For each issue touched in the range: the state its latest event before the range left it in.
+# The fast path packs an issue's state into one small code: 4 * status + severity
+# (OPEN, TRIAGED, IN_PROGRESS, DONE = 0..3; LOW, MEDIUM, HIGH, CRITICAL = 0..3); NULL = deleted.
+_STATUS_CODE = (
+    "CASE e.payload->'issue'->>'status' WHEN 'OPEN' THEN 0 WHEN 'TRIAGED' THEN 4 "
+    "WHEN 'IN_PROGRESS' THEN 8 WHEN 'DONE' THEN 12 END"
+)
+_SEVERITY_CODE = (
+    "CASE e.payload->'issue'->>'severity' WHEN 'LOW' THEN 0 WHEN 'MEDIUM' THEN 1 "
+    "WHEN 'HIGH' THEN 2 WHEN 'CRITICAL' THEN 3 END"
+)
+_CODE = (
+    f"CAST(CASE WHEN e.type = '{_DELETED}' THEN NULL ELSE {_STATUS_CODE} + {_SEVERITY_CODE} END AS smallint)"
+)
+_DONE_CODE = 12
+
+CODE_COUNTERS: dict[str, str] = {
+    "status_open": "{c} / 4 = 0",
+    "status_triaged": "{c} / 4 = 1",
+    "status_in_progress": "{c} / 4 = 2",
+    "status_done": "{c} / 4 = 3",
+    "severity_low": "{c} % 4 = 0",
+    "severity_medium": "{c} % 4 = 1",
+    "severity_high": "{c} % 4 = 2",
+    "severity_critical": "{c} % 4 = 3",
+    "total_issues": "{c} IS NOT NULL",
+    "unresolved_low": "{c} < 12 AND {c} % 4 = 0",
+    "unresolved_medium": "{c} < 12 AND {c} % 4 = 1",
+    "unresolved_high": "{c} < 12 AND {c} % 4 = 2",
+    "unresolved_critical": "{c} < 12 AND {c} % 4 = 3",
+}
+assert list(CODE_COUNTERS) == list(STATE_COUNTERS)
+
+# For each issue touched in the range but created before it: the state its latest earlier event
+# left it in (an issue created in the range has no earlier events).
 _PRIOR_SQL = f"""
-SELECT p.id, p.issue_id, p.status, p.severity
-FROM (SELECT DISTINCT issue_id FROM ev) touched
+SELECT p.id, p.issue_id, p.code
+FROM (SELECT issue_id FROM ev GROUP BY issue_id HAVING NOT bool_or(is_created)) touched
 CROSS JOIN LATERAL (
-    SELECT e.id, e.issue_id, {_STATUS} AS status, {_SEVERITY} AS severity
+    SELECT e.id, e.issue_id, {_CODE} AS code
     FROM events e
     WHERE e.issue_id = touched.issue_id AND e.type IN {_TYPES_SQL} AND e.created_at < :start
     ORDER BY e.id DESC
     LIMIT 1
 ) p
 """  # noqa: S608
-_NO_PRIOR_SQL = (
-    "SELECT NULL::bigint AS id, NULL::uuid AS issue_id, NULL::text AS status, NULL::text AS severity"
-    " WHERE false"
-)
+_NO_PRIOR_SQL = "SELECT NULL::bigint AS id, NULL::uuid AS issue_id, NULL::smallint AS code WHERE false"
 
-_ENTERS_DONE = "status = 'DONE' AND prev_status IS DISTINCT FROM 'DONE'"
+_ENTERS_DONE = f"code >= {_DONE_CODE} AND (prev IS NULL OR prev < {_DONE_CODE})"
 
 
 def _delta_select() -> str:
     return ",\n".join(
-        f"count(*) FILTER (WHERE {cond.format(s='status', v='severity')})"
-        f" - count(*) FILTER (WHERE {cond.format(s='prev_status', v='prev_severity')}) AS {name}"
-        for name, cond in STATE_COUNTERS.items()
+        f"coalesce(sum(n) FILTER (WHERE {cond.format(c='code')}), 0)"
+        f" - coalesce(sum(n) FILTER (WHERE {cond.format(c='prev')}), 0) AS {name}"
+        for name, cond in CODE_COUNTERS.items()
     )
 
 
@@ -155,37 +185,49 @@ def _range_sql(*, with_prior: bool) -> str:
     )
     columns = [*state_cols, *ACTIVITY_COLUMNS]
     updates = ",\n".join(f"{c} = EXCLUDED.{c}" for c in [*columns, "computed_at"])
+    # Narrow rows for the one sort (issue_id, id) the window needs; the per-event work is then
+    # grouped by (day, previous state, new state) - at most 17 x 17 groups per day - before the
+    # counters are derived from those few groups.
     return f"""
 WITH ev AS (
-    SELECT e.id, e.issue_id, e.type, e.created_at,
+    SELECT e.id, e.issue_id,
            (e.created_at AT TIME ZONE 'UTC')::date AS day,
-           {_STATUS} AS status, {_SEVERITY} AS severity,
-           (e.payload->'issue'->>'created_at')::timestamptz AS issue_created_at
+           e.type = '{EventType.ISSUE_CREATED.value}' AS is_created,
+           {_CODE} AS code,
+           CASE WHEN e.type <> '{_DELETED}' AND e.payload->'issue'->>'status' = 'DONE'
+                THEN extract(epoch FROM e.created_at - (e.payload->'issue'->>'created_at')::timestamptz)
+                     / 3600.0 END AS hours
     FROM events e
     WHERE e.issue_id IS NOT NULL AND e.type IN {_TYPES_SQL}
       AND e.created_at >= :start AND e.created_at < :end
 ),
 prior AS ({_PRIOR_SQL if with_prior else _NO_PRIOR_SQL}),
 seq AS (
-    SELECT u.day, u.type, u.created_at, u.issue_created_at, u.status, u.severity,
-           lag(u.status) OVER w AS prev_status, lag(u.severity) OVER w AS prev_severity
+    SELECT u.day, u.is_created, u.code, u.hours, lag(u.code) OVER w AS prev
     FROM (
-        SELECT id, issue_id, day, type, created_at, issue_created_at, status, severity FROM ev
+        SELECT id, issue_id, day, is_created, code, hours FROM ev
         UNION ALL
-        SELECT id, issue_id, NULL::date, NULL::text, NULL::timestamptz, NULL::timestamptz, status, severity
-        FROM prior
+        SELECT id, issue_id, NULL::date, false, code, NULL::numeric FROM prior
     ) u
     WINDOW w AS (PARTITION BY u.issue_id ORDER BY u.id)
+),
+moves AS (
+    SELECT day, prev, code, count(*) AS n,
+           count(*) FILTER (WHERE is_created) AS created,
+           count(*) FILTER (WHERE {_ENTERS_DONE}) AS resolved,
+           count(hours) FILTER (WHERE {_ENTERS_DONE}) AS timed,
+           sum(hours) FILTER (WHERE {_ENTERS_DONE}) AS hours
+    FROM seq
+    WHERE day IS NOT NULL
+    GROUP BY day, prev, code
 ),
 deltas AS (
     SELECT day,
            {_delta_select()},
-           count(*) FILTER (WHERE type = '{EventType.ISSUE_CREATED.value}') AS created_count,
-           count(*) FILTER (WHERE {_ENTERS_DONE}) AS resolved_count,
-           avg(extract(epoch FROM created_at - issue_created_at) / 3600.0)
-               FILTER (WHERE {_ENTERS_DONE}) AS mean_hours_to_done
-    FROM seq
-    WHERE day IS NOT NULL
+           sum(created) AS created_count,
+           sum(resolved) AS resolved_count,
+           sum(hours) / nullif(sum(timed), 0) AS mean_hours_to_done
+    FROM moves
     GROUP BY day
 ),
 days AS (
