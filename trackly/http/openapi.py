@@ -45,7 +45,7 @@ def build_openapi(*, title: str, version: str, description: str = "") -> dict[st
     for spec in specs:
         paths.setdefault(spec.openapi_path, {})[spec.method.lower()] = _operation(spec, refs, components)
 
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "servers": [{"url": "/api"}],
@@ -56,6 +56,30 @@ def build_openapi(*, title: str, version: str, description: str = "") -> dict[st
         },
         "tags": sorted(({"name": t} for t in {t for s in specs for t in s.tags}), key=lambda t: t["name"]),
     }
+    _drop_impossible_null_defaults(doc)
+    return doc
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(
+        isinstance(s, dict) and _allows_null(s) for key in ("anyOf", "oneOf") for s in schema.get(key, [])
+    )
+
+
+def _drop_impossible_null_defaults(node: Any) -> None:
+    """`x: int | SkipJsonSchema[None] = None` documents `default: null` on a non-null type, which
+    OpenAPI validators reject; "absent" is already expressed by the field not being required."""
+    if isinstance(node, dict):
+        if "default" in node and node["default"] is None and "type" in node and not _allows_null(node):
+            del node["default"]
+        for value in node.values():
+            _drop_impossible_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_impossible_null_defaults(value)
 
 
 def _schema_for(annotation: Any, refs: dict[Any, Any], components: dict[str, Any]) -> dict[str, Any]:
