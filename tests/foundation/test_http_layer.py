@@ -268,3 +268,11 @@ def test_cors_preflight_and_response_headers(t: Api, settings_env) -> None:
     assert "X-Total-Count" in r.headers["Access-Control-Expose-Headers"]
     r = t.get("t/things", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_nul_characters_are_refused_before_the_database(t: Api) -> None:
+    body = assert_problem(t.post("t/echo", json={"title": "a\u0000b"}), 422, "NUL")
+    assert body["errors"][0]["type"] == "nul_character"
+    assert_problem(t.post("t/echo?tag=%00", json={"title": "ok"}), 400, "NUL")
+    # A literal backslash followed by "u0000" is ordinary text.
+    assert t.post("t/echo", json={"title": "\\u0000"}).status_code == 200

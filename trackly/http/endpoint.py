@@ -313,7 +313,10 @@ def _build_call(
     if len(req.url) > MAX_URL_LENGTH:
         raise UriTooLong(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
     errors: list[dict[str, Any]] = []
-    path = _validate(spec.path_model, dict(req.route_params or {}), "path", errors)
+    route_params = dict(req.route_params or {})
+    if any("\x00" in str(v) for v in route_params.values()):
+        raise BadRequest("The URL may not contain the NUL character (U+0000).")
+    path = _validate(spec.path_model, route_params, "path", errors)
     query = _validate(spec.query_model, _query_dict(spec.query_model, req), "query", errors)
     body: Any = None
     raw = req.get_body() or b""
@@ -347,6 +350,8 @@ def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[st
         raise BadRequest("The query string is not valid (bad encoding or too many parameters).") from None
     if not parsed and req.params:
         parsed = {k: [v] for k, v in req.params.items()}
+    if any("\x00" in v for values in parsed.values() for v in values):
+        raise BadRequest("Query parameters may not contain the NUL character (U+0000).")
     out: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
@@ -380,13 +385,30 @@ def _parse_json(req: func.HttpRequest, raw: bytes, *, required: bool) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("The request body is not valid UTF-8.") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
         ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
+    # PostgreSQL text cannot hold U+0000; refuse it here instead of failing in the driver.
+    if "\\u0000" in text and _contains_nul(data):
+        raise Unprocessable(
+            "Text in the request body may not contain the NUL character (U+0000).",
+            errors=[{"loc": "body", "msg": "NUL (U+0000) is not allowed in text.", "type": "nul_character"}],
+        )
+    return data
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 def _validate(model: type[BaseModel] | None, data: Any, where: str, errors: list[dict[str, Any]]) -> Any:
