@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
 	@echo "make test       run the test suite against real PostgreSQL and Azurite"
+	@echo "make test-hardening   fuzzing, fault and multi-instance suites (minutes)"
 	@echo "make check      ruff, mypy and the offline infrastructure checks"
 	@echo "make bench      benchmarks (seed first: $(PY) -m bench.seed --issues 100000)"
 
@@ -32,7 +33,7 @@ run: setup
 	$(PY) -m trackly serve --port $(PORT)
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/hardening $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

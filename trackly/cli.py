@@ -76,6 +76,13 @@ def serve(args: argparse.Namespace) -> int:
             counts = demo.seed(session=session)
         if counts["users"] or counts["issues"]:
             print(f"Seeded demo data: {counts['users']} users, {counts['issues']} issues.")
+    if not args.no_timers:
+        # Fill today's statistics now rather than at the timer's next half hour, so the
+        # dashboard has a row right away (the same job the timer runs; safe to repeat).
+        from trackly.stats import service as stats
+
+        with db.session_scope() as session:
+            stats.run_scheduled(session=session, settings=settings)
 
     import function_app
     from trackly.devhost import build_server
