@@ -61,6 +61,7 @@ def test_unknown_email_wrong_password_sso_only_and_inactive_get_the_same_401(
 
 
 def test_password_limits_are_validated(api: Api) -> None:
+    assert_problem(login(api, "a\u0000@example.com", "password123"), 422, "NUL")
     assert_problem(login(api, "a@example.com", "x" * 1025), 422, "password")
     assert_problem(api.post("auth/login", json={"email": "a@example.com"}, headers=IP), 422, "password")
 

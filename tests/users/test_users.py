@@ -62,6 +62,7 @@ def test_list_filters(as_admin: Api, users: Any) -> None:
     assert [u["email"] for u in maint.json()] == ["zoe@zoo.example"]
     assert maint.headers["X-Total-Count"] == "1"
     assert_problem(as_admin.get("users", params={"limit": 101}), 422)
+    assert_problem(as_admin.get("users", params={"q": "a\u0000b"}), 400, "NUL")
     assert_problem(as_admin.get("users", params={"role": "GOD"}), 422)
 
 

@@ -6,22 +6,33 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from trackly.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from trackly.http.endpoint import RequestModel
 from trackly.models import Role
 
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL characters; refuse them here (422) instead of failing later.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
 # A deliberately simple shape check; the address is proven by whoever administers the account.
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"),
+    NoNul,
 ]
 # New passwords: long enough to matter, short enough that hashing cannot be abused.
 NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 # Presented passwords: only capped (a too-short one simply does not match).
 GivenPassword = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 
 
@@ -51,7 +62,7 @@ class LoginOut(BaseModel):
 
 
 class LoginIn(RequestModel):
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), NoNul]
     password: GivenPassword
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from trackly.auth.schemas import Email, FullName, NewPassword
+from trackly.auth.schemas import Email, FullName, NewPassword, NoNul
 from trackly.http.endpoint import QueryModel, RequestModel
 from trackly.models import Role
 
@@ -18,7 +19,9 @@ class UserPath(BaseModel):
 class UserListQuery(QueryModel):
     skip: int = Field(default=0, ge=0, le=1_000_000, description="How many users to skip.")
     limit: int = Field(default=50, ge=1, le=100, description="Page size (at most 100).")
-    q: str | None = Field(default=None, max_length=200, description="Search in name and email.")
+    q: Annotated[str, NoNul] | None = Field(
+        default=None, max_length=200, description="Search in name and email."
+    )
     role: Role | None = Field(default=None, description="Only users with this role.")
 
 
