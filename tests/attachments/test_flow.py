@@ -139,3 +139,27 @@ def test_issue_json_lists_active_attachments(reporter, issue_of, container, engi
     issue_id = issue_of(reporter)
     with Session(engine) as session:
         assert active_for_issues([issue_id], session=session) == {issue_id: []}
+
+
+def test_adding_and_removing_an_attachment_changes_the_issue_etag(
+    as_reporter, reporter, issue_of, container
+) -> None:
+    issue_id = issue_of(reporter)
+    before = as_reporter.get(f"issues/{issue_id}")
+    etag = before.headers["ETag"]
+    assert before.json()["attachments"] == []
+
+    attachment = upload_file(as_reporter, issue_id)
+    fresh = as_reporter.get(f"issues/{issue_id}", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200  # not a stale 304: the embedded list changed
+    assert [a["id"] for a in fresh.json()["attachments"]] == [attachment["id"]]
+    assert fresh.headers["ETag"] != etag
+    # An edit based on the representation without the attachment is stale.
+    stale = as_reporter.patch(f"issues/{issue_id}", json={"title": "new"}, headers={"If-Match": etag})
+    assert_problem(stale, 412)
+
+    etag2 = fresh.headers["ETag"]
+    assert as_reporter.delete(f"issues/{issue_id}/attachments/{attachment['id']}").status_code == 204
+    after = as_reporter.get(f"issues/{issue_id}", headers={"If-None-Match": etag2})
+    assert after.status_code == 200
+    assert after.json()["attachments"] == []

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from trackly import clock, db
 from trackly.attachments import sniff, storage
@@ -258,6 +259,7 @@ def complete(
     attachment.status = AttachmentStatus.ACTIVE
     attachment.completed_at = clock.now()
     session.flush()
+    _touch_issue(issue, session=session)
     out = AttachmentOut.model_validate(attachment)
     record(
         session=session,
@@ -333,6 +335,7 @@ def delete(
     )
     store = storage.get_storage(settings)
     if attachment.status is AttachmentStatus.ACTIVE:
+        _touch_issue(issue, session=session)
         record(
             session=session,
             type=EventType.ATTACHMENT_REMOVED,
@@ -344,6 +347,21 @@ def delete(
     session.delete(attachment)
     session.flush()
     db.on_commit(session, lambda: storage.delete_blob(store, blob_name))
+
+
+def _touch_issue(issue: Issue, *, session: Session) -> None:
+    """The issue JSON embeds its ACTIVE attachments, so adding or removing one is a new version:
+    the ETag changes (no stale 304) and an edit based on the older representation gets 412.
+    One atomic UPDATE, so it serializes with concurrent issue edits on the row lock."""
+    row = session.execute(
+        update(Issue)
+        .where(Issue.id == issue.id)
+        .values(version=Issue.version + 1, updated_at=clock.now())
+        .returning(Issue.version, Issue.updated_at)
+    ).one()
+    # Reflect the new values without marking the object dirty (no second UPDATE at flush).
+    set_committed_value(issue, "version", row.version)
+    set_committed_value(issue, "updated_at", row.updated_at)
 
 
 def _get(issue: Issue, attachment_id: uuid.UUID, *, session: Session, for_update: bool = False) -> Attachment:
