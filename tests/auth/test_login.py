@@ -10,10 +10,12 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.support.api import Api, assert_problem
+from tests.support.api import Api, assert_problem, session_from
 from trackly import clock
 from trackly.auth import passwords
 
+# The client address is the one the host saw (the test client connects from 127.0.0.1); a
+# forged X-Forwarded-For is sent along to prove it changes nothing.
 IP = {"X-Forwarded-For": "203.0.113.7"}
 
 
@@ -98,7 +100,8 @@ def test_throttle_is_shared_state_in_postgresql(live_server: str, users: Any, en
         assert_problem(login(client, "victim@example.com", f"guess-{attempt}"), 401)
     rows = _rows(engine)
     assert rows["account:victim@example.com"]["failures"] == 5
-    assert rows["ip:203.0.113.7"]["failures"] == 5
+    assert rows["ip:127.0.0.1"]["failures"] == 5
+    assert "ip:203.0.113.7" not in rows  # the forged header was ignored
 
     # The 6th attempt is refused without checking the password, even the right one.
     blocked = login(second, "victim@example.com", "the-right-one")
@@ -144,17 +147,18 @@ def test_lockouts_back_off_exponentially(api: Api, users: Any) -> None:
         assert login(api, "target@example.com", "the-right-one").status_code == 200
 
 
-def test_throttle_per_client_ip(api: Api, users: Any) -> None:
-    """One address trying many accounts is stopped after 4 x LOGIN_MAX_FAILURES attempts."""
+def test_throttle_per_client_ip(live_server: str, users: Any) -> None:
+    """One address trying many accounts is stopped after 4 x LOGIN_MAX_FAILURES attempts, even
+    when it forges a different X-Forwarded-For on every request."""
     users(email="real@example.com", password="the-right-one")
-    attacker = {"X-Forwarded-For": "198.51.100.9, 10.0.0.1"}
+    attacker = Api(live_server, session=session_from("127.0.0.9"))
     for n in range(20):
-        assert login(api, f"spray{n}@example.com", "password1", attacker).status_code == 401
-    assert_problem(login(api, "real@example.com", "the-right-one", attacker), 429)
+        forged = {"X-Forwarded-For": f"198.51.100.{n}"}
+        assert login(attacker, f"spray{n}@example.com", "password1", forged).status_code == 401
+    assert_problem(login(attacker, "real@example.com", "the-right-one"), 429)
     # Someone else, from another address, is not affected.
-    assert (
-        login(api, "real@example.com", "the-right-one", {"X-Forwarded-For": "192.0.2.1"}).status_code == 200
-    )
+    other = Api(live_server, session=session_from("127.0.0.2"))
+    assert login(other, "real@example.com", "the-right-one").status_code == 200
 
 
 def test_throttle_limit_is_configurable(api: Api, users: Any, settings_env: Any) -> None:

@@ -112,6 +112,30 @@ def t_me(call: Call[None, None, None]) -> dict[str, str]:
     return {"email": call.user.email}
 
 
+@endpoint(bp, "GET", "t/ip", auth=False, summary="client ip", tags=["test"], response=dict)
+def t_ip(call: Call[None, None, None]) -> dict[str, str]:
+    return {"ip": call.client_ip}
+
+
+class OptionalBody(RequestModel):
+    note: str = "default"
+
+
+@endpoint(
+    bp,
+    "POST",
+    "t/optional",
+    auth=False,
+    body=OptionalBody,
+    body_required=False,
+    response=dict,
+    summary="optional body",
+    tags=["test"],
+)
+def t_optional(call: Call[None, None, OptionalBody]) -> dict[str, str]:
+    return {"note": call.body.note}
+
+
 for _name in [n for n in REGISTRY if n.startswith("t_")]:
     del REGISTRY[_name]  # keep test endpoints out of the real OpenAPI document
 
@@ -276,3 +300,16 @@ def test_nul_characters_are_refused_before_the_database(t: Api) -> None:
     assert_problem(t.post("t/echo?tag=%00", json={"title": "ok"}), 400, "NUL")
     # A literal backslash followed by "u0000" is ordinary text.
     assert t.post("t/echo", json={"title": "\\u0000"}).status_code == 200
+
+
+def test_client_ip_is_the_address_the_host_saw_not_a_forged_header(t: Api) -> None:
+    assert t.get("t/ip").json() == {"ip": "127.0.0.1"}
+    forged = t.get("t/ip", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert forged.json() == {"ip": "127.0.0.1"}
+
+
+def test_json_null_body_is_invalid_but_an_absent_optional_body_means_defaults(t: Api) -> None:
+    assert t.post("t/optional").json() == {"note": "default"}
+    assert t.post("t/optional", json={"note": "x"}).json() == {"note": "x"}
+    assert_problem(t.post("t/optional", data="null", headers={"Content-Type": "application/json"}), 422)
+    assert_problem(t.post("t/echo", data="null", headers={"Content-Type": "application/json"}), 422)

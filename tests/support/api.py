@@ -6,6 +6,27 @@ import json
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+
+
+class _SourceAddressAdapter(HTTPAdapter):
+    """Connect from a chosen loopback address (127.0.0.0/8 all reach the server on Linux)."""
+
+    def __init__(self, source_ip: str):
+        self.source_ip = source_ip
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source_ip, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(source_ip: str) -> requests.Session:
+    """A requests session whose connections come from `source_ip` (a distinct client address)."""
+    http = requests.Session()
+    adapter = _SourceAddressAdapter(source_ip)
+    http.mount("http://", adapter)
+    return http
 
 
 class Api:

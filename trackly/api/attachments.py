@@ -164,7 +164,13 @@ def delete_attachment(call: Call[AttachmentPath, None, None]) -> None:
 @bp.function_name("cleanup_attachments")
 @bp.timer_trigger(schedule="%ATTACHMENT_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def cleanup_attachments(timer: func.TimerRequest) -> None:
-    """Remove abandoned PENDING uploads and blobs that no attachment refers to."""
+    """Remove abandoned PENDING uploads and blobs that no attachment refers to; also purge
+    expired idempotency records, sign-in flow state, one-time codes and old refresh tokens."""
+    from trackly import housekeeping
+
+    with db.session_scope() as session:
+        purged = housekeeping.purge(session=session)
+    log.info("housekeeping: %s", purged)
     settings = get_settings()
     if not settings.storage_configured:
         log.debug("attachments are not configured; nothing to clean up")

@@ -167,8 +167,9 @@ class Call(Generic[P, Q, B]):
     def client_ip(self) -> str:
         forwarded = self.header("X-Forwarded-For")
         if forwarded:
-            # Azure front ends append the client address; the left-most is the original client.
-            return forwarded.split(",")[0].strip().split(":")[0] or "unknown"
+            # The platform's front end (and the local host) append the address they saw; entries
+            # to the left of it were sent by the client and cannot be trusted.
+            return _strip_port(forwarded.split(",")[-1].strip()) or "unknown"
         return self.header("X-Client-IP") or "unknown"
 
     def url_for(self, path: str) -> str:
@@ -178,6 +179,15 @@ class Call(Generic[P, Q, B]):
 
 
 Handler = Callable[[Call[Any, Any, Any]], Any]
+
+
+def _strip_port(address: str) -> str:
+    """`1.2.3.4:5678` -> `1.2.3.4`; `[2001:db8::1]:443` -> `2001:db8::1`; bare IPv6 unchanged."""
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    if address.count(":") == 1:
+        return address.split(":", 1)[0]
+    return address
 
 
 def endpoint(
@@ -325,9 +335,9 @@ def _build_call(
             f"The request body is {len(raw)} bytes; the limit is {settings.MAX_REQUEST_BYTES} bytes."
         )
     if spec.body_model is not None:
-        data = _parse_json(req, raw, required=spec.body_required)
-        if data is None:
-            data = {}
+        # An absent optional body means "all defaults"; a JSON `null` body is invalid like any
+        # other non-object.
+        data = _parse_json(req, raw, required=spec.body_required) if raw.strip() or spec.body_required else {}
         body = _validate(spec.body_model, data, "body", errors)
     elif raw.strip() and spec.method in ("POST", "PUT", "PATCH"):
         raise BadRequest("This endpoint takes no request body.")
