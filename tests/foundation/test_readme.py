@@ -24,6 +24,7 @@ def test_readme_is_assembled_from_its_sections() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "scripts/build_readme.py", "--check"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "scripts/build_readme.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
