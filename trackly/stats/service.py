@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from trackly import clock
-from trackly.config import Settings
+from trackly.config import Settings, get_settings
 from trackly.errors import Conflict, Unprocessable
 from trackly.events.types import EventType
 from trackly.models import DailyStats
@@ -452,6 +452,27 @@ def check_range(start: date, end: date, *, settings: Settings | None, today: dat
         )
 
 
+def _refuse_pruned_history(start: date, end: date, *, session: Session, today: date) -> None:
+    """The outbox timer prunes the events of issues deleted more than EVENT_RETENTION_DAYS ago once
+    every day they touched has a stored row. Recomputing such a day from the remaining events
+    would undercount it, so stored days older than the retention window are never rebuilt.
+    (Days without a row are safe: pruning needs a row for every day an issue touched.)"""
+    cutoff = today - timedelta(days=get_settings().EVENT_RETENTION_DAYS)
+    if start >= cutoff:
+        return
+    stored = session.scalar(
+        select(func.min(DailyStats.date)).where(
+            DailyStats.date >= start, DailyStats.date <= min(end, cutoff - timedelta(days=1))
+        )
+    )
+    if stored is not None:
+        raise Unprocessable(
+            f"Days before {cutoff} that already have statistics cannot be rebuilt: events of issues "
+            f"deleted more than EVENT_RETENTION_DAYS ago may have been pruned, so a rebuild would "
+            f"undercount them ({stored} has a stored row). Start the range on or after {cutoff}."
+        )
+
+
 def rebuild(
     start: date,
     end: date,
@@ -465,7 +486,9 @@ def rebuild(
     from the first event on. `settings` bounds the range length (None: unbounded, for the CLI).
     Raises Conflict if another aggregation holds the lock."""
     started = time.perf_counter()
-    check_range(start, end, settings=settings, today=utc_today())
+    today = utc_today()
+    check_range(start, end, settings=settings, today=today)
+    _refuse_pruned_history(start, end, session=session, today=today)
     if not try_lock(session=session):
         raise Conflict("Statistics are being aggregated by another run right now; try again in a minute.")
     outcome = Outcome(acquired=True)
