@@ -73,4 +73,4 @@ def test_every_function_is_registered_with_its_trigger() -> None:
 def test_import_is_light_and_needs_no_services() -> None:
     result = _probe()  # the database host does not exist: nothing may connect at import
     assert result["heavy"] == [], result["heavy"]
-    assert result["elapsed"] < 3.0  # generous bound for a loaded CI machine; bench/ measures it
+    # How long the import takes is measured by `make bench` (cold start), not asserted here.
