@@ -15,6 +15,7 @@ SECTIONS = ROOT / "docs" / "readme"
 # Fragments in reading order; any fragment not listed goes before the configuration table.
 ORDER = [
     "00-head.md",
+    "10-api.md",
     "auth.md",
     "issues.md",
     "attachments.md",
