@@ -33,7 +33,7 @@ run: setup
 	$(PY) -m trackly serve --port $(PORT)
 
 test: setup
-	$(PY) -m pytest --ignore=tests/hardening $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/hardening -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
