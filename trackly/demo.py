@@ -7,14 +7,13 @@ nothing seeds demo accounts in production.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trackly import clock
 from trackly.auth.passwords import hash_password
-from trackly.events import service as events
-from trackly.events.types import EventType
 from trackly.models import Issue, Role, Severity, Status, User
 
 
@@ -34,47 +33,70 @@ DEMO_USERS = (
     DemoUser("surprise@trackly.com", "surprise123", "Sam Surprise", Role.REPORTER),
 )
 
-SAMPLE_ISSUES = (
+# (author, title, severity, description, days ago created, [(days ago, actor, new status), ...])
+# A short history over the last two weeks, so the dashboard chart and the issue timelines have
+# something to show.
+SAMPLE_ISSUES: tuple[tuple[str, str, Severity, str, float, list[tuple[float, str, Status]]], ...] = (
+    (
+        "admin@trackly.com",
+        "Upgrade the database to PostgreSQL 16",
+        Severity.MEDIUM,
+        "Plan the maintenance window and **test the backups** first.",
+        14,
+        [
+            (13, "maintainer@trackly.com", Status.TRIAGED),
+            (11, "maintainer@trackly.com", Status.IN_PROGRESS),
+            (6, "admin@trackly.com", Status.DONE),
+        ],
+    ),
     (
         "reporter@trackly.com",
         "Login button does nothing on Safari",
         Severity.HIGH,
-        Status.OPEN,
         "Steps:\n\n1. Open the app in **Safari 17**\n2. Click *Sign in*\n\nNothing happens.",
+        12,
+        [],
     ),
     (
         "reporter@trackly.com",
         "Typo on the pricing page",
         Severity.LOW,
-        Status.TRIAGED,
         "It says *recieve* instead of *receive*.",
+        10,
+        [(9, "maintainer@trackly.com", Status.TRIAGED)],
     ),
     (
         "surprise@trackly.com",
         "Export to CSV drops the last row",
         Severity.MEDIUM,
-        Status.IN_PROGRESS,
         "Exporting 10 rows gives a file with 9.",
+        8,
+        [(7, "maintainer@trackly.com", Status.TRIAGED), (5, "maintainer@trackly.com", Status.IN_PROGRESS)],
+    ),
+    (
+        "reporter@trackly.com",
+        "Dark mode colours are unreadable",
+        Severity.MEDIUM,
+        "Grey text on a dark grey background in the settings page.",
+        6,
+        [(4, "maintainer@trackly.com", Status.DONE), (2, "maintainer@trackly.com", Status.OPEN)],
     ),
     (
         "maintainer@trackly.com",
         "Dashboard chart is empty after midnight UTC",
         Severity.CRITICAL,
-        Status.OPEN,
         "The daily chart shows no bars between 00:00 and 00:30 UTC.",
-    ),
-    (
-        "admin@trackly.com",
-        "Upgrade the database to PostgreSQL 16",
-        Severity.MEDIUM,
-        Status.DONE,
-        "Done during the maintenance window.",
+        3,
+        [],
     ),
 )
 
 
 def seed(*, session: Session) -> dict[str, int]:
     """Create the demo users and sample issues if they are missing. Safe to run repeatedly."""
+    from trackly.issues import service as issues
+    from trackly.issues.schemas import IssueCreate, IssueUpdate
+
     users: dict[str, User] = {}
     created_users = 0
     for demo in DEMO_USERS:
@@ -93,31 +115,20 @@ def seed(*, session: Session) -> dict[str, int]:
 
     created_issues = 0
     if session.scalar(select(func.count()).select_from(Issue)) == 0:
-        for email, title, severity, status, description in SAMPLE_ISSUES:
-            author = users[email]
-            now = clock.now()
-            issue = Issue(
-                title=title,
-                description=description,
-                severity=severity,
-                status=status,
-                created_by=author.id,
-                updated_by=author.id,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(issue)
-            session.flush()
-            events.record(
-                session=session,
-                type=EventType.ISSUE_CREATED,
-                issue=issue,
-                actor=author,
-                changes={
-                    "title": [None, title],
-                    "severity": [None, severity.value],
-                    "status": [None, status.value],
-                },
-            )
+        now = clock.now()
+        for email, title, severity, description, days_ago, moves in SAMPLE_ISSUES:
+            # Each step happens at its own past time, through the same service the API uses,
+            # so the events (history, statistics) are exactly what real use would write.
+            with clock.frozen(now - timedelta(days=days_ago, hours=2)):
+                issue = issues.create_issue(
+                    IssueCreate(title=title, description=description, severity=severity),
+                    actor=users[email],
+                    session=session,
+                )
+            for moved_days_ago, actor, status in moves:
+                with clock.frozen(now - timedelta(days=moved_days_ago, hours=1)):
+                    issues.update_issue(
+                        issue.id, IssueUpdate(status=status), actor=users[actor], session=session
+                    )
             created_issues += 1
     return {"users": created_users, "issues": created_issues}

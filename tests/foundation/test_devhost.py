@@ -119,6 +119,16 @@ def test_seed_demo_and_create_admin_commands(database_url: str, engine) -> None:
     assert roles["reporter@trackly.com"] == "REPORTER"
     assert roles["boss@example.com"] == "ADMIN"
     assert len(roles) == 5
+    with engine.connect() as conn:
+        issues = conn.execute(text("SELECT count(*) FROM issues")).scalar()
+        span = conn.execute(text("SELECT max(created_at) - min(created_at) FROM events")).scalar()
+        reopened = conn.execute(text(
+            "SELECT count(*) FROM events WHERE type = 'issue_status_changed' "
+            "AND payload->'changes'->'status' = '[\"DONE\", \"OPEN\"]'::jsonb")).scalar()
+    # Two weeks of history through the issues service: something for the dashboard to draw.
+    assert issues == 6
+    assert span.days >= 12
+    assert reopened == 1
 
 
 def test_seed_demo_refuses_production(database_url: str) -> None:
