@@ -11,6 +11,7 @@ documented status codes and records every accepted message:
     PUT  /api/hubs/{hub}/users/{user}/groups/{group}    -> 200
     HEAD /api/hubs/{hub}/groups/{group}                 -> 200 (has members) / 404
     POST /api/hubs/{hub}/:closeConnections              -> 204
+    POST /api/hubs/{hub}/users/{user}/:closeConnections -> 204
 
 Every call needs `?api-version=` (400 without). `fail_with(500)` makes calls fail (optionally only
 for one group) until `recover()`. `GET /_double/messages` lists what was received (JSON).
@@ -46,6 +47,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ),
     ("HEAD", re.compile(r"^/api/hubs/(?P<hub>[^/]+)/groups/(?P<group>[^/]+)$"), "group_exists"),
     ("POST", re.compile(r"^/api/hubs/(?P<hub>[^/]+)/:closeConnections$"), "close"),
+    ("POST", re.compile(r"^/api/hubs/(?P<hub>[^/]+)/users/(?P<user>[^/]+)/:closeConnections$"), "close_user"),
 ]
 
 
@@ -75,6 +77,7 @@ class WebPubSubDouble:
         self.echo = echo
         self._lock = threading.Lock()
         self.received: list[Received] = []
+        self.closed_users: list[str] = []  # users whose connections the app closed
         self.rejected: list[tuple[int, str]] = []  # (status, reason) of refused calls
         self.calls = 0
         self._failure: tuple[int, str | None] | None = None
@@ -123,6 +126,7 @@ class WebPubSubDouble:
     def reset(self) -> None:
         with self._lock:
             self.received.clear()
+            self.closed_users.clear()
             self.rejected.clear()
             self._members.clear()
             self._failure = None
@@ -249,7 +253,11 @@ class WebPubSubDouble:
                     with double._lock:
                         exists = bool(double._members.get((hub, params["group"])))
                     self._reply(200 if exists else 404)
-                else:  # close connections
+                elif name == "close_user":
+                    with double._lock:
+                        double.closed_users.append(params["user"])
+                    self._reply(204)
+                else:  # close all connections
                     self._reply(204)
 
         return Handler

@@ -5,6 +5,9 @@ could not publish stays unpublished and the outbox timer (`publish_outbox`) deli
 from __future__ import annotations
 
 import logging
+import uuid
+
+from sqlalchemy.orm import Session
 
 from trackly import db
 from trackly.config import get_settings
@@ -25,3 +28,25 @@ def publish_committed(event_ids: list[int]) -> None:
             outbox.publish_ids(event_ids, session=session, settings=settings)
     except Exception:
         log.exception("publishing events %s failed; the outbox timer will retry", event_ids[:20])
+
+
+def disconnect_after_commit(user_id: uuid.UUID, *, session: Session) -> None:
+    """Close the user's live connections once the change commits (role change, deactivation).
+
+    Groups are fixed when a connection is negotiated, so a demoted maintainer would otherwise
+    keep receiving staff events until the client token expires; closing makes the client
+    negotiate again and get only what it may now see (a deactivated user gets 401).
+    """
+    db.on_commit(session, lambda: _close_user_connections(user_id))
+
+
+def _close_user_connections(user_id: uuid.UUID) -> None:
+    try:
+        settings = get_settings()
+        if not settings.webpubsub_configured:
+            return
+        from trackly.realtime.client import get_client
+
+        get_client(settings).close_user_connections(str(user_id), reason="Access changed; reconnect.")
+    except Exception:  # best effort: the client token still expires after REALTIME_TOKEN_MINUTES
+        log.exception("closing live connections of user %s failed", user_id)

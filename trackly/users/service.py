@@ -20,6 +20,7 @@ from trackly.auth import service as auth_service
 from trackly.auth.policy import Action, Facts, require
 from trackly.errors import Conflict, NotFound
 from trackly.models import Role, User
+from trackly.realtime import publisher as realtime
 from trackly.users.schemas import UserCreateIn, UserListQuery, UserUpdateIn
 
 LAST_ADMIN = "This is the last active admin; make someone else an admin first."
@@ -116,10 +117,13 @@ def update_user(actor: User, user_id: uuid.UUID, body: UserUpdateIn, *, session:
     if body.full_name is not None:
         target.full_name = body.full_name
     deactivated = target.is_active and not new_active
+    access_changed = deactivated or new_role != target.role
     target.role = new_role
     target.is_active = new_active
     if deactivated:
         auth_service.revoke_all_sessions(target.id, session=session)
+    if access_changed:
+        realtime.disconnect_after_commit(target.id, session=session)
     session.flush()
     session.refresh(target)
     return target
@@ -135,4 +139,5 @@ def deactivate_user(actor: User, user_id: uuid.UUID, *, session: Session) -> Non
     _guard_last_admin(target, stays_admin=target.role is Role.ADMIN, stays_active=False, admins=admins)
     target.is_active = False
     auth_service.revoke_all_sessions(target.id, session=session)
+    realtime.disconnect_after_commit(target.id, session=session)
     session.flush()
