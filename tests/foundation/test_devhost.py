@@ -122,9 +122,12 @@ def test_seed_demo_and_create_admin_commands(database_url: str, engine) -> None:
     with engine.connect() as conn:
         issues = conn.execute(text("SELECT count(*) FROM issues")).scalar()
         span = conn.execute(text("SELECT max(created_at) - min(created_at) FROM events")).scalar()
-        reopened = conn.execute(text(
-            "SELECT count(*) FROM events WHERE type = 'issue_status_changed' "
-            "AND payload->'changes'->'status' = '[\"DONE\", \"OPEN\"]'::jsonb")).scalar()
+        reopened = conn.execute(
+            text(
+                "SELECT count(*) FROM events WHERE type = 'issue_status_changed' "
+                "AND payload->'changes'->'status' = '[\"DONE\", \"OPEN\"]'::jsonb"
+            )
+        ).scalar()
     # Two weeks of history through the issues service: something for the dashboard to draw.
     assert issues == 6
     assert span.days >= 12
@@ -148,3 +151,38 @@ def test_seed_demo_refuses_production(database_url: str) -> None:
     )
     assert out.returncode == 2
     assert "production" in out.stderr
+
+
+def test_timers_fire_on_their_schedule_and_a_failing_timer_keeps_the_host_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import azure.functions as func
+
+    from trackly.devhost import LocalHost
+
+    fired: list[bool] = []
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    monkeypatch.setenv("TEST_TICK_SCHEDULE", "* * * * * *")  # every second
+
+    @app.function_name("tick")
+    @app.timer_trigger(schedule="%TEST_TICK_SCHEDULE%", arg_name="timer", run_on_startup=False)
+    def tick(timer: func.TimerRequest) -> None:
+        fired.append(timer.past_due)
+        if len(fired) == 1:
+            raise RuntimeError("first run fails; the loop must go on")
+
+    host = LocalHost(app)
+    assert [t.name for t in host.timers] == ["tick"]
+    stop = threading.Event()
+    threads = host.start_timers(stop)
+    try:
+        deadline = time.time() + 10
+        while len(fired) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+    assert fired[:2] == [False, False]
