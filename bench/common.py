@@ -38,6 +38,30 @@ def ensure_database(url: str) -> None:
 
     apply_environment(url)
     schema.upgrade(url)
+    ensure_indexes(url)
+
+
+def ensure_indexes(url: str) -> None:
+    """Recreate any index the models declare but the database lacks (the seeder drops the
+    secondary indexes while loading; an interrupted seed must not leave slow plans behind)."""
+    from trackly.db import normalize_url
+    from trackly.models import Base
+
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            present = set(
+                conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")).scalars()
+            )
+        missing = [i for t in Base.metadata.sorted_tables for i in t.indexes if i.name not in present]
+        for index in missing:
+            print(f"[bench] recreating missing index {index.name} ...", flush=True)
+            index.create(engine)
+        if missing:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
 def app_environment(url: str) -> dict[str, str]:
