@@ -5,7 +5,8 @@ MSAL (`ConfidentialClientApplication`) builds the authorize URL with state, nonc
 challenge, and redeems the code. Since MSAL 1.38 it no longer validates the ID token, so this
 module does: RS256 signature against the authority's JWKS, issuer from the authority's OpenID
 configuration (`{tenantid}` filled from the token's `tid` for multi-tenant authorities), audience
-= MICROSOFT_CLIENT_ID, expiry, and the nonce of this very flow.
+= MICROSOFT_CLIENT_ID, expiry, and the nonce of this very flow. With a multi-tenant authority
+the email is used to match accounts only when `xms_edov` is true (see `validate_id_token`).
 """
 
 from __future__ import annotations
@@ -147,14 +148,21 @@ def validate_id_token(id_token: str, *, nonce: str, app: Any, settings: Settings
     expected = hashlib.sha256(nonce.encode("ascii")).hexdigest()
     if not nonce or claims.get("nonce") != expected:
         raise LoginFailed("sso_failed", "ID token nonce does not belong to this sign-in")
+    if "{tenantid}" in str(config["issuer"]) and claims.get("xms_edov") not in (True, "true", "1", 1):
+        # Multi-tenant authority (common / organizations): the administrator of *any* tenant can
+        # put any address in a user's `email` (and guest `preferred_username`) - the nOAuth
+        # account takeover. Such an email is trusted only when the token proves its domain owner
+        # is verified (optional claim `xms_edov: true`); otherwise only an existing link signs in.
+        claims = {**claims, "xms_edov": False}
     return claims
 
 
 def identity_from_claims(claims: dict[str, Any]) -> ExternalIdentity:
     """`tid` + `oid` are Microsoft's stable ids; the email is `email`, else `preferred_username`.
 
-    If the token says the email's domain is not verified (optional claim `xms_edov` false), the
-    email is not used to match or create accounts (only an existing link can sign in).
+    If the token says the email's domain is not verified (optional claim `xms_edov` false; for
+    multi-tenant authorities also when the claim is missing, see `validate_id_token`), the email
+    is not used to match or create accounts (only an existing link can sign in).
     """
     tid, oid = claims.get("tid"), claims.get("oid")
     if not isinstance(tid, str) or not isinstance(oid, str) or not tid or not oid:
