@@ -170,7 +170,8 @@ class Call(Generic[P, Q, B]):
             # The platform's front end (and the local host) append the address they saw; entries
             # to the left of it were sent by the client and cannot be trusted.
             return _strip_port(forwarded.split(",")[-1].strip()) or "unknown"
-        return self.header("X-Client-IP") or "unknown"
+        # No other header is trusted: anything else here would be chosen by the client.
+        return "unknown"
 
     def url_for(self, path: str) -> str:
         """An absolute URL for `path` (relative to the API root, e.g. `issues/123`)."""
