@@ -16,19 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, delete, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from trackly import clock
 from trackly.attachments import service as attachments
 from trackly.attachments.schemas import AttachmentOut
-from trackly.auth.policy import Action, Facts, require
+from trackly.auth.policy import Action, Facts, require, sees_all_issues
 from trackly.errors import BadRequest, NotFound, PreconditionFailed
 from trackly.events.service import record
 from trackly.events.types import EventType
 from trackly.http.etag import make_etag, matches
 from trackly.issues import markdown, workflow
-from trackly.issues.access import visible
+from trackly.issues.access import SelectT, visible
 from trackly.issues.schemas import (
     Actor,
     HistoryEntry,
@@ -37,7 +37,7 @@ from trackly.issues.schemas import (
     IssueOut,
     IssueUpdate,
 )
-from trackly.models import Event, Issue, Severity, Status, User
+from trackly.models import Event, Issue, IssueCount, Severity, Status, User
 
 Creator = aliased(User, name="creator")
 Updater = aliased(User, name="updater")
@@ -348,6 +348,24 @@ def list_queries(
     return page_query, count_query
 
 
+def counter_total_query(query: IssueListQuery, *, viewer: User) -> Select[int] | None:
+    """The list total read from `issue_counts` when the only filters are status, severity and
+    created_by (O(groups), as exact as count(*): the table is kept by triggers in the same
+    transaction); None when a text or date filter needs the exact count over the issues."""
+    if (query.q and query.q.strip()) or any(
+        value is not None for value in (query.created_after, query.created_before, query.updated_since)
+    ):
+        return None
+    where: list[ColumnElement[bool]] = []
+    if query.status:
+        where.append(IssueCount.status.in_(query.status))
+    if query.severity:
+        where.append(IssueCount.severity.in_(query.severity))
+    if query.created_by is not None:
+        where.append(IssueCount.created_by == query.created_by)
+    return _visible_counts(select(_sum_n()), viewer).where(*where)
+
+
 def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> IssuePage:
     """One page of the issues `viewer` may see, the exact total, and a cursor when more exist."""
     page_query, count_query = list_queries(query, viewer=viewer)
@@ -357,7 +375,8 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
     if not more and not query.cursor and (rows or not query.skip):
         total = query.skip + len(rows)  # the last page of an offset listing: no need to count
     else:
-        total = session.scalar(count_query) or 0
+        from_counters = counter_total_query(query, viewer=viewer)
+        total = session.scalar(count_query if from_counters is None else from_counters) or 0
     files = attachments.active_for_issues([row[0].id for row in rows], session=session)
     items = [_out(issue, c_name, u_name, files[issue.id]) for issue, c_name, u_name in rows]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
@@ -365,15 +384,29 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
 
 
 # --- dashboard counters ---------------------------------------------------------------------------
+# Read from `issue_counts` (one row per reporter, status and severity; kept exact by the triggers
+# of migration 0002), so they cost O(groups) rather than a scan of the issues.
+
+
+def _sum_n() -> ColumnElement[int]:
+    # sum(bigint) is numeric in PostgreSQL; cast back so the driver returns an int.
+    return cast(func.coalesce(func.sum(IssueCount.n), 0), BigInteger)
+
+
+def _visible_counts(query: SelectT, viewer: User) -> SelectT:
+    """`access.visible` for `issue_counts`: staff see every group, a reporter only their own."""
+    if sees_all_issues(viewer):
+        return query
+    return query.where(IssueCount.created_by == viewer.id)
 
 
 def count_issues(*, viewer: User, session: Session) -> int:
-    return session.scalar(visible(select(func.count()).select_from(Issue), viewer)) or 0
+    return session.scalar(_visible_counts(select(_sum_n()), viewer)) or 0
 
 
 def count_by_status(*, viewer: User, session: Session) -> dict[Status, int]:
     counts = dict.fromkeys(Status, 0)
-    query = visible(select(Issue.status, func.count()).group_by(Issue.status), viewer)
+    query = _visible_counts(select(IssueCount.status, _sum_n()).group_by(IssueCount.status), viewer)
     for status, n in session.execute(query):
         counts[Status(status)] = n
     return counts
@@ -381,7 +414,7 @@ def count_by_status(*, viewer: User, session: Session) -> dict[Status, int]:
 
 def count_by_severity(*, viewer: User, session: Session) -> dict[Severity, int]:
     counts = dict.fromkeys(Severity, 0)
-    query = visible(select(Issue.severity, func.count()).group_by(Issue.severity), viewer)
+    query = _visible_counts(select(IssueCount.severity, _sum_n()).group_by(IssueCount.severity), viewer)
     for severity, n in session.execute(query):
         counts[Severity(severity)] = n
     return counts

@@ -2,7 +2,7 @@
 
 from trackly.models.base import AttachmentStatus, Base, Role, Severity, Status
 from trackly.models.events import Event
-from trackly.models.issues import Attachment, IdempotencyKey, Issue
+from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
 from trackly.models.stats import DailyStats
 from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
 
@@ -15,6 +15,7 @@ __all__ = [
     "Event",
     "IdempotencyKey",
     "Issue",
+    "IssueCount",
     "LoginCode",
     "LoginThrottle",
     "RefreshToken",

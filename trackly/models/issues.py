@@ -82,6 +82,26 @@ class Issue(Base):
     )
 
 
+class IssueCount(Base):
+    """How many issues each reporter has per (status, severity): the totals behind the dashboard
+    counters and unfiltered list totals. Maintained only by the statement triggers on `issues`
+    created in migration 0002 (insert, update, delete, truncate), so it is exact and
+    transactional; never written by the application. A group that reaches 0 is deleted."""
+
+    __tablename__ = "issue_counts"
+
+    created_by: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[Status] = mapped_column(
+        Enum(Status, name="issue_status", native_enum=False, length=16), primary_key=True
+    )
+    severity: Mapped[Severity] = mapped_column(
+        Enum(Severity, name="issue_severity", native_enum=False, length=16), primary_key=True
+    )
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class Attachment(Base):
     __tablename__ = "attachments"
     __table_args__ = (
