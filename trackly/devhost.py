@@ -91,7 +91,6 @@ class LocalHost:
     # --- WSGI ---------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
-        raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
         path = environ.get("PATH_INFO", "/")
         query = environ.get("QUERY_STRING", "")
         headers = {
@@ -107,7 +106,6 @@ class LocalHost:
         headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
         host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
-        del raw_path
         origin = headers.get("Origin")
         try:
             settings = get_settings()

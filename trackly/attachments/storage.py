@@ -363,7 +363,3 @@ def configure_cors(storage: Storage, origins: list[str]) -> None:
     )
     with translate_errors():
         storage.service.set_service_properties(cors=[rule])
-
-
-def sas_expiry(minutes: int) -> datetime:
-    return clock.now() + timedelta(minutes=minutes)

@@ -12,7 +12,6 @@ Payload convention (the history, live updates and statistics all read it):
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -79,7 +78,3 @@ def _publish(event_ids: list[int]) -> None:
     from trackly.realtime import publisher  # imported on first commit, not at app import
 
     publisher.publish_committed(event_ids)
-
-
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()

@@ -31,7 +31,6 @@ from trackly.config import Settings, SettingsError, get_settings
 from trackly.errors import (
     BadRequest,
     PayloadTooLarge,
-    ServiceUnavailable,
     TracklyError,
     Unprocessable,
     UnsupportedMediaType,
@@ -153,10 +152,6 @@ class Call(Generic[P, Q, B]):
         """The signed-in user (only on endpoints declared with auth)."""
         if self._user is None:
             raise RuntimeError(f"endpoint {self.spec.name} is not declared with auth")
-        return self._user
-
-    @property
-    def optional_user(self) -> User | None:
         return self._user
 
     def header(self, name: str) -> str | None:
@@ -566,7 +561,6 @@ __all__ = [
     "QueryModel",
     "Reply",
     "RequestModel",
-    "ServiceUnavailable",
     "dispatch",
     "endpoint",
     "error_response",

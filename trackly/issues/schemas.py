@@ -80,10 +80,6 @@ class IssueUpdate(RequestModel):
             raise ValueError("This field cannot be null; leave it out to keep the current value.")
         return value
 
-    def changes_requested(self) -> dict[str, Any]:
-        """The fields the client sent, with their (validated) values."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
-
 
 class IssueOut(BaseModel):
     id: uuid.UUID

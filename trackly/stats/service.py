@@ -535,8 +535,6 @@ def two_latest_days(*, session: Session, today: date) -> tuple[DailyStats | None
 
 
 def last_updated(*, session: Session) -> datetime | None:
-    from sqlalchemy import func
-
     value: datetime | None = session.scalar(select(func.max(DailyStats.computed_at)))
     return value
 
