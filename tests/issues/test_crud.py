@@ -154,13 +154,15 @@ def test_status_change_records_status_event_with_all_changes(as_maintainer: Api,
     assert last["payload"]["changes"] == {"status": ["OPEN", "TRIAGED"], "severity": ["MEDIUM", "HIGH"]}
 
 
-def test_noop_update_writes_nothing(as_maintainer: Api, engine: Engine) -> None:
-    issue = new_issue(as_maintainer)
+def test_noop_update_writes_nothing(as_reporter: Api, as_maintainer: Api, engine: Engine) -> None:
+    issue = new_issue(as_reporter)
     for body in ({}, {"title": issue["title"], "status": "OPEN", "severity": "MEDIUM"}):
         response = as_maintainer.patch(f"issues/{issue['id']}", json=body)
         assert response.status_code == 200, response.text
         assert response.json()["version"] == 1
         assert response.json()["updated_at"] == issue["updated_at"]
+        # Nothing was written, so the last editor is still the reporter, not the caller.
+        assert response.json()["updated_by_name"] == issue["updated_by_name"]
         assert response.headers["ETag"] == f'"{issue["id"]}-1"'
     assert len(events(engine, issue["id"])) == 1
 

@@ -9,7 +9,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from trackly.auth.policy import Action
-from trackly.http import Call, Reply, endpoint, parse_tags
+from trackly.http import Call, Reply, endpoint, matches, parse_tags
 from trackly.issues import idempotency, service, workflow
 from trackly.issues.schemas import (
     HistoryEntry,
@@ -131,8 +131,7 @@ def get_issue(call: Call[IssuePath, None, None]) -> Reply:
     issue = service.get_issue(call.path.issue_id, viewer=call.user, session=call.session)
     etag = _etag(issue)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    tags = parse_tags(call.header("If-None-Match"))
-    if tags is not None and ("*" in tags or etag in tags):
+    if matches(etag, parse_tags(call.header("If-None-Match"))):
         return Reply(None, status=304, headers=headers)
     return Reply(issue, headers=headers)
 

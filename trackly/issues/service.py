@@ -108,14 +108,15 @@ def _check_if_match(issue: Issue, if_match: list[str] | None) -> None:
         )
 
 
-def _locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> tuple[Issue, str | None]:
-    """The visible issue, row-locked until commit (404 when not visible), with its creator's name."""
+def _locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> tuple[Issue, str | None, str | None]:
+    """The visible issue, row-locked until commit (404 when not visible), with its creator's and
+    last editor's names."""
     row = session.execute(
         visible(_rows().where(Issue.id == issue_id), actor).with_for_update(of=Issue)
     ).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
-    return row[0], row[1]
+    return row[0], row[1], row[2]
 
 
 # --- create / read --------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def update_issue(
     """Apply the changed fields. Checks, in order: visible (404), allowed (403), fresh (412),
     legal status move (409). Fields sent with their current value are ignored; when nothing
     changes, nothing is written (no version bump, no event)."""
-    issue, creator_name = _locked(issue_id, actor, session=session)
+    issue, creator_name, updater_name = _locked(issue_id, actor, session=session)
     changes: dict[str, list[Any]] = {}
     for name in TRACKED_FIELDS:
         if name in data.model_fields_set:
@@ -187,7 +188,6 @@ def update_issue(
         workflow.check_transition(issue.status, changes["status"][1])
 
     if not changes:
-        updater_name = session.scalar(select(User.full_name).where(User.id == issue.updated_by))
         return _render_one(issue, creator_name, updater_name, session=session)
 
     for name, (_old, new) in changes.items():
@@ -210,7 +210,7 @@ def delete_issue(
     issue_id: uuid.UUID, *, actor: User, if_match: list[str] | None = None, session: Session
 ) -> None:
     """ADMIN: any issue; REPORTER: their own while OPEN; MAINTAINER: never. Attachments go too."""
-    issue, _creator_name = _locked(issue_id, actor, session=session)
+    issue, _creator_name, _updater_name = _locked(issue_id, actor, session=session)
     require(actor, Action.ISSUE_DELETE, Facts(owner_id=issue.created_by, issue_status=issue.status))
     _check_if_match(issue, if_match)
     attachments.on_issue_deleted(issue, session=session)
