@@ -40,14 +40,15 @@ _ASSETS = {
     "redoc.standalone.js": ("redoc", "application/javascript; charset=utf-8"),
 }
 
+# Asset URLs are absolute: relative ones would resolve against /api/ from the /api/docs page.
 _SWAGGER_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Trackly API - Swagger UI</title>
-<link rel="stylesheet" href="docs/assets/swagger-ui.css">
-<link rel="icon" href="docs/assets/favicon-32x32.png"></head>
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css">
+<link rel="icon" href="/api/docs/assets/favicon-32x32.png"></head>
 <body><div id="swagger-ui"></div>
-<script src="docs/assets/swagger-ui-bundle.js"></script>
-<script src="docs/assets/swagger-ui-standalone-preset.js"></script>
-<script src="docs/assets/swagger-init.js"></script>
+<script src="/api/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/api/docs/assets/swagger-ui-standalone-preset.js"></script>
+<script src="/api/docs/assets/swagger-init.js"></script>
 </body></html>"""
 
 _SWAGGER_INIT = """window.addEventListener('load', function () {
@@ -61,8 +62,8 @@ _SWAGGER_INIT = """window.addEventListener('load', function () {
 _REDOC_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Trackly API - ReDoc</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="openapi.json"></redoc>
-<script src="docs/assets/redoc.standalone.js"></script>
+<body><redoc spec-url="/api/openapi.json"></redoc>
+<script src="/api/docs/assets/redoc.standalone.js"></script>
 </body></html>"""
 
 _HTML = "text/html; charset=utf-8"
@@ -94,9 +95,7 @@ def openapi_document(call: Call[None, None, None]) -> Reply:
     response_content_type="text/html",
 )
 def swagger_ui(call: Call[None, None, None]) -> Reply:
-    # Relative asset URLs resolve against /api/docs -> /api/docs/assets/...; keep the base exact.
-    html = _SWAGGER_HTML.replace('href="docs/', 'href="/api/docs/').replace('src="docs/', 'src="/api/docs/')
-    return Reply(html, content_type=_HTML, headers={**_CSP})
+    return Reply(_SWAGGER_HTML, content_type=_HTML, headers=_CSP)
 
 
 @endpoint(
@@ -110,10 +109,7 @@ def swagger_ui(call: Call[None, None, None]) -> Reply:
     response_content_type="text/html",
 )
 def redoc_ui(call: Call[None, None, None]) -> Reply:
-    html = _REDOC_HTML.replace('src="docs/', 'src="/api/docs/').replace(
-        'spec-url="openapi.json"', 'spec-url="/api/openapi.json"'
-    )
-    return Reply(html, content_type=_HTML, headers={**_CSP})
+    return Reply(_REDOC_HTML, content_type=_HTML, headers=_CSP)
 
 
 @endpoint(
