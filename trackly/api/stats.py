@@ -118,7 +118,7 @@ def aggregate_stats(call: Call[None, None, AggregateIn]) -> AggregateOut:
     else:
         outcome = service.run_scheduled(session=call.session, settings=call.settings)
         if not outcome.acquired:
-            raise Conflict("Statistics are being aggregated by another run right now; try again in a minute.")
+            raise Conflict(service.LOCK_HELD_DETAIL)
         mode = "scheduled"
     return _aggregate_out(mode, outcome)
 

@@ -46,6 +46,8 @@ from trackly.models import DailyStats
 
 # pg_try_advisory_xact_lock key shared by every aggregation run ("trk" "stat").
 LOCK_KEY = 0x74726B_5354
+# The 409 detail when another aggregation holds the lock (the endpoint and `rebuild` say the same).
+LOCK_HELD_DETAIL = "Statistics are being aggregated by another run right now; try again in a minute."
 # A day's row is final when computed at least this long after the day ended.
 SETTLE = timedelta(minutes=10)
 # Days per statement when a caller wants progress reports (the CLI).
@@ -490,7 +492,7 @@ def rebuild(
     check_range(start, end, settings=settings, today=today)
     _refuse_pruned_history(start, end, session=session, today=today)
     if not try_lock(session=session):
-        raise Conflict("Statistics are being aggregated by another run right now; try again in a minute.")
+        raise Conflict(LOCK_HELD_DETAIL)
     outcome = Outcome(acquired=True)
     first = first_event_day(session=session)
     if first is not None and end >= first:
