@@ -263,14 +263,20 @@ class IssuePage:
     next_cursor: str | None
 
 
-def _filters(query: IssueListQuery) -> list[ColumnElement[bool]]:
+def _group_filters(query: IssueListQuery, table: type[Issue] | type[IssueCount]) -> list[ColumnElement[bool]]:
+    """The status, severity and created_by filters, on `issues` or on `issue_counts`."""
     where: list[ColumnElement[bool]] = []
     if query.status:
-        where.append(Issue.status.in_(query.status))
+        where.append(table.status.in_(query.status))
     if query.severity:
-        where.append(Issue.severity.in_(query.severity))
+        where.append(table.severity.in_(query.severity))
     if query.created_by is not None:
-        where.append(Issue.created_by == query.created_by)
+        where.append(table.created_by == query.created_by)
+    return where
+
+
+def _filters(query: IssueListQuery) -> list[ColumnElement[bool]]:
+    where = _group_filters(query, Issue)
     if query.q and query.q.strip():
         where.append(Issue.search_vector.op("@@")(func.websearch_to_tsquery("english", query.q.strip())))
     if query.created_after is not None:
@@ -356,14 +362,7 @@ def counter_total_query(query: IssueListQuery, *, viewer: User) -> Select[int] |
         value is not None for value in (query.created_after, query.created_before, query.updated_since)
     ):
         return None
-    where: list[ColumnElement[bool]] = []
-    if query.status:
-        where.append(IssueCount.status.in_(query.status))
-    if query.severity:
-        where.append(IssueCount.severity.in_(query.severity))
-    if query.created_by is not None:
-        where.append(IssueCount.created_by == query.created_by)
-    return _visible_counts(select(_sum_n()), viewer).where(*where)
+    return _visible_counts(select(_sum_n()), viewer).where(*_group_filters(query, IssueCount))
 
 
 def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> IssuePage:
