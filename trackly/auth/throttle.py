@@ -21,6 +21,7 @@ request's own rollback (a failed sign-in raises, and the request transaction is 
 A successful sign-in then undoes its reservation in the request transaction: it deletes the
 account row (success resets the account) and gives the IP key its attempt back.
 A key's back-off level (`lockouts`) is forgotten after a full window without attempts.
+Stale counters are deleted by `trackly.housekeeping`.
 """
 
 from __future__ import annotations
@@ -140,14 +141,3 @@ def release_success(keys: Keys, *, session: Session) -> None:
         .values(failures=LoginThrottle.failures - 1, updated_at=clock.now())
     )
 
-
-def purge(*, session: Session, older_than: timedelta) -> int:
-    """Delete counters untouched for `older_than` and not locked (housekeeping)."""
-    cutoff = clock.now() - older_than
-    result = session.execute(
-        delete(LoginThrottle).where(
-            LoginThrottle.updated_at < cutoff,
-            (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < clock.now()),
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
