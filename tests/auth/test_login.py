@@ -189,3 +189,26 @@ def test_concurrent_guesses_cannot_overshoot_the_limit(live_server: str, users: 
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [401] * 5 + [429] * 3
+
+
+def test_sign_in_costs_seven_statements(api: Api, users: Any) -> None:
+    """Throttle reservation (insert, lock, count), user lookup, throttle release (2), new
+    refresh token. A per-row write creeping back in shows up here."""
+    from sqlalchemy import event
+
+    from trackly import db
+
+    users(email="counted@example.com", password="the-right-one")
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    app_engine = db.get_engine()
+    event.listen(app_engine, "before_cursor_execute", count)
+    try:
+        response = login(api, "counted@example.com", "the-right-one")
+    finally:
+        event.remove(app_engine, "before_cursor_execute", count)
+    assert response.status_code == 200
+    assert len(statements) == 7, statements

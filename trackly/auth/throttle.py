@@ -126,9 +126,13 @@ def _reserve(keys: Keys, *, session: Session, settings: Settings) -> int:
             retry_after = max(retry_after, _retry_after(row.locked_until, now))
     if retry_after:
         return retry_after  # newly set locks are committed; a refused attempt is not counted
-    for row in rows:
-        row.failures += 1
-        row.updated_at = now
+    session.flush()  # window resets above, before the increment below
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key.in_(names))
+        .values(failures=LoginThrottle.failures + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     return 0
 
 
@@ -140,4 +144,3 @@ def release_success(keys: Keys, *, session: Session) -> None:
         .where(LoginThrottle.key == keys.ip, LoginThrottle.failures > 0)
         .values(failures=LoginThrottle.failures - 1, updated_at=clock.now())
     )
-
