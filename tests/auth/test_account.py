@@ -106,3 +106,16 @@ def test_signup_validates_input(api: Api, settings_env: Any) -> None:
         api.post("auth/signup", json={"email": "a@example.com", "password": "password123", "full_name": " "}),
         422,
     )
+
+
+def test_password_change_and_sign_in_count_in_one_account_bucket(api: Api, users: Any) -> None:
+    """Both key the account by lower(email) in PostgreSQL, whatever spelling was typed."""
+    user = users(email="İlker@example.com")
+    me = api.as_(users.token(user))
+    for n in range(3):
+        response = api.post("auth/login", json={"email": "ilker@example.com", "password": f"guess-{n}-xx"})
+        assert_problem(response, 401)
+    for n in range(2):
+        body = {"current_password": f"guess-{n}-yy", "new_password": "new-password-1"}
+        assert_problem(me.put("auth/password", json=body), 403)
+    assert_problem(api.post("auth/login", json={"email": "İLKER@example.com", "password": PASSWORD}), 429)

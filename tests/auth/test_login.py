@@ -126,6 +126,22 @@ def test_success_resets_the_account_counter(api: Api, users: Any, engine: Engine
     assert login(api, "forgetful@example.com", "nope-nope").status_code == 429
 
 
+def test_unicode_case_variants_find_the_account_and_share_its_throttle(
+    api: Api, users: Any, engine: Engine
+) -> None:
+    """Email matching is PostgreSQL's lower() on both sides (as in the unique index), and the
+    account counter uses the same lower(): Python's 'İ'.lower() is 'i' + U+0307, which used to
+    miss the account and would open a second throttle bucket for it."""
+    users(email="İnci@example.com", password="the-right-one")
+    assert login(api, "İnci@example.com", "the-right-one").status_code == 200
+    assert login(api, "inci@EXAMPLE.com", "the-right-one").status_code == 200
+    for attempt in range(5):
+        spelling = "İNCI@example.com" if attempt % 2 else "inci@example.com"
+        assert_problem(login(api, spelling, "wrong-guess"), 401)
+    assert [key for key in _rows(engine) if key.startswith("account:")] == ["account:inci@example.com"]
+    assert_problem(login(api, "İnci@example.com", "the-right-one"), 429)
+
+
 def test_lockouts_back_off_exponentially(api: Api, users: Any) -> None:
     users(email="target@example.com", password="the-right-one")
     start = clock.now()

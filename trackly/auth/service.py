@@ -16,14 +16,19 @@ from trackly.auth import passwords, sessions, throttle
 from trackly.auth.schemas import LoginOut, PasswordChangeIn, SignupIn
 from trackly.config import Settings
 from trackly.errors import Conflict, Forbidden, Unauthorized
-from trackly.models import Role, User
+from trackly.models import RefreshToken, Role, User
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 WRONG_CURRENT_PASSWORD = "The current password is incorrect."  # noqa: S105 (a message)
 
 
 def find_by_email(email: str, *, session: Session) -> User | None:
-    return session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).one_or_none()
+    """The account for `email` in any letter case. Both sides go through PostgreSQL's `lower()`,
+    like the unique index `uq_users_email_lower` and the login throttle's account key (Python's
+    `str.lower()` differs for some letters, e.g. 'İ')."""
+    return session.scalars(
+        select(User).where(func.lower(User.email) == func.lower(email.strip()))
+    ).one_or_none()
 
 
 def login(email: str, password: str, *, client_ip: str, session: Session, settings: Settings) -> LoginOut:
@@ -55,8 +60,6 @@ def refresh(token: str, *, session: Session, settings: Settings) -> sessions.Ref
 
 def logout(token: str, *, session: Session) -> None:
     """Revoke the family of `token`. Unknown tokens are ignored (no oracle, idempotent)."""
-    from trackly.models import RefreshToken
-
     row = session.scalars(
         select(RefreshToken).where(RefreshToken.token_hash == sessions.hash_refresh_token(token))
     ).one_or_none()

@@ -3,7 +3,10 @@
 Every instance of the app shares the same counters, so scaling out does not multiply the
 number of guesses. Two keys are counted for each attempt:
 
-- `account:<lower-cased email>` - LOGIN_MAX_FAILURES attempts per LOGIN_FAILURE_WINDOW_MINUTES;
+- `account:<email>` - LOGIN_MAX_FAILURES attempts per LOGIN_FAILURE_WINDOW_MINUTES. The email is
+  lower-cased by PostgreSQL's `lower()`, the function the user lookup and the unique index
+  `uq_users_email_lower` use: every spelling that finds an account counts in that account's
+  bucket (Python's `str.lower()` differs for e.g. 'İ', which would open a second bucket);
 - `ip:<client address>` - IP_FACTOR times as many (several people can share one address).
 
 An attempt is *reserved* before the password is checked: in its own short transaction the
@@ -29,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -48,18 +51,21 @@ THROTTLED = "Too many failed sign-in attempts. Wait before trying again."
 
 @dataclass(frozen=True)
 class Keys:
-    account: str
+    email: str
     ip: str
 
-    def all(self) -> list[str]:
-        return sorted({self.account, self.ip})
+    @property
+    def account(self) -> ColumnElement[str]:
+        """The account key, normalized in SQL (see the module docstring)."""
+        return func.left(func.concat("account:", func.lower(self.email)), MAX_KEY_LENGTH)
+
+    def all(self) -> list[ColumnElement[str] | str]:
+        # In key order ('account:' < 'ip:'), so concurrent inserts and locks cannot deadlock.
+        return [self.account, self.ip]
 
 
 def keys_for(email: str, client_ip: str) -> Keys:
-    return Keys(
-        account=("account:" + email.strip().lower())[:MAX_KEY_LENGTH],
-        ip=("ip:" + (client_ip or "unknown"))[:MAX_KEY_LENGTH],
-    )
+    return Keys(email=email.strip(), ip=("ip:" + (client_ip or "unknown"))[:MAX_KEY_LENGTH])
 
 
 def limit_for(key: str, settings: Settings) -> int:
