@@ -15,11 +15,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trackly import clock
+from trackly.auth.service import find_by_email
 from trackly.config import Settings
 from trackly.errors import Forbidden, NotFound
 from trackly.models import Role, SsoLink, User
@@ -102,7 +103,7 @@ def _resolve(identity: ExternalIdentity, *, session: Session, settings: Settings
             reason="email_missing",
         )
     email = identity.email.strip()
-    user = session.scalars(select(User).where(func.lower(User.email) == email.lower())).one_or_none()
+    user = find_by_email(email, session=session)
     if user is not None:
         other = session.scalars(
             select(SsoLink.id).where(SsoLink.user_id == user.id, SsoLink.provider == identity.provider)
