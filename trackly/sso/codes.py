@@ -2,7 +2,7 @@
 
 Only a SHA-256 hash of the code is stored; a code is 256 random bits, lives 60 seconds and is
 consumed by one atomic UPDATE ... WHERE used_at IS NULL, so two concurrent exchanges cannot both
-succeed.
+succeed. Expired codes are deleted by `trackly.housekeeping`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from trackly import clock
@@ -20,8 +20,6 @@ from trackly.errors import Unauthorized
 from trackly.models import LoginCode
 
 CODE_TTL = timedelta(seconds=60)
-# Used and expired codes are kept this long (for support) before a later issue deletes them.
-CODE_RETENTION = timedelta(days=1)
 
 
 def hash_code(code: str) -> bytes:
@@ -30,8 +28,6 @@ def hash_code(code: str) -> bytes:
 
 def issue_code(user_id: uuid.UUID, *, session: Session) -> str:
     now = clock.now()
-    # Housekeeping on the way: the table only ever holds a day of codes.
-    session.execute(delete(LoginCode).where(LoginCode.expires_at < now - CODE_RETENTION))
     code = secrets.token_urlsafe(32)
     session.add(
         LoginCode(code_hash=hash_code(code), user_id=user_id, created_at=now, expires_at=now + CODE_TTL)

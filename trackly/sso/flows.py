@@ -2,7 +2,8 @@
 
 Functions scale out, so the callback may reach another instance than the login did. The row
 holds MSAL's flow dict (state, nonce, PKCE code_verifier, redirect URI) and the frontend path to
-return to. It is deleted when the callback takes it, so a replayed callback finds nothing.
+return to. It is deleted when the callback takes it, so a replayed callback finds nothing;
+abandoned flows (the user never came back) are deleted by `trackly.housekeeping`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ class PendingFlow:
 
 def save_flow(provider: str, flow: dict[str, Any], return_to: str, *, session: Session) -> None:
     now = clock.now()
-    # Abandoned flows (the user never came back) are swept by the next login.
-    session.execute(delete(AuthFlow).where(AuthFlow.expires_at < now))
     session.add(
         AuthFlow(
             state=str(flow["state"]),
