@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Select, select, text, update
 from sqlalchemy.orm import Session
 
 from trackly import clock, db
@@ -93,17 +93,21 @@ def _mark_published(session: Session, ids: list[int]) -> None:
         )
 
 
-def publish_ids(event_ids: Sequence[int], *, session: Session, settings: Settings) -> Delivery:
-    """Publish these events if still unpublished and not being published by someone else."""
+def _claim_and_publish(claim: Select[Event], *, session: Session, settings: Settings) -> tuple[int, Delivery]:
+    """Lock the unpublished events `claim` selects (skipping those another publisher holds), in
+    id order, send them and mark what was delivered. Returns how many were claimed, and the delivery."""
     events = session.scalars(
-        select(Event)
-        .where(Event.id.in_(list(event_ids)), Event.published_at.is_(None))
-        .order_by(Event.id)
-        .with_for_update(skip_locked=True)
+        claim.where(Event.published_at.is_(None)).order_by(Event.id).with_for_update(skip_locked=True)
     ).all()
     delivery = send(events, settings=settings)
     _mark_published(session, delivery.published)
-    return delivery
+    return len(events), delivery
+
+
+def publish_ids(event_ids: Sequence[int], *, session: Session, settings: Settings) -> Delivery:
+    """Publish these events if still unpublished and not being published by someone else."""
+    claim = select(Event).where(Event.id.in_(list(event_ids)))
+    return _claim_and_publish(claim, session=session, settings=settings)[1]
 
 
 def publish_batch(
@@ -112,16 +116,7 @@ def publish_batch(
     """Claim up to `batch_size` unpublished events, oldest first, and publish them.
 
     Returns how many were claimed and what was delivered."""
-    events = session.scalars(
-        select(Event)
-        .where(Event.published_at.is_(None))
-        .order_by(Event.id)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-    ).all()
-    delivery = send(events, settings=settings)
-    _mark_published(session, delivery.published)
-    return len(events), delivery
+    return _claim_and_publish(select(Event).limit(batch_size), session=session, settings=settings)
 
 
 _PRUNE_SQL = text(
