@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from trackly import db
 from trackly.config import get_settings
 from trackly.realtime import outbox
+from trackly.realtime.client import get_client
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ def _close_user_connections(user_id: uuid.UUID) -> None:
         settings = get_settings()
         if not settings.webpubsub_configured:
             return
-        from trackly.realtime.client import get_client
-
         get_client(settings).close_user_connections(str(user_id), reason="Access changed; reconnect.")
     except Exception:  # best effort: the client token still expires after REALTIME_TOKEN_MINUTES
         log.exception("closing live connections of user %s failed", user_id)

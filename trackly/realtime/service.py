@@ -61,8 +61,6 @@ def negotiate(user: User, *, settings: Settings) -> NegotiateOut:
         token = client.get_client_access_token(
             user_id=str(user.id), groups=groups, minutes_to_expire=settings.REALTIME_TOKEN_MINUTES
         )
-    except ServiceUnavailable:
-        raise
     except Exception:  # managed identity mode asks the service for the token
         raise ServiceUnavailable(
             "Live updates are unavailable right now; try again shortly.", headers={"Retry-After": "10"}
