@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from trackly.config import Settings, get_settings
+from trackly.config import Settings
 from trackly.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -66,10 +66,9 @@ def build_client(settings: Settings) -> WebPubSubServiceClient:
     )
 
 
-def get_client(settings: Settings | None = None) -> WebPubSubServiceClient:
+def get_client(settings: Settings) -> WebPubSubServiceClient:
     """The cached client; rebuilt when the Web PubSub settings change."""
     global _cached
-    settings = settings or get_settings()
     key = _key(settings)
     cached = _cached
     if cached is not None and cached[0] == key:
