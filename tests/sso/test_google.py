@@ -28,6 +28,14 @@ def test_valid_credential_signs_in_and_links(api: Api, google: GoogleKeys, users
     assert (link.provider, link.subject) == ("google", "g-1")
 
 
+def test_email_is_matched_like_password_sign_in(api: Api, google: GoogleKeys, users: Any) -> None:
+    """PostgreSQL lower() on both sides, as in the unique index: Python's 'İ'.lower() is not 'i'."""
+    user = users("REPORTER", email="İnci@example.com")
+    resp = api.post("auth/google", json={"credential": google.token("İnci@example.com", sub="g-2")})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["user"]["id"] == str(user.id)
+
+
 def test_original_insecure_body_is_refused(api: Api, google: GoogleKeys, users: Any) -> None:
     users("ADMIN", email="admin@trackly.com")
     resp = api.post("auth/google", json={"email": "admin@trackly.com", "name": "Admin"})
