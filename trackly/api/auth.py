@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from trackly.auth import service
-from trackly.auth.current import bearer_token
 from trackly.auth.policy import Action
 from trackly.auth.schemas import (
     LoginIn,
@@ -18,7 +17,6 @@ from trackly.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from trackly.auth.tokens import decode_access_token
 from trackly.errors import TracklyError
 from trackly.http import Call, Reply, endpoint
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -145,11 +143,11 @@ def me(call: Call[None, None, None]) -> UserOut:
 def change_password(call: Call[None, None, PasswordChangeIn]) -> None:
     """403 when the current password is wrong. Ends the caller's other sessions; the session
     the access token belongs to stays signed in."""
-    claims = decode_access_token(bearer_token(call.header("Authorization")), call.settings)
+    assert call.claims is not None  # declared with auth: the endpoint layer verified the token
     service.change_password(
         call.user,
         call.body,
-        current_family=claims.family_id,
+        current_family=call.claims.family_id,
         client_ip=call.client_ip,
         session=call.session,
         settings=call.settings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from trackly.auth.tokens import decode_access_token
+from trackly.auth.tokens import AccessClaims, decode_access_token
 from trackly.config import Settings
 from trackly.errors import Unauthorized
 from trackly.models import User
@@ -19,9 +19,12 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def authenticate(authorization: str | None, *, session: Session, settings: Settings) -> User:
+def authenticate(
+    authorization: str | None, *, session: Session, settings: Settings
+) -> tuple[User, AccessClaims]:
+    """The active user the verified token names, and the token's claims (e.g. its session)."""
     claims = decode_access_token(bearer_token(authorization), settings)
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active.")
-    return user
+    return user, claims

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from trackly import db
 from trackly.auth.policy import Action, require
+from trackly.auth.tokens import AccessClaims
 from trackly.config import Settings, SettingsError, get_settings
 from trackly.errors import (
     BadRequest,
@@ -139,6 +140,7 @@ class Call(Generic[P, Q, B]):
         self.body: B = body
         self._session: Session | None = None
         self._user: User | None = None
+        self.claims: AccessClaims | None = None  # the verified access token, on endpoints with auth
         self.raw_body: bytes = b""
 
     @property
@@ -271,7 +273,9 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
         if spec.auth:
             from trackly.auth.current import authenticate
 
-            call._user = authenticate(call.header("Authorization"), session=call.session, settings=settings)
+            call._user, call.claims = authenticate(
+                call.header("Authorization"), session=call.session, settings=settings
+            )
             if spec.action is not None:
                 require(call._user, spec.action)
         assert spec.handler is not None
