@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,8 +58,34 @@ def _service_down(exc: Exception) -> bool:
     return status >= 500 or status in (401, 403, 408, 429)
 
 
-def send(events: Sequence[Event], *, settings: Settings) -> Delivery:
-    """Send each event to its groups; never raises."""
+# The watchers each event notified who may still see its issue (active; staff, or the creator):
+# a reporter is never sent an event of an issue that is not theirs, even after a demotion.
+_WATCHERS_SQL = text(
+    """
+    SELECT n.event_id, n.user_id
+    FROM notifications n
+    JOIN users u ON u.id = n.user_id
+    JOIN events e ON e.id = n.event_id
+    WHERE n.event_id = ANY(:ids)
+      AND u.is_active
+      AND (u.role IN ('ADMIN', 'MAINTAINER') OR u.id = e.audience_owner_id)
+    ORDER BY n.event_id, n.user_id
+    """
+)
+
+
+def watcher_ids(event_ids: Sequence[int], *, session: Session) -> dict[int, list[uuid.UUID]]:
+    out: dict[int, list[uuid.UUID]] = {}
+    if event_ids:
+        for event_id, user_id in session.execute(_WATCHERS_SQL, {"ids": list(event_ids)}):
+            out.setdefault(event_id, []).append(user_id)
+    return out
+
+
+def send(
+    events: Sequence[Event], *, settings: Settings, watchers: dict[int, list[uuid.UUID]] | None = None
+) -> Delivery:
+    """Send each event to its groups (and its watchers' groups); never raises."""
     result = Delivery()
     try:
         client = get_client(settings)
@@ -69,7 +96,7 @@ def send(events: Sequence[Event], *, settings: Settings) -> Delivery:
     for event in events:
         message = to_message(event).model_dump(mode="json")
         try:
-            for group in groups_for_event(event):
+            for group in groups_for_event(event, (watchers or {}).get(event.id, ())):
                 client.send_to_group(group, message, content_type="application/json")
         except Exception as exc:
             result.failed += 1
@@ -99,7 +126,8 @@ def _claim_and_publish(claim: Select[Event], *, session: Session, settings: Sett
     events = session.scalars(
         claim.where(Event.published_at.is_(None)).order_by(Event.id).with_for_update(skip_locked=True)
     ).all()
-    delivery = send(events, settings=settings)
+    watchers = watcher_ids([e.id for e in events], session=session) if events else {}
+    delivery = send(events, settings=settings, watchers=watchers)
     _mark_published(session, delivery.published)
     return len(events), delivery
 
