@@ -49,6 +49,7 @@ from trackly.issues.schemas import (
     IssueListQuery,
     IssueOut,
     IssueUpdate,
+    to_utc,
 )
 from trackly.labels.schemas import IssueLabelOut
 from trackly.models import Comment, Event, Issue, IssueCount, IssueLabel, Label, Severity, Status, User
@@ -457,6 +458,7 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
                 value: Any = datetime.fromisoformat(str(raw))
                 if value.tzinfo is None:
                     raise ValueError("naive")
+                value = to_utc(value)  # PostgreSQL refuses offsets of 16 hours or more
             elif col.key == "severity_rank":
                 if not isinstance(raw, int) or isinstance(raw, bool):
                     raise ValueError("rank")
