@@ -102,7 +102,9 @@ def test_deleting_a_label_takes_it_off_every_issue_at_once(
 
     response = as_admin.delete(f"labels/{bug['id']}")
     assert response.status_code == 200, response.text
-    assert response.json() == {"id": bug["id"], "deleted": True, "issues_updated": 2}
+    assert response.json() == {
+        "id": bug["id"], "deleted": True, "issues_updated": 2, "message": "The label was deleted and taken off 2 issues."
+    }  # fmt: skip
     assert [x["name"] for x in as_admin.get(f"issues/{issues[0]['id']}").json()["labels"]] == ["keep"]
     assert as_admin.get(f"issues/{issues[1]['id']}").json()["labels"] == []
     assert event_types(engine, issues[1]["id"])[-1] == "issue_unlabeled"

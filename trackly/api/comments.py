@@ -10,12 +10,12 @@ from trackly.auth.policy import Action
 from trackly.comments import service
 from trackly.comments.schemas import (
     CommentCreate,
-    CommentDeleted,
     CommentListQuery,
     CommentOut,
     CommentUpdate,
 )
 from trackly.http import Call, Reply, endpoint, parse_tags
+from trackly.http.deletion import Deleted
 from trackly.issues import idempotency
 
 bp = func.Blueprint()
@@ -164,11 +164,11 @@ def update_comment(call: Call[CommentPath, None, CommentUpdate]) -> Reply:
     tags=TAGS,
     action=Action.COMMENT_DELETE,
     path=CommentPath,
-    response=CommentDeleted,
+    response=Deleted,
     errors=(404, 412),
     conditional="write",
 )
-def delete_comment(call: Call[CommentPath, None, None]) -> CommentDeleted:
+def delete_comment(call: Call[CommentPath, None, None]) -> Deleted:
     """The author, or a MAINTAINER/ADMIN (moderation). The history keeps a `comment_deleted`
     tombstone; the text is redacted from the comment's earlier events. Answers 200 with JSON."""
     service.delete_comment(
@@ -178,4 +178,4 @@ def delete_comment(call: Call[CommentPath, None, None]) -> CommentDeleted:
         if_match=parse_tags(call.header("If-Match")),
         session=call.session,
     )
-    return CommentDeleted(id=call.path.comment_id)
+    return Deleted(id=call.path.comment_id, message="The comment was deleted.")

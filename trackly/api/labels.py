@@ -3,10 +3,11 @@
 import uuid
 
 import azure.functions as func
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, parse_tags
+from trackly.http.deletion import Deleted
 from trackly.issues import service as issues
 from trackly.issues.schemas import IssueOut
 from trackly.labels import service
@@ -26,10 +27,8 @@ class IssueLabelPath(BaseModel):
     label_id: uuid.UUID
 
 
-class LabelDeleted(BaseModel):
-    id: uuid.UUID
-    deleted: bool = True
-    issues_updated: int
+class LabelDeleted(Deleted):
+    issues_updated: int = Field(description="How many issues carried the label (it came off each).")
 
 
 @endpoint(
@@ -91,7 +90,8 @@ def delete_label(call: Call[LabelPath, None, None]) -> LabelDeleted:
     """ADMIN only. The label comes off every issue in the same transaction (one `issue_unlabeled`
     event per issue, whose ETag changes); answers how many issues carried it."""
     n = service.delete_label(call.path.label_id, actor=call.user, session=call.session)
-    return LabelDeleted(id=call.path.label_id, issues_updated=n)
+    message = f"The label was deleted and taken off {n} issue{'s' if n != 1 else ''}."
+    return LabelDeleted(id=call.path.label_id, message=message, issues_updated=n)
 
 
 def _etag_reply(issue: IssueOut) -> Reply:

@@ -49,8 +49,3 @@ class CommentListQuery(QueryModel):
     cursor: Annotated[str, StringConstraints(max_length=500)] | None = Field(
         default=None, description="Opaque keyset cursor from a `Link: rel=next` header."
     )
-
-
-class CommentDeleted(BaseModel):
-    id: uuid.UUID
-    deleted: bool = True
