@@ -108,7 +108,7 @@ var appSettings = {
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
   // --- web front end ---
   FRONTEND_URL: frontendUrl
-  CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
+  TRACKLY_ALLOWED_ORIGINS: join(allowedOrigins, ',')
   // --- single sign-on ---
   GOOGLE_CLIENT_ID: googleClientId
   GOOGLE_CLIENT_SECRET: empty(googleClientSecretUri) ? '' : format(keyVaultReference, googleClientSecretUri)
