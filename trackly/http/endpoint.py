@@ -425,6 +425,9 @@ def _parse_json(req: func.HttpRequest, raw: bytes, *, required: bool) -> Any:
         ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
+    except ValueError:
+        # Python refuses to convert integers longer than sys.get_int_max_str_digits() (4,300).
+        raise BadRequest("The request body contains a number with too many digits.") from None
     # PostgreSQL text cannot hold U+0000; refuse it here instead of failing in the driver.
     if "\\u0000" in text and _contains_nul(data):
         raise Unprocessable(
@@ -561,6 +564,17 @@ def error_response(exc: BaseException, req: func.HttpRequest, request_id: str) -
             request_id=request_id,
             instance=instance,
             slug="misconfigured",
+        )
+    if isinstance(exc, sa_exc.DataError):
+        # PostgreSQL refused a value the validation let through (class 22: out of range, bad
+        # date-time...): the request's fault, and the transaction was rolled back.
+        log.warning("database refused a value: %s", exc.orig, extra={"request_id": request_id})
+        return problem_response(
+            400,
+            "A value in the request is outside what the database accepts; nothing was changed.",
+            request_id=request_id,
+            instance=instance,
+            slug="value-out-of-range",
         )
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
