@@ -19,6 +19,7 @@ from trackly.attachments.schemas import (
 from trackly.auth.policy import Action
 from trackly.config import get_settings
 from trackly.http import Call, Reply, endpoint
+from trackly.http.deletion import Deleted
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 bp = func.Blueprint()
@@ -146,12 +147,12 @@ def download_attachment(call: Call[AttachmentPath, DownloadQuery, None]) -> Repl
     tags=TAGS,
     action=Action.ATTACHMENT_DELETE,
     path=AttachmentPath,
-    status=204,
+    response=Deleted,
     errors=(404,),
 )
-def delete_attachment(call: Call[AttachmentPath, None, None]) -> None:
+def delete_attachment(call: Call[AttachmentPath, None, None]) -> Deleted:
     """The uploader, a maintainer or an admin may delete an attachment: its row now, its blob
-    right after the change commits."""
+    right after the change commits. Answers 200 with `{id, deleted, message}`."""
     service.delete(
         call.path.issue_id,
         call.path.attachment_id,
@@ -159,6 +160,7 @@ def delete_attachment(call: Call[AttachmentPath, None, None]) -> None:
         session=call.session,
         settings=call.settings,
     )
+    return Deleted(id=call.path.attachment_id, message="The attachment was deleted.")
 
 
 @bp.function_name("cleanup_attachments")

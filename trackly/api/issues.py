@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
+from trackly.http.deletion import Deleted
 from trackly.issues import idempotency, service, workflow
 from trackly.issues.schemas import (
     HistoryEntry,
@@ -213,19 +214,21 @@ def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     tags=TAGS,
     action=Action.ISSUE_DELETE,
     path=IssuePath,
-    status=204,
+    response=Deleted,
     errors=(404, 412),
     conditional="write",
 )
-def delete_issue(call: Call[IssuePath, None, None]) -> None:
+def delete_issue(call: Call[IssuePath, None, None]) -> Deleted:
     """ADMIN: any issue. REPORTER: their own while it is OPEN. MAINTAINER: never (403).
-    The issue's attachments (and their blobs) go with it."""
+    The issue's attachments (and their blobs) go with it. Answers 200 with `{id, deleted,
+    message}` (a JSON body, as the original client parses every answer as JSON)."""
     service.delete_issue(
         call.path.issue_id,
         actor=call.user,
         if_match=parse_tags(call.header("If-Match")),
         session=call.session,
     )
+    return Deleted(id=call.path.issue_id, message="The issue was deleted.")
 
 
 @endpoint(
