@@ -70,9 +70,6 @@ def etag_for(issue_id: uuid.UUID, version: int) -> str:
     return make_etag(issue_id, version)
 
 
-Assignee = aliased(User, name="assignee")
-
-
 def _labels_column() -> ColumnElement[Any]:
     """The issue's labels as a JSON array sorted by name (a correlated subquery: no extra query)."""
     label = func.json_build_object("id", Label.id, "name", Label.name, "color", Label.color)
@@ -111,33 +108,38 @@ class IssueRow(NamedTuple):
 
 
 RowSelect = Select[Issue, str, str | None, str | None, Any, int]
-BaseRowSelect = Select[Issue, str, str | None, str | None]
+PageSelect = Select[Issue, str, str | None]
 
 
-def _base_rows() -> BaseRowSelect:
-    """Issues with their creator's, last editor's and assignee's names (joins, no N+1)."""
+def _page_rows() -> PageSelect:
+    """Issues with their creator's and last editor's names (the list's page query: its plan is
+    served by the list indexes; the rest of a row comes from `_extras`)."""
     return (
-        select(Issue, Creator.full_name, Updater.full_name, Assignee.full_name)
+        select(Issue, Creator.full_name, Updater.full_name)
         .join(Creator, Creator.id == Issue.created_by)
         .outerjoin(Updater, Updater.id == Issue.updated_by)
-        .outerjoin(Assignee, Assignee.id == Issue.assignee_id)
     )
+
+
+def _assignee_name_column() -> ColumnElement[str | None]:
+    return select(User.full_name).where(User.id == Issue.assignee_id).correlate(Issue).scalar_subquery()
 
 
 def _rows() -> RowSelect:
-    """One issue's row with its labels and comment count as correlated subqueries (one query)."""
-    return _base_rows().add_columns(_labels_column(), _comment_count_column())
+    """One issue with everything it renders, in one query."""
+    return _page_rows().add_columns(_assignee_name_column(), _labels_column(), _comment_count_column())
 
 
-def _extras(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, tuple[Any, int]]:
-    """Labels and comment counts of a page of issues in one query (kept out of the page query so
-    its plan, served by the list indexes, does not change)."""
+def _extras(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, tuple[str | None, Any, int]]:
+    """Assignee names, labels and comment counts of a page of issues, in one query."""
     if not issue_ids:
         return {}
     rows = session.execute(
-        select(Issue.id, _labels_column(), _comment_count_column()).where(Issue.id.in_(issue_ids))
+        select(Issue.id, _assignee_name_column(), _labels_column(), _comment_count_column()).where(
+            Issue.id.in_(issue_ids)
+        )
     )
-    return {issue_id: (labels, count) for issue_id, labels, count in rows}
+    return {issue_id: (assignee, labels, count) for issue_id, assignee, labels, count in rows}
 
 
 def _out(row: IssueRow, files: list[AttachmentOut]) -> IssueOut:
@@ -471,13 +473,13 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return values
 
 
-def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[BaseRowSelect, Select[int]]:
+def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[PageSelect, Select[int]]:
     """The page query (limit + 1 rows, to know whether more exist) and the total-count query."""
     where = _filters(query, viewer)
     columns = SORT_COLUMNS[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
 
-    page_query = visible(_base_rows(), viewer).where(*where)
+    page_query = visible(_page_rows(), viewer).where(*where)
     if query.cursor:
         after = decode_cursor(query.cursor, query.sort)
         key, bound = tuple_(*columns), tuple_(*after)
