@@ -1,13 +1,13 @@
 """HTTP functions for comments on issues."""
 
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import azure.functions as func
 from pydantic import BaseModel
 
 from trackly.auth.policy import Action
-from trackly.comments import service
 from trackly.comments.schemas import (
     CommentCreate,
     CommentListQuery,
@@ -16,7 +16,15 @@ from trackly.comments.schemas import (
 )
 from trackly.http import Call, Reply, endpoint, parse_tags
 from trackly.http.deletion import Deleted
-from trackly.issues import idempotency
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly.comments import service
+    from trackly.issues import idempotency
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.comments.service")
+    idempotency = lazy("trackly.issues.idempotency")
+
 
 bp = func.Blueprint()
 

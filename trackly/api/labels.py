@@ -1,6 +1,7 @@
 """HTTP functions for labels: ADMIN manages them; staff put them on issues; counts per label."""
 
 import uuid
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 from pydantic import BaseModel, Field
@@ -8,10 +9,17 @@ from pydantic import BaseModel, Field
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, parse_tags
 from trackly.http.deletion import Deleted
-from trackly.issues import service as issues
 from trackly.issues.schemas import IssueOut
-from trackly.labels import service
 from trackly.labels.schemas import IssuesByLabel, LabelCreate, LabelOut, LabelUpdate
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly.issues import service as issues
+    from trackly.labels import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    issues = lazy("trackly.issues.service")
+    service = lazy("trackly.labels.service")
+
 
 bp = func.Blueprint()
 

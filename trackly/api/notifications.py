@@ -1,11 +1,19 @@
 """HTTP functions for the caller's notifications."""
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint
-from trackly.notifications import service
+from trackly.lazy import lazy
 from trackly.notifications.schemas import MarkRead, NotificationsOut, NotificationsQuery, UnreadOut
+
+if TYPE_CHECKING:
+    from trackly.notifications import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.notifications.service")
+
 
 bp = func.Blueprint()
 

@@ -1,14 +1,21 @@
 """HTTP functions for watching issues."""
 
 import uuid
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.http import Call, endpoint
-from trackly.watchers import service
+from trackly.lazy import lazy
 from trackly.watchers.schemas import WatcherOut, WatchOut
+
+if TYPE_CHECKING:
+    from trackly.watchers import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.watchers.service")
+
 
 bp = func.Blueprint()
 
