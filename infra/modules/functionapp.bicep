@@ -106,6 +106,8 @@ var appSettings = {
   LOGIN_MAX_FAILURES: '5'
   LOGIN_FAILURE_WINDOW_MINUTES: '15'
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
+  // --- issues ---
+  ISSUE_WORKFLOW: 'free'
   // --- web front end ---
   FRONTEND_URL: frontendUrl
   CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
