@@ -19,11 +19,14 @@ combines both into the moves a given caller may make now.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from trackly.auth.policy import Action, Facts, allowed
 from trackly.errors import Conflict
-from trackly.models import Status, User
+from trackly.models import Status
+
+if TYPE_CHECKING:
+    from trackly.models import User
 
 Preset = Literal["free", "guided"]
 DEFAULT_PRESET: Preset = "free"
