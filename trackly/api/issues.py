@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
 from trackly.http.deletion import Deleted
-from trackly.issues import idempotency, service, workflow
+from trackly.issues import workflow
 from trackly.issues.schemas import (
     HistoryEntry,
     IssueCount,
@@ -22,6 +22,13 @@ from trackly.issues.schemas import (
     IssuesByStatus,
     IssueUpdate,
 )
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly.issues import idempotency, service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    idempotency = lazy("trackly.issues.idempotency")
+    service = lazy("trackly.issues.service")
 
 bp = func.Blueprint()
 F = TypeVar("F", bound=Callable[..., Any])

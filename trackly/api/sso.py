@@ -3,12 +3,14 @@
 Handlers parse, authorize, call trackly.sso.service and render; the rules live in trackly/sso/.
 """
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from trackly.auth.policy import Action
 from trackly.auth.schemas import LoginOut
 from trackly.http import Call, Reply, endpoint
-from trackly.sso import binding, service
+from trackly.lazy import lazy
 from trackly.sso.schemas import (
     ExchangeIn,
     GoogleIn,
@@ -18,6 +20,12 @@ from trackly.sso.schemas import (
     SsoLinkOut,
     UserPath,
 )
+
+if TYPE_CHECKING:
+    from trackly.sso import binding, service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    binding = lazy("trackly.sso.binding")
+    service = lazy("trackly.sso.service")
 
 bp = func.Blueprint()
 

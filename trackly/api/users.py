@@ -1,5 +1,6 @@
 """HTTP functions for user administration."""
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -8,8 +9,13 @@ from trackly.auth.policy import Action
 from trackly.auth.schemas import UserOut
 from trackly.http import Call, Reply, endpoint
 from trackly.http.deletion import Deleted
-from trackly.users import service
+from trackly.lazy import lazy
 from trackly.users.schemas import UserCreateIn, UserListQuery, UserPath, UserUpdateIn
+
+if TYPE_CHECKING:
+    from trackly.users import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.users.service")
 
 bp = func.Blueprint()
 

@@ -17,7 +17,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
@@ -38,7 +38,9 @@ from trackly.errors import (
     UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
-from trackly.models import User
+
+if TYPE_CHECKING:  # the ORM loads on the first request that needs it, not at import
+    from trackly.models import User
 
 log = logging.getLogger("trackly.http")
 
@@ -150,7 +152,7 @@ class Call(Generic[P, Q, B]):
         return self._session
 
     @property
-    def user(self) -> User:
+    def user(self) -> "User":
         """The signed-in user (only on endpoints declared with auth)."""
         if self._user is None:
             raise RuntimeError(f"endpoint {self.spec.name} is not declared with auth")
