@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
     SIGNUP_ENABLED: bool = False
 
+    # --- issues ------------------------------------------------------------------------------
+    # `free`: any status to any other (the original client offers all four); `guided`: the
+    # triage-first table in trackly/issues/workflow.py.
+    ISSUE_WORKFLOW: Literal["free", "guided"] = "free"
+
     # --- web front end ------------------------------------------------------------------------
     FRONTEND_URL: str = "http://localhost:5173"
     # Not CORS_ALLOWED_ORIGINS: the Functions host reads and overwrites that name on Linux

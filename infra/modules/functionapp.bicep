@@ -122,6 +122,8 @@ var appSettings = {
   LOGIN_MAX_FAILURES: '5'
   LOGIN_FAILURE_WINDOW_MINUTES: '15'
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
+  // --- issues ---
+  ISSUE_WORKFLOW: 'free'
   // --- web front end ---
   FRONTEND_URL: frontendUrl
   // Not CORS_ALLOWED_ORIGINS: the host itself reads and overwrites that name on Flex Consumption.

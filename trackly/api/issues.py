@@ -145,13 +145,15 @@ def get_issue(call: Call[IssuePath, None, None]) -> Reply:
 
 
 _UPDATE_DOC = """Send only the fields to change (PATCH and PUT behave the same). Status moves follow the
-workflow (an illegal one answers 409 with `allowed`). A REPORTER may change the title and
-description of their own OPEN issue, nothing else (403). With `If-Match`, a stale tag answers
-412; without it the write proceeds. Fields sent with their current value are ignored.
+workflow chosen by the ISSUE_WORKFLOW setting (an illegal one answers 409 with `allowed`); every
+issue answer lists the moves the caller may make now in `allowed_transitions`. A REPORTER may
+change the title and description of their own OPEN issue, nothing else (403). With `If-Match`, a
+stale tag answers 412; without it the write proceeds. Fields sent with their current value are
+ignored.
 
-Status workflow (setting the current status again is a no-op):
+Status workflow presets (setting the current status again is a no-op):
 
-""" + workflow.markdown_table()
+""" + workflow.markdown_presets()
 
 
 def _documented(doc: str) -> Callable[[F], F]:
