@@ -108,6 +108,10 @@ class IssueOut(BaseModel):
     comment_count: int = Field(
         default=0, description="Comments on the issue (not covered by the ETag: comments do not change it)."
     )
+    allowed_transitions: list[Status] = Field(
+        description="The statuses the caller may move this issue to now (workflow and role); "
+        "empty for a caller who may not change statuses."
+    )
 
 
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "severity", "-severity"]

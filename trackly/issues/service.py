@@ -142,7 +142,7 @@ def _extras(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, 
     return {issue_id: (assignee, labels, count) for issue_id, assignee, labels, count in rows}
 
 
-def _out(row: IssueRow, files: list[AttachmentOut]) -> IssueOut:
+def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: workflow.Preset) -> IssueOut:
     issue = row.issue
     return IssueOut(
         id=issue.id,
@@ -164,18 +164,21 @@ def _out(row: IssueRow, files: list[AttachmentOut]) -> IssueOut:
         assignee_name=row.assignee_name,
         labels=[IssueLabelOut.model_validate(label) for label in row.labels or []],
         comment_count=row.comment_count,
+        allowed_transitions=workflow.allowed_for(
+            viewer, owner_id=issue.created_by, current=issue.status, preset=preset
+        ),
     )
 
 
-def _render_one(row: IssueRow, *, session: Session) -> IssueOut:
+def _render_one(row: IssueRow, *, viewer: User, session: Session) -> IssueOut:
     files = attachments.active_for_issues([row.issue.id], session=session)[row.issue.id]
-    return _out(row, files)
+    return _out(row, files, viewer=viewer, preset=workflow.active_preset())
 
 
-def render(issue_id: uuid.UUID, *, session: Session) -> IssueOut:
+def render(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
     """The issue as it is now in this transaction (after a change made by another service)."""
     row = session.execute(_rows().where(Issue.id == issue_id)).one()
-    return _render_one(IssueRow(*row), session=session)
+    return _render_one(IssueRow(*row), viewer=viewer, session=session)
 
 
 def _json(value: Any) -> Any:
@@ -245,14 +248,19 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
         actor=actor,
         changes={name: [None, _json(getattr(issue, name))] for name in TRACKED_FIELDS},
     )
-    return _out(IssueRow(issue, actor.full_name, actor.full_name, None, [], 0), [])
+    return _out(
+        IssueRow(issue, actor.full_name, actor.full_name, None, [], 0),
+        [],
+        viewer=actor,
+        preset=workflow.active_preset(),
+    )
 
 
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
     row = session.execute(visible(_rows().where(Issue.id == issue_id), viewer)).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
-    return _render_one(IssueRow(*row), session=session)
+    return _render_one(IssueRow(*row), viewer=viewer, session=session)
 
 
 # --- update / delete ------------------------------------------------------------------------------
@@ -267,8 +275,9 @@ def update_issue(
     session: Session,
 ) -> IssueOut:
     """Apply the changed fields. Checks, in order: visible (404), allowed (403), fresh (412),
-    legal status move (409), assignable assignee (422). Fields sent with their current value are
-    ignored; when nothing changes, nothing is written (no version bump, no event)."""
+    legal status move under the ISSUE_WORKFLOW preset (409), assignable assignee (422). Fields
+    sent with their current value are ignored; when nothing changes, nothing is written (no
+    version bump, no event)."""
     row = locked(issue_id, actor, session=session)
     issue = row.issue
     changes: dict[str, list[Any]] = {}
@@ -294,7 +303,7 @@ def update_issue(
         assignee_name = assignee.full_name if assignee is not None else None
 
     if not changes:
-        return _render_one(row, session=session)
+        return _render_one(row, viewer=actor, session=session)
 
     for name, (_old, new) in changes.items():
         setattr(issue, name, new)
@@ -310,7 +319,9 @@ def update_issue(
         changes={name: [_json(old), _json(new)] for name, (old, new) in changes.items()},
     )
     return _render_one(
-        row._replace(updater_name=actor.full_name, assignee_name=assignee_name), session=session
+        row._replace(updater_name=actor.full_name, assignee_name=assignee_name),
+        viewer=actor,
+        session=session,
     )
 
 
@@ -522,7 +533,11 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
     ids = [row[0].id for row in rows]
     files = attachments.active_for_issues(ids, session=session)
     extras = _extras(ids, session=session)
-    items = [_out(IssueRow(*row, *extras[row[0].id]), files[row[0].id]) for row in rows]
+    preset = workflow.active_preset()
+    items = [
+        _out(IssueRow(*row, *extras[row[0].id]), files[row[0].id], viewer=viewer, preset=preset)
+        for row in rows
+    ]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
     return IssuePage(items=items, total=total, next_cursor=next_cursor)
 

@@ -161,7 +161,7 @@ def _change(
             is not None
         )
     if not changed:  # already so: nothing is written
-        return issues.render(issue.id, session=session)
+        return issues.render(issue.id, viewer=actor, session=session)
     issues.touch(issue, actor)
     session.flush()
     record(
@@ -172,7 +172,7 @@ def _change(
         changes={"labels": [None, label.name] if add else [label.name, None]},
         extra={"label": {"id": str(label.id), "name": label.name, "color": label.color}},
     )
-    return issues.render(issue.id, session=session)
+    return issues.render(issue.id, viewer=actor, session=session)
 
 
 def add_to_issue(
