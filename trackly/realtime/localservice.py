@@ -183,10 +183,12 @@ class ClientConnection:
                 del self.unacked[seq]
 
     def attach(self, ws: Connection, connected: str) -> None:
-        """Bind a (new) socket: the connected message first, then whatever is unacknowledged."""
+        """Bind a (new) socket: the connected message first (a simple client gets none), then
+        whatever is unacknowledged."""
         with self.lock:
             self.socket, self.detached_at = ws, None
-            self._send(connected)
+            if self.subprotocol is not None:
+                self._send(connected)
             for seq in sorted(self.unacked):
                 self._send(self.unacked[seq])
 
