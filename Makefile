@@ -10,7 +10,7 @@ PORT ?= 7071
 PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup browser run test check lint typecheck infra-check test-hardening bench readme clean
+.PHONY: help setup browser run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -54,13 +54,18 @@ typecheck: $(VENV)/.installed
 infra-check:
 	bash scripts/check_infra.sh
 
-check: lint typecheck infra-check
+# Every runtime dependency resolves to a wheel the Functions Python 3.11 image (glibc 2.31) loads.
+wheel-check: $(VENV)/.installed
+	$(PY) scripts/check_wheels.py resolve requirements.txt
+
+check: lint typecheck infra-check wheel-check
 
 test-hardening: setup
 	$(PY) -m pytest tests/hardening $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench.run
+	$(PY) -m bench.concurrency
 
 clean:
 	rm -rf $(VENV) node_modules .trackly .mypy_cache .ruff_cache .pytest_cache

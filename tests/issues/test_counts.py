@@ -72,8 +72,8 @@ def test_counters_follow_api_writes_and_bulk_sql(  # noqa: PLR0917 (pytest fixtu
     assert as_maintainer.put(f"issues/{staff[0]['id']}", json=both).status_code == 200
     assert as_reporter.patch(f"issues/{mine[2]['id']}", json={"title": "Renamed"}).status_code == 200
     assert as_reporter.patch(f"issues/{mine[2]['id']}", json={"title": "Renamed"}).status_code == 200
-    assert as_reporter.delete(f"issues/{mine[3]['id']}").status_code == 204
-    assert as_admin.delete(f"issues/{staff[1]['id']}").status_code == 204
+    assert as_reporter.delete(f"issues/{mine[3]['id']}").status_code == 200
+    assert as_admin.delete(f"issues/{staff[1]['id']}").status_code == 200
     assert as_maintainer.patch(f"issues/{mine[4]['id']}", json={"status": "IN_PROGRESS"}).status_code == 409
     assert sum(row[3] for row in assert_exact(engine)) == 7
 

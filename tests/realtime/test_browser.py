@@ -59,7 +59,7 @@ def test_live_updates_in_a_real_browser(
     assert (ROOT / "node_modules" / "playwright-core").exists(), (
         "playwright-core is missing: run `npm install`"
     )
-    settings_env(CORS_ALLOWED_ORIGINS=page_origin)
+    settings_env(TRACKLY_ALLOWED_ORIGINS=page_origin)
     people = {"staff": users("MAINTAINER"), "alice": users("REPORTER"), "bob": users("REPORTER")}
     config = {
         "page": f"{page_origin}/page.html",

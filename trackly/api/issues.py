@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
-from trackly.issues import idempotency, service, workflow
+from trackly.http.deletion import Deleted
+from trackly.issues import workflow
 from trackly.issues.schemas import (
     HistoryEntry,
     IssueCount,
@@ -21,6 +22,13 @@ from trackly.issues.schemas import (
     IssuesByStatus,
     IssueUpdate,
 )
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly.issues import idempotency, service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    idempotency = lazy("trackly.issues.idempotency")
+    service = lazy("trackly.issues.service")
 
 bp = func.Blueprint()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -213,19 +221,21 @@ def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     tags=TAGS,
     action=Action.ISSUE_DELETE,
     path=IssuePath,
-    status=204,
+    response=Deleted,
     errors=(404, 412),
     conditional="write",
 )
-def delete_issue(call: Call[IssuePath, None, None]) -> None:
+def delete_issue(call: Call[IssuePath, None, None]) -> Deleted:
     """ADMIN: any issue. REPORTER: their own while it is OPEN. MAINTAINER: never (403).
-    The issue's attachments (and their blobs) go with it."""
+    The issue's attachments (and their blobs) go with it. Answers 200 with `{id, deleted,
+    message}` (a JSON body, as the original client parses every answer as JSON)."""
     service.delete_issue(
         call.path.issue_id,
         actor=call.user,
         if_match=parse_tags(call.header("If-Match")),
         session=call.session,
     )
+    return Deleted(id=call.path.issue_id, message="The issue was deleted.")
 
 
 @endpoint(

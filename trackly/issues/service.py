@@ -36,6 +36,7 @@ from trackly.issues.schemas import (
     IssueListQuery,
     IssueOut,
     IssueUpdate,
+    to_utc,
 )
 from trackly.models import Event, Issue, IssueCount, Severity, Status, User
 
@@ -321,6 +322,7 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
                 value: Any = datetime.fromisoformat(str(raw))
                 if value.tzinfo is None:
                     raise ValueError("naive")
+                value = to_utc(value)  # PostgreSQL refuses offsets of 16 hours or more
             elif col.key == "severity_rank":
                 if not isinstance(raw, int) or isinstance(raw, bool):
                     raise ValueError("rank")

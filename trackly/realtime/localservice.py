@@ -446,8 +446,7 @@ class LocalWebPubSub:
             with self._lock:
                 self.received.append(Received(hub, kind, target, ctype, body))
             if self.echo:
-                shown = json.dumps(body) if data_type != "binary" else f"<{len(raw)} bytes>"
-                print(f"[web pubsub] {kind} {target or hub}: {shown[:300]}", flush=True)
+                print(f"[web pubsub] {kind} {target or hub}: {_summary(body)}", flush=True)
             self._publish(hub, kind, target, data_type, body, excluded=excluded)
             return 202, b""
         return self._manage(name, hub, params, query, excluded)
@@ -834,6 +833,16 @@ def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [str(v) for v in value]
+
+
+def _summary(body: Any) -> str:
+    """One short line per message for the console: `issue_created #12 "title"` for an event."""
+    if isinstance(body, dict) and "type" in body and "id" in body:
+        title = ((body.get("data") or {}).get("issue") or {}).get("title")
+        return f"{body['type']} #{body['id']}" + (f' "{str(title)[:60]}"' if title else "")
+    if isinstance(body, bytes):
+        return f"<{len(body)} bytes>"
+    return json.dumps(body)[:120]
 
 
 def _jsonable(value: Any) -> Any:
