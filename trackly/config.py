@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     WEBPUBSUB_CONNECTION_STRING: str = ""
     WEBPUBSUB_ENDPOINT: str = ""
     WEBPUBSUB_HUB: str = "trackly"
-    REALTIME_TOKEN_MINUTES: int = Field(default=60, ge=1, le=24 * 60)
+    REALTIME_TOKEN_MINUTES: int = Field(default=5, ge=1, le=24 * 60)
     EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     OUTBOX_SCHEDULE: str = "0 * * * * *"
 

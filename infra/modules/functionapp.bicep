@@ -153,7 +153,7 @@ var appSettings = {
   WEBPUBSUB_CONNECTION_STRING: ''
   WEBPUBSUB_ENDPOINT: webPubSubEndpoint
   WEBPUBSUB_HUB: webPubSubHub
-  REALTIME_TOKEN_MINUTES: '60'
+  REALTIME_TOKEN_MINUTES: '5'
   EVENT_RETENTION_DAYS: '90'
   OUTBOX_SCHEDULE: '0 * * * * *'
   // --- statistics ---

@@ -408,3 +408,24 @@ def test_refuse_and_drop_hooks_over_http(service: LocalWebPubSub, sdk: Any) -> N
     assert dropped == {"dropped": 1}
     with pytest.raises(ConnectionClosed):
         ws.recv(timeout=10)
+
+
+def test_odata_filters_choose_the_receiving_connections(service: LocalWebPubSub, sdk: Any) -> None:
+    u1, _ = open_client(url_for(sdk, "u1", ["staff"]))
+    u2, _ = open_client(url_for(sdk, "u2", ["staff", "vip"]))
+    sdk.send_to_group("staff", {"id": 1}, content_type="application/json", filter="userId ne 'u1'")
+    sdk.send_to_group(
+        "staff", {"id": 2}, content_type="application/json", filter="not ('vip' in groups) or userId eq 'nobody'"
+    )
+    sdk.send_to_all({"id": 3}, content_type="application/json", filter="userId eq 'u2' and 'vip' in groups")
+    assert receive(u1)["data"] == {"id": 2}
+    assert receive(u2)["data"] == {"id": 1}
+    assert receive(u2)["data"] == {"id": 3}
+    assert service.delivered_to("staff", "u1") == [2]
+    assert service.delivered_to("staff", "u2") == [1]
+
+    from azure.core.exceptions import HttpResponseError
+
+    with pytest.raises(HttpResponseError) as refused:
+        sdk.send_to_group("staff", {"id": 4}, content_type="application/json", filter="role eq 'x'")
+    assert refused.value.status_code == 400

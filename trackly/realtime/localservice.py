@@ -26,8 +26,9 @@ in the future (401 otherwise):
     POST   /api/hubs/{hub}/users/{user}/:closeConnections        -> 204  close a user's
     POST   /api/hubs/{hub}/groups/{group}/:closeConnections      -> 204  close a group's
 
-Sends honour `excluded=<connection id>` and answer 501 to an OData `filter` (not implemented
-here). Bodies: application/json, text/plain or application/octet-stream (415 otherwise).
+Sends honour `excluded=<connection id>` and an OData `filter` over `userId`, `connectionId` and
+`groups` (`eq`, `ne`, `'<group>' in groups`, `not`, `and`, `or`, parentheses; anything else is 400).
+Bodies: application/json, text/plain or application/octet-stream (415 otherwise).
 
 Client side: `ws://host:port/client/hubs/{hub}?access_token=<jwt>` (or `Authorization: Bearer`).
 The token must be signed with the AccessKey, have `aud` = `<endpoint>/client/hubs/{hub}` and an
@@ -133,6 +134,7 @@ class Received:
     content_type: str
     body: Any
     at: float = field(default_factory=time.time)
+    filter: str | None = None  # the OData `filter` query parameter of the send, if any
 
 
 @dataclass
@@ -318,6 +320,15 @@ class LocalWebPubSub:
     def group_ids(self, group: str) -> list[int]:
         return [m["id"] for m in self.group_messages(group)]
 
+    def delivered_to(self, group: str, user_id: str) -> list[int]:
+        """Ids of the messages to `group` that a connection of `user_id` in it would receive
+        (the send's filter applied)."""
+        with self._lock:
+            sent = [r for r in self.received if r.kind == "group" and r.target == group]
+        probe = ClientConnection(id="probe", hub="", user_id=user_id, roles=frozenset(), subprotocol=None)
+        probe.groups.add(group)
+        return [r.body["id"] for r in sent if r.filter is None or ODataFilter(r.filter).matches(probe)]
+
     def groups_received(self) -> set[str]:
         with self._lock:
             return {r.target for r in self.received if r.kind == "group" and r.target}
@@ -329,12 +340,14 @@ class LocalWebPubSub:
             return [c for c in self._connections.values() if user_id is None or c.user_id == user_id]
 
     # --- delivery ----------------------------------------------------------------------------
-    def _targets(self, hub: str, kind: str, target: str | None, excluded: set[str]) -> list[ClientConnection]:
+    def _targets(
+        self, hub: str, kind: str, target: str | None, excluded: set[str], odata: ODataFilter | None
+    ) -> list[ClientConnection]:
         with self._lock:
             self._expire()
             found = []
             for c in self._connections.values():
-                if c.hub != hub or c.id in excluded:
+                if c.hub != hub or c.id in excluded or (odata is not None and not odata.matches(c)):
                     continue
                 if (
                     kind == "all"
@@ -355,6 +368,7 @@ class LocalWebPubSub:
         *,
         excluded: set[str] = frozenset(),  # type: ignore[assignment]
         from_user: str | None = None,
+        odata: ODataFilter | None = None,
     ) -> None:
         if data_type == "binary":
             wire: Any = base64.b64encode(data).decode()
@@ -370,7 +384,7 @@ class LocalWebPubSub:
         else:
             envelope["from"] = "server"
         envelope.update({"dataType": data_type, "data": wire})
-        for connection in self._targets(hub, kind, target, excluded):
+        for connection in self._targets(hub, kind, target, excluded, odata):
             connection.deliver(envelope, raw)
 
     def _close_where(self, predicate: Callable[[ClientConnection], bool], reason: str) -> int:
@@ -425,8 +439,11 @@ class LocalWebPubSub:
         hub = params["hub"]
         excluded = set(query.get("excluded", []))
         if name in _SEND_KINDS:
-            if "filter" in query:
-                return self._refuse(501, "The local Web PubSub service does not implement OData filters.")
+            raw_filter = query["filter"][0] if "filter" in query else None
+            try:
+                odata = ODataFilter(raw_filter) if raw_filter is not None else None
+            except ValueError as exc:
+                return self._refuse(400, f"Invalid filter {raw_filter!r}: {exc}")
             ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
             body: Any
             if ctype == "application/json":
@@ -444,10 +461,10 @@ class LocalWebPubSub:
             kind = _SEND_KINDS[name]
             target = params.get("group") or params.get("user") or params.get("connection")
             with self._lock:
-                self.received.append(Received(hub, kind, target, ctype, body))
+                self.received.append(Received(hub, kind, target, ctype, body, filter=raw_filter))
             if self.echo:
                 print(f"[web pubsub] {kind} {target or hub}: {_summary(body)}", flush=True)
-            self._publish(hub, kind, target, data_type, body, excluded=excluded)
+            self._publish(hub, kind, target, data_type, body, excluded=excluded, odata=odata)
             return 202, b""
         return self._manage(name, hub, params, query, excluded)
 
@@ -825,6 +842,102 @@ class LocalWebPubSub:
                     self.wfile.write(body)
 
         return Handler
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<word>[A-Za-z]+)|(?P<punct>[()]))")
+
+
+class ODataFilter:
+    """The subset of Web PubSub's OData filter syntax this service evaluates:
+    `userId|connectionId eq|ne '<text>'`, `'<group>' in groups`, `not`, `and`, `or`, parentheses.
+    Anything else raises ValueError (the service answers 400)."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if match is None or match.end() == pos:
+                if text[pos:].strip() == "":
+                    break
+                raise ValueError(f"unexpected text at {pos}")
+            kind = match.lastgroup or ""
+            self.tokens.append((kind, match.group(kind)))
+            pos = match.end()
+        self._i = 0
+        self._tree = self._or()
+        if self._i != len(self.tokens):
+            raise ValueError("unexpected text after the expression")
+
+    def matches(self, connection: ClientConnection) -> bool:
+        return bool(self._eval(self._tree, connection))
+
+    # recursive descent: or -> and -> not -> atom
+    def _peek(self) -> tuple[str, str] | None:
+        return self.tokens[self._i] if self._i < len(self.tokens) else None
+
+    def _take(self) -> tuple[str, str]:
+        token = self._peek()
+        if token is None:
+            raise ValueError("the expression ends too early")
+        self._i += 1
+        return token
+
+    def _word(self, word: str) -> bool:
+        token = self._peek()
+        if token is not None and token[0] == "word" and token[1].lower() == word:
+            self._i += 1
+            return True
+        return False
+
+    def _or(self) -> Any:
+        node = self._and()
+        while self._word("or"):
+            node = ("or", node, self._and())
+        return node
+
+    def _and(self) -> Any:
+        node = self._not()
+        while self._word("and"):
+            node = ("and", node, self._not())
+        return node
+
+    def _not(self) -> Any:
+        if self._word("not"):
+            return ("not", self._not())
+        return self._atom()
+
+    def _atom(self) -> Any:
+        kind, value = self._take()
+        if (kind, value) == ("punct", "("):
+            node = self._or()
+            if self._take() != ("punct", ")"):
+                raise ValueError("a parenthesis is not closed")
+            return node
+        if kind == "str":
+            if not self._word("in") or self._take()[1] != "groups":
+                raise ValueError("a string must be followed by `in groups`")
+            return ("in", value[1:-1].replace("''", "'"))
+        if kind == "word" and value in ("userId", "connectionId"):
+            op = self._take()[1].lower()
+            literal_kind, literal = self._take()
+            if op not in ("eq", "ne") or literal_kind != "str":
+                raise ValueError(f"{value} takes eq or ne and a quoted string")
+            return (op, value, literal[1:-1].replace("''", "'"))
+        raise ValueError(f"{value!r} is not supported here")
+
+    def _eval(self, node: Any, c: ClientConnection) -> bool:
+        op = node[0]
+        if op == "or":
+            return self._eval(node[1], c) or self._eval(node[2], c)
+        if op == "and":
+            return self._eval(node[1], c) and self._eval(node[2], c)
+        if op == "not":
+            return not self._eval(node[1], c)
+        if op == "in":
+            return bool(node[1] in c.groups)
+        actual = c.user_id if node[1] == "userId" else c.id
+        return bool((actual == node[2]) == (op == "eq"))
 
 
 def _as_list(value: Any) -> list[str]:
