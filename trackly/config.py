@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
     SIGNUP_ENABLED: bool = False
+    # Off for the original frontend, which never sends If-Match (see docs/readme/issues.md).
+    REQUIRE_IF_MATCH: bool = False
 
     # --- issues ------------------------------------------------------------------------------
     # `free`: any status to any other (the original client offers all four); `guided`: the

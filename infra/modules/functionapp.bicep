@@ -124,6 +124,8 @@ var appSettings = {
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
   // --- issues ---
   ISSUE_WORKFLOW: 'free'
+  // 'true' once no client without If-Match (the original frontend) is left.
+  REQUIRE_IF_MATCH: 'false'
   // --- web front end ---
   FRONTEND_URL: frontendUrl
   // Not CORS_ALLOWED_ORIGINS: the host itself reads and overwrites that name on Flex Consumption.
