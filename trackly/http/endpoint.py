@@ -38,6 +38,7 @@ from trackly.errors import (
     UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.schemas import Schema
 
 if TYPE_CHECKING:  # the ORM loads on the first request that needs it, not at import
     from trackly.models import User
@@ -52,13 +53,13 @@ MAX_URL_LENGTH = 8192
 JSON_CONTENT_TYPE = "application/json"
 
 
-class RequestModel(BaseModel):
+class RequestModel(Schema):
     """Base for request bodies: unknown fields are refused (e.g. `role` on signup)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class QueryModel(BaseModel):
+class QueryModel(Schema):
     """Base for query strings: unknown parameters are ignored, as browsers and proxies add some."""
 
     model_config = ConfigDict(extra="ignore")
