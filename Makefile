@@ -17,10 +17,12 @@ help:
 	@echo "make check      ruff, mypy and the offline infrastructure checks"
 	@echo "make bench      benchmarks (seed first: $(PY) -m bench.seed --issues 100000)"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-worker.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The worker conformance suite (tests/worker): see requirements-worker.txt for the flag.
+	$(PY) -m pip install --quiet --ignore-requires-python -r requirements-worker.txt
 	touch $@
 
 node_modules/.installed: package.json

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
     SIGNUP_ENABLED: bool = False
+    # Off for the original frontend, which never sends If-Match (see docs/readme/issues.md).
+    REQUIRE_IF_MATCH: bool = False
+
+    # --- issues ------------------------------------------------------------------------------
+    # `free`: any status to any other (the original client offers all four); `guided`: the
+    # triage-first table in trackly/issues/workflow.py.
+    ISSUE_WORKFLOW: Literal["free", "guided"] = "free"
 
     # --- web front end ------------------------------------------------------------------------
     FRONTEND_URL: str = "http://localhost:5173"
@@ -125,7 +132,7 @@ class Settings(BaseSettings):
     WEBPUBSUB_CONNECTION_STRING: str = ""
     WEBPUBSUB_ENDPOINT: str = ""
     WEBPUBSUB_HUB: str = "trackly"
-    REALTIME_TOKEN_MINUTES: int = Field(default=60, ge=1, le=24 * 60)
+    REALTIME_TOKEN_MINUTES: int = Field(default=5, ge=1, le=24 * 60)
     EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     OUTBOX_SCHEDULE: str = "0 * * * * *"
 
@@ -186,7 +193,16 @@ class Settings(BaseSettings):
 
     @property
     def cors_origins(self) -> list[str]:
-        return self.TRACKLY_ALLOWED_ORIGINS or [self.FRONTEND_URL]
+        """TRACKLY_ALLOWED_ORIGINS, or FRONTEND_URL; in development also its loopback twin
+        (`localhost` <-> `127.0.0.1`), since a dev server is opened under either name."""
+        if self.TRACKLY_ALLOWED_ORIGINS:
+            return self.TRACKLY_ALLOWED_ORIGINS
+        origins = [self.FRONTEND_URL]
+        if self.is_development:
+            for a, b in (("//localhost", "//127.0.0.1"), ("//127.0.0.1", "//localhost")):
+                if a + ":" in self.FRONTEND_URL or self.FRONTEND_URL.endswith(a):
+                    origins.append(self.FRONTEND_URL.replace(a, b, 1))
+        return origins
 
     @property
     def storage_configured(self) -> bool:

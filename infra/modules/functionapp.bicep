@@ -122,6 +122,10 @@ var appSettings = {
   LOGIN_MAX_FAILURES: '5'
   LOGIN_FAILURE_WINDOW_MINUTES: '15'
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
+  // --- issues ---
+  ISSUE_WORKFLOW: 'free'
+  // 'true' once no client without If-Match (the original frontend) is left.
+  REQUIRE_IF_MATCH: 'false'
   // --- web front end ---
   FRONTEND_URL: frontendUrl
   // Not CORS_ALLOWED_ORIGINS: the host itself reads and overwrites that name on Flex Consumption.
@@ -153,7 +157,7 @@ var appSettings = {
   WEBPUBSUB_CONNECTION_STRING: ''
   WEBPUBSUB_ENDPOINT: webPubSubEndpoint
   WEBPUBSUB_HUB: webPubSubHub
-  REALTIME_TOKEN_MINUTES: '60'
+  REALTIME_TOKEN_MINUTES: '5'
   EVENT_RETENTION_DAYS: '90'
   OUTBOX_SCHEDULE: '0 * * * * *'
   // --- statistics ---

@@ -98,6 +98,10 @@ class IssueOut(Schema):
     file_url: str | None
     version: int
     attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
+    allowed_transitions: list[Status] = Field(
+        description="The statuses the caller may move this issue to now (workflow and role); "
+        "empty for a caller who may not change statuses."
+    )
 
 
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "severity", "-severity"]
