@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import azure.functions as func
-from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.comments.schemas import (
@@ -17,6 +16,7 @@ from trackly.comments.schemas import (
 from trackly.http import Call, Reply, endpoint, parse_tags
 from trackly.http.deletion import Deleted
 from trackly.lazy import lazy
+from trackly.schemas import Schema
 
 if TYPE_CHECKING:
     from trackly.comments import service
@@ -32,11 +32,11 @@ TAGS = ["comments"]
 ETAG_HEADER = {"ETag": "The comment's entity tag (send it back in If-Match when editing)."}
 
 
-class IssuePath(BaseModel):
+class IssuePath(Schema):
     issue_id: uuid.UUID
 
 
-class CommentPath(BaseModel):
+class CommentPath(Schema):
     issue_id: uuid.UUID
     comment_id: uuid.UUID
 

@@ -4,7 +4,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import azure.functions as func
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, parse_tags
@@ -12,6 +12,7 @@ from trackly.http.deletion import Deleted
 from trackly.issues.schemas import IssueOut
 from trackly.labels.schemas import IssuesByLabel, LabelCreate, LabelOut, LabelUpdate
 from trackly.lazy import lazy
+from trackly.schemas import Schema
 
 if TYPE_CHECKING:
     from trackly.issues import service as issues
@@ -26,11 +27,11 @@ bp = func.Blueprint()
 TAGS = ["labels"]
 
 
-class LabelPath(BaseModel):
+class LabelPath(Schema):
     label_id: uuid.UUID
 
 
-class IssueLabelPath(BaseModel):
+class IssueLabelPath(Schema):
     issue_id: uuid.UUID
     label_id: uuid.UUID
 

@@ -4,11 +4,11 @@ import uuid
 from typing import TYPE_CHECKING
 
 import azure.functions as func
-from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.http import Call, endpoint
 from trackly.lazy import lazy
+from trackly.schemas import Schema
 from trackly.watchers.schemas import WatcherOut, WatchOut
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ bp = func.Blueprint()
 TAGS = ["watchers"]
 
 
-class IssuePath(BaseModel):
+class IssuePath(Schema):
     issue_id: uuid.UUID
 
 

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from trackly.http import QueryModel, RequestModel
+from trackly.schemas import Schema
 
 BODY_MAX = 10_000
 
@@ -30,7 +31,7 @@ class CommentUpdate(RequestModel):
     body: CommentBody
 
 
-class CommentOut(BaseModel):
+class CommentOut(Schema):
     id: uuid.UUID
     issue_id: uuid.UUID
     author_id: uuid.UUID | None = Field(description="Null when the author's account was deleted.")

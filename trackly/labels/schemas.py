@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly.http import RequestModel
+from trackly.schemas import Schema
 
 NAME_MAX = 50
 DESCRIPTION_MAX = 200
@@ -56,7 +57,7 @@ class LabelUpdate(RequestModel):
         return value
 
 
-class LabelOut(BaseModel):
+class LabelOut(Schema):
     id: uuid.UUID
     name: str
     color: str
@@ -64,7 +65,7 @@ class LabelOut(BaseModel):
     created_at: datetime
 
 
-class IssueLabelOut(BaseModel):
+class IssueLabelOut(Schema):
     """A label as an issue carries it."""
 
     id: uuid.UUID
@@ -72,7 +73,7 @@ class IssueLabelOut(BaseModel):
     color: str
 
 
-class LabelCountOut(BaseModel):
+class LabelCountOut(Schema):
     id: uuid.UUID
     name: str
     color: str
@@ -80,5 +81,5 @@ class LabelCountOut(BaseModel):
     open_issues: int = Field(description="Of those, the ones not DONE.")
 
 
-class IssuesByLabel(BaseModel):
+class IssuesByLabel(Schema):
     issues_by_label: list[LabelCountOut] = Field(description="Every label, zeros included, by name.")

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from trackly.http import QueryModel, RequestModel
 from trackly.realtime.schemas import EventMessage
+from trackly.schemas import Schema
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(Schema):
     id: int = Field(description="Increases; `POST /notifications/read` marks up to one of these.")
     created_at: datetime
     read: bool
     event: EventMessage = Field(description="The event, as sent live and by the catch-up feed.")
 
 
-class NotificationsOut(BaseModel):
+class NotificationsOut(Schema):
     items: list[NotificationOut] = Field(description="Newest first.")
     unread_count: int = Field(description="All the caller's unread notifications, not only this page.")
     next_before: int | None = Field(
@@ -37,5 +38,5 @@ class MarkRead(RequestModel):
     up_to: int = Field(ge=1, le=2**63 - 1, description="Mark this notification and every older one read.")
 
 
-class UnreadOut(BaseModel):
+class UnreadOut(Schema):
     unread_count: int

@@ -5,17 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
-
 from trackly.models import Role
+from trackly.schemas import Schema
 
 
-class WatchOut(BaseModel):
+class WatchOut(Schema):
     issue_id: uuid.UUID
     watching: bool
 
 
-class WatcherOut(BaseModel):
+class WatcherOut(Schema):
     id: uuid.UUID
     full_name: str
     role: Role
