@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test check lint typecheck infra-check test-hardening bench readme clean
+.PHONY: help setup run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -17,10 +17,12 @@ help:
 	@echo "make check      ruff, mypy and the offline infrastructure checks"
 	@echo "make bench      benchmarks (seed first: $(PY) -m bench.seed --issues 100000)"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-worker.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The worker conformance suite (tests/worker): see requirements-worker.txt for the flag.
+	$(PY) -m pip install --quiet --ignore-requires-python -r requirements-worker.txt
 	touch $@
 
 node_modules/.installed: package.json
@@ -45,13 +47,18 @@ typecheck: $(VENV)/.installed
 infra-check:
 	bash scripts/check_infra.sh
 
-check: lint typecheck infra-check
+# Every runtime dependency resolves to a wheel the Functions Python 3.11 image (glibc 2.31) loads.
+wheel-check: $(VENV)/.installed
+	$(PY) scripts/check_wheels.py resolve requirements.txt
+
+check: lint typecheck infra-check wheel-check
 
 test-hardening: setup
 	$(PY) -m pytest tests/hardening $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench.run
+	$(PY) -m bench.concurrency
 
 clean:
 	rm -rf $(VENV) node_modules .trackly .mypy_cache .ruff_cache .pytest_cache

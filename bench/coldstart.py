@@ -1,10 +1,22 @@
-"""Cold start: `import function_app` in fresh interpreters against the floor of this stack."""
+"""Cold start: `import function_app` in fresh interpreters against the floor of this stack.
+
+The app is imported from a staged copy of its source (function_app.py + trackly/), twice:
+without any bytecode (what a package shipped without .pyc files pays on every new instance,
+where the read-only mount cannot cache them) and after `compileall` (what a build that ships
+bytecode pays). Probes run interleaved, round by round, so load from other processes on the
+machine hits app and floor alike; the ratio is taken per round and its median reported.
+"""
 
 from __future__ import annotations
 
+import compileall
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +36,33 @@ print(json.dumps({{"seconds": elapsed, "modules": len(sys.modules), "heavy": hea
 """
 
 APP_IMPORTS = "import function_app"
-FLOOR_IMPORTS = "import azure.functions, sqlalchemy, pydantic, psycopg2"
+FLOOR_MODULES = "azure.functions, sqlalchemy.orm, pydantic, psycopg2, jwt"
+FLOOR_IMPORTS = f"import {FLOOR_MODULES}"
 
 
-def _probe(imports: str, importtime: bool = False) -> tuple[dict[str, Any], float, str]:
-    args = [sys.executable]
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPYCACHEPREFIX", "PYTHONPATH")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # never write: each probe sees exactly the staged state
+    return env
+
+
+def _probe(imports: str, cwd: Path, importtime: bool = False) -> tuple[dict[str, Any], float, str]:
+    args = [sys.executable, "-B"]
     if importtime:
         args += ["-X", "importtime"]
     args += ["-c", _PROBE.format(imports=imports, heavy=HEAVY_SDKS)]
-    import time
-
     started = time.perf_counter()
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True)
+    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall, proc.stderr
+
+
+def stage(source: Path, into: Path) -> Path:
+    """A copy of the deployable app source without any __pycache__."""
+    into.mkdir()
+    shutil.copy2(source / "function_app.py", into / "function_app.py")
+    shutil.copytree(source / "trackly", into / "trackly", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
 
 
 def slowest_imports(stderr: str, top: int = 10) -> list[dict[str, Any]]:
@@ -58,23 +83,52 @@ def slowest_imports(stderr: str, top: int = 10) -> list[dict[str, Any]]:
     return rows[:top]
 
 
-def run(repeat: int = 7) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for label, imports in (("app", APP_IMPORTS), ("floor", FLOOR_IMPORTS)):
-        _probe(imports)  # warm the OS file cache and .pyc files
-        times, walls, modules, heavy = [], [], [], set()
-        for _ in range(repeat):
-            data, wall, _err = _probe(imports)
-            times.append(data["seconds"] * 1000)
-            walls.append(wall * 1000)
-            modules.append(data["modules"])
-            heavy.update(data["heavy"])
-        results[label] = {
-            "import_ms": summary(times),
-            "process_wall_ms": summary(walls),
-            "modules": summary(modules),
-            "heavy_sdks_loaded": sorted(heavy),
+def _slowest_over_floor(app_stderr: str, floor_stderr: str, top: int = 10) -> list[dict[str, Any]]:
+    """Slowest self times among modules the floor does not load (what the app adds)."""
+    floor_names = {r["module"] for r in slowest_imports(floor_stderr, top=10**6)}
+    return [r for r in slowest_imports(app_stderr, top=10**6) if r["module"] not in floor_names][:top]
+
+
+def run(repeat: int = 7, source: Path = ROOT) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="trackly-coldstart-") as tmp:
+        plain = stage(source, Path(tmp) / "plain")
+        compiled = stage(source, Path(tmp) / "compiled")
+        compileall.compile_dir(compiled, quiet=1)
+        empty = Path(tmp) / "floor"
+        empty.mkdir()
+        targets = {
+            "app": (APP_IMPORTS, compiled),
+            "app_no_bytecode": (APP_IMPORTS, plain),
+            "floor": (FLOOR_IMPORTS, empty),
         }
-    _data, _wall, stderr = _probe(APP_IMPORTS, importtime=True)
-    results["slowest_imports"] = slowest_imports(stderr)
+        samples: dict[str, dict[str, list[float]]] = {
+            n: {"ms": [], "wall": [], "modules": []} for n in targets
+        }
+        heavy: dict[str, set[str]] = {n: set() for n in targets}
+        for imports, cwd in targets.values():
+            _probe(imports, cwd)  # warm the OS file cache
+        for _ in range(repeat):
+            for name, (imports, cwd) in targets.items():
+                data, wall, _err = _probe(imports, cwd)
+                samples[name]["ms"].append(data["seconds"] * 1000)
+                samples[name]["wall"].append(wall * 1000)
+                samples[name]["modules"].append(data["modules"])
+                heavy[name].update(data["heavy"])
+        floor_stderr = _probe(FLOOR_IMPORTS, empty, importtime=True)[2]
+        app_stderr = _probe(APP_IMPORTS, compiled, importtime=True)[2]
+
+    results: dict[str, Any] = {"floor_modules": FLOOR_MODULES}
+    for name, s in samples.items():
+        results[name] = {
+            "import_ms": summary(s["ms"]),
+            "process_wall_ms": summary(s["wall"]),
+            "modules": summary(s["modules"]),
+            "heavy_sdks_loaded": sorted(heavy[name]),
+        }
+    # Per round (same load on the machine for the three probes), then the median.
+    for name in ("app", "app_no_bytecode"):
+        pairs = zip(samples[name]["ms"], samples["floor"]["ms"], strict=True)
+        results[name]["ratio_to_floor"] = summary([a / f for a, f in pairs])
+    results["slowest_imports"] = slowest_imports(app_stderr)
+    results["slowest_over_floor"] = _slowest_over_floor(app_stderr, floor_stderr)
     return results

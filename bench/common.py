@@ -71,7 +71,7 @@ def app_environment(url: str) -> dict[str, str]:
         "TRACKLY_ENV": "test",
         "JWT_SECRET_KEY": BENCH_JWT_SECRET,
         "FRONTEND_URL": "http://localhost:5173",
-        "CORS_ALLOWED_ORIGINS": "",
+        "TRACKLY_ALLOWED_ORIGINS": "",
         "LOG_LEVEL": "WARNING",
     }
 

@@ -34,28 +34,53 @@ class _Context:
 
 
 class SqlRecorder:
-    """Counts and keeps the statements the app's engine sends while `active`."""
+    """Counts and keeps the statements the app's engine sends while `active`, and counts the
+    other round trips a request costs: pool liveness pings and commits."""
 
     def __init__(self) -> None:
         self.active = False
         self.statements: list[tuple[str, Any, bool]] = []
+        self.pings = 0
+        self.commits = 0
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
 
+        from trackly import db
+
         event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "commit", self._commit)
+        # A ping is a round trip the statement events never see; count it where the pool sends it.
+        dialect = db.get_engine().dialect
+        real_ping = dialect.do_ping
+
+        def ping(dbapi_connection: Any) -> bool:
+            if self.active:
+                self.pings += 1
+            return bool(real_ping(dbapi_connection))
+
+        dialect.do_ping = ping  # type: ignore[method-assign]
 
     def _before(self, *args: Any) -> None:
         # before_cursor_execute(conn, cursor, statement, parameters, context, executemany)
         if self.active:
             self.statements.append((args[2], args[3], args[5]))
 
+    def _commit(self, *args: Any) -> None:
+        if self.active:
+            self.commits += 1
+
     def start(self) -> None:
         self.statements = []
+        self.pings = self.commits = 0
         self.active = True
 
     def stop(self) -> list[tuple[str, Any, bool]]:
         self.active = False
         return self.statements
+
+    @property
+    def round_trips(self) -> int:
+        return len(self.statements) + self.pings + self.commits
 
 
 @dataclass
@@ -366,6 +391,7 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
         app.recorder.start()
         call()
         statements = app.recorder.stop()
+        round_trips = app.recorder.round_trips
         unexpected: list[int] = []
 
         def checked(
@@ -390,6 +416,8 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
                 "raw_sql": raw_s,
                 "ratio": app_s["median"] / raw_s["median"] if raw_s["median"] else None,
                 "queries": len(statements),
+                "round_trips": round_trips,
+                "raw_round_trips": len(statements) + (mode == "commit"),
                 "replay": mode,
                 "original_ms": scenario.original_ms,
                 "unexpected_statuses": sorted(set(unexpected)),
@@ -416,6 +444,7 @@ def login_cost(app: InProcessApp, users: BenchUsers, replay: RawReplay, repeat: 
     app.recorder.start()
     call()
     statements = app.recorder.stop()
+    round_trips = app.recorder.round_trips
     unexpected: list[int] = []
 
     def checked() -> None:
@@ -436,6 +465,7 @@ def login_cost(app: InProcessApp, users: BenchUsers, replay: RawReplay, repeat: 
         "raw_sql": raw_s,
         "ratio_excluding_argon2": excl / raw_s["median"] if raw_s["median"] else None,
         "queries": len(statements),
+        "round_trips": round_trips,
         "original_ms": 345.0,
         "unexpected_statuses": sorted(set(unexpected)),
     }
@@ -533,7 +563,14 @@ def queries_per_request(url: str) -> dict[str, Any]:
         app.recorder.start()
         resp = app.request(method, path, **kw)
         statements = app.recorder.stop()
-        rows.append({"endpoint": label, "queries": len(statements), "status": resp.status})
+        rows.append(
+            {
+                "endpoint": label,
+                "queries": len(statements),
+                "round_trips": app.recorder.round_trips,
+                "status": resp.status,
+            }
+        )
     known = {re.sub(r"\{[^}]*\}", "{}", r["endpoint"].split(" (")[0].split("?")[0]) for r in rows}
     uncounted = []
     for fn in app.functions:

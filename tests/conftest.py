@@ -28,7 +28,7 @@ BASE_ENV = {
     "TRACKLY_ENV": "test",
     "JWT_SECRET_KEY": TEST_JWT_SECRET,
     "FRONTEND_URL": "http://localhost:5173",
-    "CORS_ALLOWED_ORIGINS": "",
+    "TRACKLY_ALLOWED_ORIGINS": "",
     "LOG_LEVEL": "WARNING",
 }
 

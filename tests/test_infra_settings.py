@@ -24,7 +24,9 @@ HOST_SETTINGS = {
     "FUNCTIONS_WORKER_RUNTIME",
     "FUNCTIONS_EXTENSION_VERSION",
     "AzureWebJobsStorage",
-    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsDisableHomepage",
+    "PYTHON_THREADPOOL_THREAD_COUNT",  # the Python worker's thread pool
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",
     "AzureWebJobsFeatureFlags",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import logging
 import os
@@ -212,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_extra_commands() -> None:
-    """Commands that live with their domain (e.g. statistics) register themselves on import."""
-    import importlib
+    """Commands that live with their domain: this tool depends on them, never the reverse."""
+    from trackly.stats import cli as stats_cli
 
-    for module in ("trackly.stats.cli",):
-        with contextlib.suppress(ModuleNotFoundError):
-            importlib.import_module(module)
+    def aggregate_stats(args: argparse.Namespace) -> int:
+        return stats_cli.aggregate_stats(args, prepare=lambda: prepare_environment(embedded_ok=True))
+
+    COMMANDS[stats_cli.NAME] = (aggregate_stats, stats_cli.add_arguments, stats_cli.HELP)

@@ -6,6 +6,7 @@ an invalid setting fails the first request (or CLI command) with a message namin
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -38,6 +39,20 @@ DEFAULT_CONTENT_TYPES = (
 )
 
 CsvList = Annotated[list[str], NoDecode]
+
+# Settings that hold secrets (or a URL/connection string that may embed one). In Azure they are
+# Key Vault references; when the platform cannot resolve a reference it passes the literal
+# `@Microsoft.KeyVault(...)` text, which must never be used as a key.
+SECRET_SETTINGS = (
+    "JWT_SECRET_KEY",
+    "DATABASE_URL",
+    "GOOGLE_CLIENT_SECRET",
+    "MICROSOFT_CLIENT_SECRET",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "WEBPUBSUB_CONNECTION_STRING",
+)
+_KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
 
 
 class SettingsError(RuntimeError):
@@ -78,10 +93,19 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
     SIGNUP_ENABLED: bool = False
+    # Off for the original frontend, which never sends If-Match (see docs/readme/issues.md).
+    REQUIRE_IF_MATCH: bool = False
+
+    # --- issues ------------------------------------------------------------------------------
+    # `free`: any status to any other (the original client offers all four); `guided`: the
+    # triage-first table in trackly/issues/workflow.py.
+    ISSUE_WORKFLOW: Literal["free", "guided"] = "free"
 
     # --- web front end ------------------------------------------------------------------------
     FRONTEND_URL: str = "http://localhost:5173"
-    CORS_ALLOWED_ORIGINS: CsvList = Field(default_factory=list)
+    # Not CORS_ALLOWED_ORIGINS: the Functions host reads and overwrites that name on Linux
+    # Consumption and Flex Consumption (it mirrors the site's CORS list into it).
+    TRACKLY_ALLOWED_ORIGINS: CsvList = Field(default_factory=list)
 
     # --- single sign-on -----------------------------------------------------------------------
     GOOGLE_CLIENT_ID: str = ""
@@ -117,7 +141,7 @@ class Settings(BaseSettings):
     WEBPUBSUB_CONNECTION_STRING: str = ""
     WEBPUBSUB_ENDPOINT: str = ""
     WEBPUBSUB_HUB: str = "trackly"
-    REALTIME_TOKEN_MINUTES: int = Field(default=60, ge=1, le=24 * 60)
+    REALTIME_TOKEN_MINUTES: int = Field(default=5, ge=1, le=24 * 60)
     EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     OUTBOX_SCHEDULE: str = "0 * * * * *"
 
@@ -126,7 +150,7 @@ class Settings(BaseSettings):
     STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
 
     @field_validator(
-        "CORS_ALLOWED_ORIGINS",
+        "TRACKLY_ALLOWED_ORIGINS",
         "GOOGLE_ISSUERS",
         "SSO_AUTO_PROVISION_DOMAINS",
         "ALLOWED_CONTENT_TYPES",
@@ -142,6 +166,17 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator(*SECRET_SETTINGS)
+    @classmethod
+    def _refuse_unresolved_key_vault_reference(cls, value: str) -> str:
+        if _KEY_VAULT_REFERENCE.match(value):
+            # Never echo the value: the vault and secret names are in it.
+            raise ValueError(
+                "is an unresolved Key Vault reference (the platform could not read the secret: "
+                "check that it exists and that the app's identity has Key Vault Secrets User)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
@@ -174,7 +209,7 @@ class Settings(BaseSettings):
 
     @property
     def cors_origins(self) -> list[str]:
-        return self.CORS_ALLOWED_ORIGINS or [self.FRONTEND_URL]
+        return self.TRACKLY_ALLOWED_ORIGINS or [self.FRONTEND_URL]
 
     @property
     def storage_configured(self) -> bool:

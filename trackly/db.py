@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from trackly.config import Settings, get_settings
@@ -27,6 +27,12 @@ _factory: sessionmaker[Session] | None = None
 
 # Entra ID scope for Azure Database for PostgreSQL.
 ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+
+# SQLAlchemy's pool_pre_ping costs a round trip on every checkout, i.e. on every invocation.
+# A connection used seconds ago is almost certainly alive, so only connections idle longer than
+# this are pinged. One dropped in between fails its statement; the pool then discards it and
+# the endpoint layer answers 503 with nothing written (one transaction per invocation).
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def normalize_url(url: str) -> str:
@@ -133,8 +139,39 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
+def ping_idle_connections(
+    engine: Engine,
+    *,
+    idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Ping a pooled connection on checkout only when it sat idle longer than `idle_seconds`.
+
+    A failed ping raises DisconnectionError, on which the pool replaces the connection and
+    checks out again (SQLAlchemy's documented pessimistic-disconnect hook).
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = clock()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or clock() - idle_since < idle_seconds:
+            return  # a new connection, or one in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
+
+
 def build_engine(
-    settings: Settings, *, url: str | None = None, token_source: EntraTokenSource | None = None
+    settings: Settings,
+    *,
+    url: str | None = None,
+    token_source: EntraTokenSource | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Engine:
     from psycopg2 import extensions
 
@@ -145,7 +182,6 @@ def build_engine(
         normalize_url(url or settings.DATABASE_URL),
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=2,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=10,
         connect_args={
@@ -170,6 +206,7 @@ def build_engine(
         def _inject_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
             cparams["password"] = source.token()
 
+    ping_idle_connections(engine, clock=clock)
     return engine
 
 

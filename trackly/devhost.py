@@ -2,7 +2,7 @@
 
 It discovers HTTP and timer functions from the FunctionApp (no second route list), routes
 `/api/...` like the Functions host (templates, constraints, methods, 404/405 as problem+json),
-serves requests concurrently on threads, applies CORS for CORS_ALLOWED_ORIGINS, and fires timer
+serves requests concurrently on threads, applies CORS for TRACKLY_ALLOWED_ORIGINS, and fires timer
 functions on their NCRONTAB schedules.
 """
 
@@ -34,7 +34,6 @@ log = logging.getLogger("trackly.devhost")
 ROOT = Path(__file__).resolve().parents[1]
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id"
-CORS_EXPOSE_HEADERS = "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -196,17 +195,20 @@ class LocalHost:
     ) -> Iterable[bytes]:
         headers = [(k, v) for k, v in response.headers.items()]
         names = {k.lower() for k, _ in headers}
-        if "content-type" not in names and response.mimetype and response.get_body():
+        if "content-type" not in names:
+            # What the Python worker does (azure.functions HttpResponseConverter): a response
+            # without Content-Type gets its mimetype, `text/plain; charset=utf-8` by default,
+            # body or not.
             ctype = response.mimetype
-            if response.charset and "charset" not in ctype:
+            if ctype.startswith("text/"):
                 ctype += f"; charset={response.charset}"
             headers.append(("Content-Type", ctype))
         if allowed_origin:
-            headers += [
-                ("Access-Control-Allow-Origin", allowed_origin),
-                ("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS),
-                ("Vary", "Origin"),
-            ]
+            # Like the Functions host's CORS: only Allow-Origin. Access-Control-Expose-Headers
+            # is the app's own business (trackly.http.endpoint), as it is on Azure.
+            headers.append(("Access-Control-Allow-Origin", allowed_origin))
+            if "vary" not in names:
+                headers.append(("Vary", "Origin"))
         from http import HTTPStatus
 
         code = response.status_code

@@ -8,8 +8,15 @@
 # 2. Runs `alembic upgrade head` against the new database as the deploying principal, with a
 #    fresh Entra access token as the password, straight to port 5432 (not through PgBouncer:
 #    migrations need a session of their own).
-# 3. Grants the app's managed identity the data privileges it needs on what the migrations
-#    created (the tables belong to the principal that ran the migrations).
+# 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
+#    administrator: pgaadauth_create_principal_with_oid, by object id, in the `postgres`
+#    database where those functions live), gives its role a statement timeout, and grants it the
+#    data privileges it needs on what the migrations created (the tables belong to the principal
+#    that ran the migrations).
+#
+# In GitHub Actions, log in again (azure/login) right before this script: the workflow's OIDC
+# token lasts minutes and Azure CLI cannot refresh it (Azure/azure-cli#28708, Azure/login#441),
+# and a first deployment that creates PostgreSQL takes longer than that.
 #
 # Needs: az (logged in as the deploying principal), and a Python that has the app's
 # requirements installed (the repository's .venv if present, else $PYTHON or python3).
@@ -27,7 +34,11 @@ require() {
   done
 }
 
-require AZURE_KEY_VAULT_NAME JWT_SECRET_NAME POSTGRES_HOST POSTGRES_DATABASE AZURE_MANAGED_IDENTITY_NAME
+require AZURE_KEY_VAULT_NAME JWT_SECRET_NAME POSTGRES_HOST POSTGRES_DATABASE AZURE_MANAGED_IDENTITY_NAME \
+  AZURE_MANAGED_IDENTITY_PRINCIPAL_ID
+
+# A backstop for runaway queries of the app's role (trackly/db.py also sets per-connection limits).
+APP_STATEMENT_TIMEOUT="${APP_STATEMENT_TIMEOUT:-60s}"
 
 if [ -n "${PYTHON:-}" ]; then
   py="$PYTHON"
@@ -40,6 +51,17 @@ fi
 # --- 1. JWT signing key -------------------------------------------------------------------------
 # Role assignments can take a few minutes to reach Key Vault, so "forbidden" is retried; only a
 # definite "not found" creates the secret.
+# The Function App was created (by Bicep) before the secret existed, so the platform may have
+# tried the Key Vault reference already and kept the literal `@Microsoft.KeyVault(...)` text
+# (the app refuses it and answers 503). A restart makes the platform fetch every reference again,
+# so the app never runs with the reference unresolved once the secret exists.
+refresh_key_vault_references() {
+  if [ -n "${AZURE_FUNCTION_APP_NAME:-}" ] && [ -n "${AZURE_RESOURCE_GROUP:-}" ]; then
+    az functionapp restart --name "$AZURE_FUNCTION_APP_NAME" --resource-group "$AZURE_RESOURCE_GROUP" \
+      --output none && echo "postprovision: restarted $AZURE_FUNCTION_APP_NAME to resolve the new secret"
+  fi
+}
+
 ensure_jwt_secret() {
   local attempt err
   for attempt in $(seq 1 20); do
@@ -57,6 +79,7 @@ ensure_jwt_secret() {
           --file "$secret_file" --encoding utf-8 --content-type text/plain --output none; then
         rm -f "$secret_file"
         echo "postprovision: created a new JWT signing key in $AZURE_KEY_VAULT_NAME"
+        refresh_key_vault_references
         return 0
       fi
       rm -f "$secret_file"
@@ -121,23 +144,55 @@ for attempt in 1 2 3 4 5; do
   sleep 30
 done
 
-# --- 3. privileges for the app's managed identity ------------------------------------------------
-POSTGRES_LIBPQ_URL="$libpq_url" "$py" - <<'PY'
+# --- 3. the app's database role: an ordinary principal, statement timeout, privileges -----------
+POSTGRES_LIBPQ_URL="$libpq_url" APP_STATEMENT_TIMEOUT="$APP_STATEMENT_TIMEOUT" "$py" - <<'PY'
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import sql
 
-role = sql.Identifier(os.environ["AZURE_MANAGED_IDENTITY_NAME"])
+name = os.environ["AZURE_MANAGED_IDENTITY_NAME"]
+object_id = os.environ["AZURE_MANAGED_IDENTITY_PRINCIPAL_ID"]
+database = os.environ["POSTGRES_DATABASE"]
+app_url = os.environ["POSTGRES_LIBPQ_URL"]
+parts = urlsplit(app_url)
+postgres_url = urlunsplit(parts._replace(path="/postgres"))  # pgaadauth_* live only in `postgres`
+
+role = sql.Identifier(name)
+with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
+    cur.execute("SELECT rolsuper OR pg_has_role(oid, 'azure_pg_admin', 'MEMBER') FROM pg_roles WHERE rolname = %s", (name,))
+    row = cur.fetchone()
+    if row is None:
+        # isAdmin=false, isMfa=false: a plain login role mapped to the identity's object id.
+        cur.execute(
+            "SELECT * FROM pgaadauth_create_principal_with_oid(%s, %s, 'service', false, false)",
+            (name, object_id),
+        )
+        print("postprovision: created database role", name)
+    elif row[0]:
+        print(
+            f"postprovision: WARNING role {name} is still an administrator (an older deployment made the "
+            "app's identity an Entra administrator). Remove that entry: az postgres flexible-server "
+            "microsoft-entra-admin delete --resource-group <rg> --server-name <server> --object-id "
+            f"{object_id}, then provision again."
+        )
+    cur.execute(
+        sql.SQL("ALTER ROLE {role} IN DATABASE {db} SET statement_timeout = {timeout}").format(
+            role=role, db=sql.Identifier(database), timeout=sql.Literal(os.environ["APP_STATEMENT_TIMEOUT"])
+        )
+    )
+
 statements = [
+    "GRANT CONNECT ON DATABASE {db} TO {role}",
     "GRANT USAGE ON SCHEMA public TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
     "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}",
     "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
     "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}",
 ]
-with psycopg2.connect(os.environ["POSTGRES_LIBPQ_URL"]) as conn, conn.cursor() as cur:
+with psycopg2.connect(app_url) as conn, conn.cursor() as cur:
     for statement in statements:
-        cur.execute(sql.SQL(statement).format(role=role))
-print("postprovision: privileges granted to", os.environ["AZURE_MANAGED_IDENTITY_NAME"])
+        cur.execute(sql.SQL(statement).format(role=role, db=sql.Identifier(database)))
+print(f"postprovision: privileges granted to {name}; statement_timeout {os.environ['APP_STATEMENT_TIMEOUT']}")
 PY

@@ -15,8 +15,7 @@ param identityId string
 param identityClientId string
 param identityName string
 
-@description('Host storage (AzureWebJobsStorage and the deployment package container).')
-param hostStorageName string
+@description('Host storage blob endpoint (AzureWebJobsStorage and the deployment package container).')
 param hostStorageBlobEndpoint string
 param deploymentContainerName string
 
@@ -40,12 +39,22 @@ param postgresDatabase string = 'trackly'
 
 @minValue(1)
 @maxValue(50)
-param databasePoolSize int = 4
+@description('SQLAlchemy pool size per worker process (main.bicep: the per-instance HTTP concurrency).')
+param databasePoolSize int = 8
 
-@minValue(1)
+// The Flex Consumption docs ("Considerations", Scale): the lowest maximum scale is 40, the highest 1000.
+@minValue(40)
 @maxValue(1000)
 @description('Flex Consumption scale-out limit; main.bicep derives it from the database connection budget.')
 param maximumInstanceCount int
+
+// Flex Consumption's default HTTP concurrency for Python is 1: every concurrent request would
+// start another instance (and a cold start). The worker runs sync functions on a thread pool
+// (PYTHON_THREADPOOL_THREAD_COUNT), each thread holding at most one pooled connection.
+@minValue(1)
+@maxValue(50)
+@description('Concurrent HTTP invocations per instance; also the worker thread count and DATABASE_POOL_SIZE.')
+param httpPerInstanceConcurrency int = 8
 
 @allowed([
   512
@@ -72,8 +81,9 @@ param ssoAutoProvisionDomains string = ''
 var allowedOrigins = union([frontendUrl], empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ','))
 var keyVaultReference = '@Microsoft.KeyVault(SecretUri={0})'
 // sslmode=require: the driver refuses a plaintext connection. The user is the managed identity's
-// name, the name it has as an Entra administrator of the server; the password is a fresh Entra
-// token injected per connection by the app (DATABASE_AUTH=entra).
+// name, the role the postprovision hook creates for it (pgaadauth_create_principal_with_oid, an
+// ordinary principal, not an administrator); the password is a fresh Entra token injected per
+// connection by the app (DATABASE_AUTH=entra).
 var databaseUrl = 'postgresql+psycopg2://${identityName}@${postgresHost}:${postgresPort}/${postgresDatabase}?sslmode=require'
 
 // Every app setting, as one object (tests/test_infra_settings.py reads the keys of this block).
@@ -81,12 +91,18 @@ var databaseUrl = 'postgresql+psycopg2://${identityName}@${postgresHost}:${postg
 // Consumption: the runtime comes from functionAppConfig.runtime.
 var appSettings = {
   // --- Functions host ---
-  AzureWebJobsStorage__accountName: hostStorageName
+  // The blob endpoint, not __accountName: the identity has blob roles only (no queue/table),
+  // and an account name makes the host build queue and table clients too.
+  AzureWebJobsStorage__blobServiceUri: hostStorageBlobEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId
+  // No HTML welcome page at the site root: an API answers problem+json or nothing.
+  AzureWebJobsDisableHomepage: 'true'
+  // As many worker threads as concurrent invocations (the Python worker reads this setting).
+  PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)
   // --- runtime ---
   TRACKLY_ENV: 'production'
   LOG_LEVEL: logLevel
@@ -112,9 +128,14 @@ var appSettings = {
   LOGIN_MAX_FAILURES: '5'
   LOGIN_FAILURE_WINDOW_MINUTES: '15'
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
+  // --- issues ---
+  ISSUE_WORKFLOW: 'free'
+  // 'true' once no client without If-Match (the original frontend) is left.
+  REQUIRE_IF_MATCH: 'false'
   // --- web front end ---
   FRONTEND_URL: frontendUrl
-  CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
+  // Not CORS_ALLOWED_ORIGINS: the host itself reads and overwrites that name on Flex Consumption.
+  TRACKLY_ALLOWED_ORIGINS: join(allowedOrigins, ',')
   // --- single sign-on ---
   GOOGLE_CLIENT_ID: googleClientId
   GOOGLE_CLIENT_SECRET: empty(googleClientSecretUri) ? '' : format(keyVaultReference, googleClientSecretUri)
@@ -143,7 +164,7 @@ var appSettings = {
   WEBPUBSUB_CONNECTION_STRING: ''
   WEBPUBSUB_ENDPOINT: webPubSubEndpoint
   WEBPUBSUB_HUB: webPubSubHub
-  REALTIME_TOKEN_MINUTES: '60'
+  REALTIME_TOKEN_MINUTES: '5'
   EVENT_RETENTION_DAYS: '90'
   OUTBOX_SCHEDULE: '0 * * * * *'
   // --- statistics ---
@@ -212,6 +233,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'
@@ -242,3 +268,4 @@ output name string = site.name
 output defaultHostName string = site.properties.defaultHostName
 output uri string = 'https://${site.properties.defaultHostName}'
 output maximumInstanceCount int = maximumInstanceCount
+output httpPerInstanceConcurrency int = httpPerInstanceConcurrency

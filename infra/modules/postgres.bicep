@@ -1,7 +1,7 @@
 // PostgreSQL Flexible Server 16 with Microsoft Entra authentication.
 // - Password authentication is a parameter (off by default): nobody holds a database password.
-// - The app's user-assigned identity is an Entra administrator, so it can log in with a token
-//   (DATABASE_AUTH=entra); the deploying principal can be one too, to run migrations.
+// - Only the deploying principal is an Entra administrator (it runs the migrations); the app's
+//   identity is an ordinary role created by infra/hooks/postprovision.sh.
 // - Built-in PgBouncer (port 6432) absorbs connection fan-out from scaled-out instances; it is
 //   not available on the Burstable tier, so it is switched on only for GeneralPurpose and
 //   MemoryOptimized (the `port` output tells the app where to connect).
@@ -166,6 +166,8 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   ]
 }
 
+// Firewall rules wait for every server parameter and the database: run in parallel with the
+// configuration updates they fail with ServerIsBusy (bicep-registry-modules #4451, #4289).
 resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (allowAzureServices) {
   parent: server
   name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
@@ -173,6 +175,9 @@ resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@202
     startIpAddress: '0.0.0.0'
     endIpAddress: '0.0.0.0'
   }
+  dependsOn: [
+    database
+  ]
 }
 
 @batchSize(1)
@@ -184,11 +189,13 @@ resource clientRules 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@20
     endIpAddress: rule.end
   }
   dependsOn: [
+    database
     allowAzure
   ]
 }]
 
-// Entra administrators are added after the server parameters (the server restarts for some).
+// Entra administrators are added last, one at a time, after the parameters and the firewall rules
+// (the server restarts for some parameters and refuses concurrent changes meanwhile).
 @batchSize(1)
 resource administrators 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = [for admin in entraAdministrators: {
   parent: server
@@ -200,6 +207,8 @@ resource administrators 'Microsoft.DBforPostgreSQL/flexibleServers/administrator
   }
   dependsOn: [
     database
+    allowAzure
+    clientRules
   ]
 }]
 

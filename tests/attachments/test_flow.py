@@ -106,7 +106,8 @@ def test_delete_removes_row_blob_and_records_event(
     assert container.get_blob_client(blob_name).exists()
 
     resp = as_reporter.delete(f"issues/{issue_id}/attachments/{active['id']}")
-    assert resp.status_code == 204
+    assert resp.status_code == 200
+    assert resp.json() == {"id": active["id"], "deleted": True, "message": "The attachment was deleted."}
     assert not container.get_blob_client(blob_name).exists()
     assert as_reporter.get(f"issues/{issue_id}/attachments").json() == []
     assert_problem(as_reporter.delete(f"issues/{issue_id}/attachments/{active['id']}"), 404, "not found")
@@ -159,7 +160,7 @@ def test_adding_and_removing_an_attachment_changes_the_issue_etag(
     assert_problem(stale, 412)
 
     etag2 = fresh.headers["ETag"]
-    assert as_reporter.delete(f"issues/{issue_id}/attachments/{attachment['id']}").status_code == 204
+    assert as_reporter.delete(f"issues/{issue_id}/attachments/{attachment['id']}").status_code == 200
     after = as_reporter.get(f"issues/{issue_id}", headers={"If-None-Match": etag2})
     assert after.status_code == 200
     assert after.json()["attachments"] == []

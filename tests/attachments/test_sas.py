@@ -76,7 +76,7 @@ def test_cors_preflight_from_frontend_origin_only(storage_env, settings_env) -> 
     from trackly.attachments import storage
     from trackly.config import get_settings
 
-    settings_env(CORS_ALLOWED_ORIGINS="http://localhost:5173,http://127.0.0.1:5173")
+    settings_env(TRACKLY_ALLOWED_ORIGINS="http://localhost:5173,http://127.0.0.1:5173")
     settings = get_settings()
     store = storage.get_storage(settings)
     store.ensure_container()

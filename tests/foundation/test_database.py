@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, text
+import pytest
+from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy.pool import NullPool
 
 from trackly.config import Settings
-from trackly.db import EntraTokenSource, build_engine, normalize_url
+from trackly.db import PING_AFTER_IDLE_SECONDS, EntraTokenSource, build_engine, normalize_url
 
 
 def test_normalize_url_accepts_common_forms() -> None:
@@ -101,6 +103,65 @@ def test_every_connection_carries_the_configured_timeouts(database_url: str) -> 
         engine.dispose()
 
 
+class _Clock:
+    """A hand-moved monotonic clock: idleness is decided by the test, not by machine speed."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _counting_pings(engine: Any) -> list[int]:
+    pings: list[int] = []
+    real = engine.dialect.do_ping
+
+    def ping(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return bool(real(dbapi_connection))
+
+    engine.dialect.do_ping = ping
+    return pings
+
+
+def _backend_pid(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar())
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    admin = create_engine(normalize_url(database_url), poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        admin.dispose()
+
+
+def _engine(database_url: str, clock: _Clock) -> Any:
+    settings = Settings(
+        TRACKLY_ENV="test", JWT_SECRET_KEY="x" * 40, DATABASE_URL=database_url, DATABASE_POOL_SIZE=1
+    )
+    return build_engine(settings, clock=clock)
+
+
+def test_a_connection_used_moments_ago_is_not_pinged(database_url: str) -> None:
+    clock = _Clock()
+    engine = _engine(database_url, clock)
+    pings = _counting_pings(engine)
+    try:
+        first = _backend_pid(engine)
+        clock.now += PING_AFTER_IDLE_SECONDS - 0.5
+        assert _backend_pid(engine) == first  # same pooled connection, no round trip spent on a ping
+        assert pings == []
+        clock.now += PING_AFTER_IDLE_SECONDS
+        assert _backend_pid(engine) == first
+        assert pings == [1]  # idle too long: pinged before use
+    finally:
+        engine.dispose()
+
+
 def test_a_lock_wait_and_a_runaway_statement_end_on_the_server(database_url: str) -> None:
     import pytest
     from sqlalchemy.exc import OperationalError
@@ -126,6 +187,19 @@ def test_a_lock_wait_and_a_runaway_statement_end_on_the_server(database_url: str
         engine.dispose()
 
 
+def test_an_idle_connection_that_died_is_replaced_before_use(database_url: str) -> None:
+    clock = _Clock()
+    engine = _engine(database_url, clock)
+    try:
+        first = _backend_pid(engine)
+        _terminate(database_url, first)
+        clock.now += PING_AFTER_IDLE_SECONDS + 1
+        second = _backend_pid(engine)  # the failed ping swaps in a new connection: no error
+        assert second != first
+    finally:
+        engine.dispose()
+
+
 def test_read_timeout_must_exceed_the_statement_timeout() -> None:
     import pytest
     from pydantic import ValidationError
@@ -137,3 +211,19 @@ def test_read_timeout_must_exceed_the_statement_timeout() -> None:
             DATABASE_STATEMENT_TIMEOUT_MS=30000,
             DATABASE_READ_TIMEOUT_SECONDS=20,
         )
+
+
+def test_a_connection_that_died_within_the_idle_window_fails_once_then_recovers(database_url: str) -> None:
+    clock = _Clock()
+    engine = _engine(database_url, clock)
+    try:
+        first = _backend_pid(engine)
+        _terminate(database_url, first)
+        # Not pinged (used moments ago): the statement fails as a disconnect, which the endpoint
+        # layer turns into a 503 with nothing written, and the pool drops the dead connection.
+        with pytest.raises(exc.OperationalError) as raised:
+            _backend_pid(engine)
+        assert raised.value.connection_invalidated
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()

@@ -73,7 +73,9 @@ def test_serve_command_over_real_http(database_url: str) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}/api"
-        for _ in range(150):
+        # A generous bound (60 s) that only matters when the host never starts: a loaded CI
+        # machine may take long to import and start it, and that is not a failure.
+        for _ in range(600):
             try:
                 r = requests.get(f"{base}/health", timeout=2)
                 break
@@ -178,8 +180,8 @@ def test_timers_fire_on_their_schedule_and_a_failing_timer_keeps_the_host_alive(
     stop = threading.Event()
     threads = host.start_timers(stop)
     try:
-        deadline = time.time() + 10
-        while len(fired) < 2 and time.time() < deadline:
+        deadline = time.monotonic() + 30  # an upper bound for a loaded machine, not a speed check
+        while len(fired) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         stop.set()

@@ -35,6 +35,7 @@ print(json.dumps({
     "timers": {t.name: t.schedule for t in timers},
     "specs": sorted(REGISTRY),
     "heavy": sorted(m for m in sys.modules if m.startswith(%r)),
+    "loaded": sorted(m for m in sys.modules if m.startswith("trackly")),
 }))
 """ % (HEAVY,)
 
@@ -74,3 +75,15 @@ def test_import_is_light_and_needs_no_services() -> None:
     result = _probe()  # the database host does not exist: nothing may connect at import
     assert result["heavy"] == [], result["heavy"]
     # How long the import takes is measured by `make bench` (cold start), not asserted here.
+
+
+def test_import_leaves_the_orm_and_the_services_for_the_first_request() -> None:
+    """Every new instance pays the import: the mapped models and the service layer load on the
+    first request that needs them (trackly/lazy.py, trackly/models/__init__.py), not here."""
+    loaded = _probe()["loaded"]
+    mapped = [m for m in loaded if m.startswith("trackly.models.") and m != "trackly.models.enums"]
+    assert mapped == [], f"import function_app loaded ORM model modules: {mapped}"
+    services = [m for m in loaded if m.endswith(".service")]
+    assert services == ["trackly.health.service"], (
+        f"import function_app loaded {services}: api modules import services with trackly.lazy.lazy()"
+    )

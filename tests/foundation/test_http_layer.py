@@ -112,6 +112,16 @@ def t_me(call: Call[None, None, None]) -> dict[str, str]:
     return {"email": call.user.email}
 
 
+@endpoint(bp, "DELETE", "t/nothing", auth=False, summary="no content", tags=["test"])
+def t_nothing(call: Call[None, None, None]) -> None:
+    return None
+
+
+@endpoint(bp, "GET", "t/cached", auth=False, response=dict, summary="not modified", tags=["test"])
+def t_cached(call: Call[None, None, None]) -> Reply:
+    return Reply(status=304, headers={"ETag": '"v1"'})
+
+
 @endpoint(bp, "GET", "t/ip", auth=False, summary="client ip", tags=["test"], response=dict)
 def t_ip(call: Call[None, None, None]) -> dict[str, str]:
     return {"ip": call.client_ip}
@@ -136,8 +146,8 @@ def t_optional(call: Call[None, None, OptionalBody]) -> dict[str, str]:
     return {"note": call.body.note}
 
 
-for _name in [n for n in REGISTRY if n.startswith("t_")]:
-    del REGISTRY[_name]  # keep test endpoints out of the real OpenAPI document
+# Kept out of the real OpenAPI document, but at hand for direct dispatch.
+SPECS = {name: REGISTRY.pop(name) for name in [n for n in REGISTRY if n.startswith("t_")]}
 
 test_app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 test_app.register_functions(bp)
@@ -267,7 +277,7 @@ def test_auth_required_endpoint_says_how_to_sign_in(t: Api) -> None:
 
 
 def test_cors_preflight_and_response_headers(t: Api, settings_env) -> None:
-    settings_env(CORS_ALLOWED_ORIGINS="http://localhost:5173")
+    settings_env(TRACKLY_ALLOWED_ORIGINS="http://localhost:5173")
     ok = requests.options(
         t.url("t/echo"),
         headers={
@@ -290,8 +300,47 @@ def test_cors_preflight_and_response_headers(t: Api, settings_env) -> None:
     r = t.get("t/things", headers={"Origin": "http://localhost:5173"})
     assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
     assert "X-Total-Count" in r.headers["Access-Control-Expose-Headers"]
+    assert "Origin" in r.headers["Vary"]
     r = t.get("t/things", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in r.headers
+    assert "Access-Control-Expose-Headers" not in r.headers
+
+
+EXPOSED = {"ETag", "Location", "Link", "X-Total-Count", "Retry-After", "X-Request-Id"}
+
+
+def test_the_app_exposes_its_headers_itself_not_the_host(t: Api, settings_env) -> None:
+    """Azure's host never sends Access-Control-Expose-Headers, so the app must (local host neither)."""
+    from trackly.http.endpoint import dispatch
+
+    settings_env(TRACKLY_ALLOWED_ORIGINS="http://localhost:5173")
+    origin = {"Origin": "http://localhost:5173"}
+    spec = SPECS["t_write"]
+    for headers in (origin, {**origin, "Content-Type": "application/json"}):
+        request = func.HttpRequest("POST", "http://h/api/t/write", headers=headers, body=b"")
+        response = dispatch(spec, request, "inv-1")
+        exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+        assert exposed == EXPOSED
+    # Errors too (a 500 from the endpoint layer carries X-Request-Id a script may quote).
+    boom = func.HttpRequest("POST", "http://h/api/t/boom", headers=origin, body=b"")
+    failed = dispatch(SPECS["t_boom"], boom, None)
+    assert failed.status_code == 500 and "X-Request-Id" in failed.headers["Access-Control-Expose-Headers"]
+    # The local host adds only what the platform adds: Allow-Origin (its 404s carry no Expose).
+    r = t.get("t/no-such-route", headers=origin)
+    assert r.status_code == 404
+    assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "Access-Control-Expose-Headers" not in r.headers
+
+
+def test_empty_answers_name_a_content_type_like_the_worker_would(t: Api) -> None:
+    """The Python worker sends `text/plain` for a response without Content-Type; 204 and 304
+    carry the endpoint's own type instead, the same locally and on Azure."""
+    r = t.delete("t/nothing")
+    assert r.status_code == 204 and r.content == b""
+    assert r.headers["Content-Type"] == "application/json"
+    r = t.get("t/cached")
+    assert r.status_code == 304 and r.content == b""
+    assert r.headers["Content-Type"] == "application/json" and r.headers["ETag"] == '"v1"'
 
 
 def test_nul_characters_are_refused_before_the_database(t: Api) -> None:

@@ -88,7 +88,8 @@ def test_killed_backend_connections_are_replaced(
     proxied: tuple[HostProcess, TcpProxy], users: Any, engine: Engine, database_url: str
 ) -> None:
     """pg_terminate_backend on the app's connections (this database only): the next requests
-    succeed (pre-ping) or fail with a clean 503 at most once, never a 500."""
+    succeed (idle ping, or the pool dropping them after one failure) or fail with a clean 503 at
+    most once, never a 500."""
     host, _proxy = proxied
     auth = {"Authorization": f"Bearer {users.token(users('MAINTAINER'))}"}
     assert requests.get(f"{host.base_url}/issues", headers=auth, timeout=30).status_code == 200
@@ -110,6 +111,11 @@ def test_killed_backend_connections_are_replaced(
     assert all(c in (201, 503) for c in codes), [(r.status_code, r.text[:200]) for r in statuses]
     assert codes.count(503) <= 1
     assert _issues(engine) == codes.count(201)
+    # The kill also hit this test process's own app connections (same application_name); drop
+    # them so the next in-process test does not spend its one documented 503 on them.
+    from trackly import db
+
+    db.dispose_engine()
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ def test_counters_follow_api_writes_and_bulk_sql(  # noqa: PLR0917 (pytest fixtu
     other_reporter: Any,
     maintainer: Any,
     engine: Engine,
+    settings_env: Any,
 ) -> None:
     mine = [new_issue(as_reporter, title=f"Mine {n}", severity=SEVERITIES[n % 4]) for n in range(6)]
     staff = [new_issue(as_maintainer, title=f"Staff {n}", severity="HIGH") for n in range(3)]
@@ -72,9 +73,10 @@ def test_counters_follow_api_writes_and_bulk_sql(  # noqa: PLR0917 (pytest fixtu
     assert as_maintainer.put(f"issues/{staff[0]['id']}", json=both).status_code == 200
     assert as_reporter.patch(f"issues/{mine[2]['id']}", json={"title": "Renamed"}).status_code == 200
     assert as_reporter.patch(f"issues/{mine[2]['id']}", json={"title": "Renamed"}).status_code == 200
-    assert as_reporter.delete(f"issues/{mine[3]['id']}").status_code == 204
-    assert as_admin.delete(f"issues/{staff[1]['id']}").status_code == 204
-    assert as_maintainer.patch(f"issues/{mine[4]['id']}", json={"status": "IN_PROGRESS"}).status_code == 409
+    assert as_reporter.delete(f"issues/{mine[3]['id']}").status_code == 200
+    assert as_admin.delete(f"issues/{staff[1]['id']}").status_code == 200
+    settings_env(ISSUE_WORKFLOW="guided")  # IN_PROGRESS -> OPEN is refused there
+    assert as_maintainer.patch(f"issues/{mine[0]['id']}", json={"status": "OPEN"}).status_code == 409
     assert sum(row[3] for row in assert_exact(engine)) == 7
 
     # Set-based SQL, as bench/seed.py and data fixes do it.
@@ -171,17 +173,22 @@ def _total(api: Api, params: dict[str, Any]) -> int:
 @pytest.fixture
 def mixed_issues(
     engine: Engine, maintainer: Any, reporter: Any, other_reporter: Any, as_reporter: Api
-) -> None:
-    bulk_issues(engine, maintainer.id, 240, every_nth_owner=(3, reporter.id))
-    bulk_issues(engine, other_reporter.id, 30, title="Other")
+) -> str:
+    """The issues, and the `created_after` boundary that splits the bulk rows.
+
+    One clock reading anchors both the rows and the boundary: computing them at two moments made
+    the split (and the expected counts) depend on how fast the machine ran the fixture."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    bulk_issues(engine, maintainer.id, 240, start=start, every_nth_owner=(3, reporter.id))
+    bulk_issues(engine, other_reporter.id, 30, start=start, title="Other")
     for n in range(5):
         new_issue(as_reporter, title=f"Printer jam {n}", severity=SEVERITIES[n % 4])
     _sql(engine, "UPDATE issues SET status = 'DONE' WHERE title LIKE 'Printer jam%' AND severity = 'LOW'")
+    # bulk_issues rows are one second apart from `start`: this splits them (120 before, 120 after).
+    return (start + timedelta(seconds=120, milliseconds=500)).isoformat()
 
 
-def _filter_cases(maintainer: Any, reporter: Any, other_reporter: Any) -> list[dict[str, Any]]:
-    # bulk_issues rows are one second apart from a day ago: this splits them.
-    midway = (datetime.now(UTC) - timedelta(days=1) + timedelta(seconds=120)).isoformat()
+def _filter_cases(maintainer: Any, reporter: Any, other_reporter: Any, midway: str) -> list[dict[str, Any]]:
     return [
         {},
         {"status": "OPEN"},
@@ -200,8 +207,8 @@ def _filter_cases(maintainer: Any, reporter: Any, other_reporter: Any) -> list[d
     ]
 
 
-@pytest.mark.usefixtures("mixed_issues")
 def test_list_totals_and_counters_match_count_star(  # noqa: PLR0917 (pytest fixtures)
+    mixed_issues: str,
     as_admin: Api,
     as_maintainer: Api,
     as_reporter: Api,
@@ -213,7 +220,7 @@ def test_list_totals_and_counters_match_count_star(  # noqa: PLR0917 (pytest fix
 ) -> None:
     assert_exact(engine)
     for api, viewer in ((as_admin, admin), (as_maintainer, maintainer), (as_reporter, reporter)):
-        for params in _filter_cases(maintainer, reporter, other_reporter):
+        for params in _filter_cases(maintainer, reporter, other_reporter, mixed_issues):
             assert _total(api, params) == _expected(engine, viewer, params), (viewer.role, params)
         assert api.get("issues/stats/count").json() == {"total_issues": _expected(engine, viewer, {})}
         by_status = api.get("issues/stats/by-status").json()["issues_by_status"]
@@ -238,19 +245,19 @@ def test_list_totals_and_counters_match_count_star(  # noqa: PLR0917 (pytest fix
     assert _total(as_reporter, {}) == 0
 
 
-@pytest.mark.usefixtures("mixed_issues")
 def test_totals_come_from_the_counters_only_without_text_or_date_filters(  # noqa: PLR0917 (pytest fixtures)
+    mixed_issues: str,
     as_maintainer: Api, as_reporter: Api, maintainer: Any, reporter: Any, other_reporter: Any, engine: Engine
 ) -> None:
     """Skew the counters on purpose: totals that read them move, exact counts do not."""
     exact = {
         (role, i): _total(api, params)
         for role, api in (("staff", as_maintainer), ("reporter", as_reporter))
-        for i, params in enumerate(_filter_cases(maintainer, reporter, other_reporter))
+        for i, params in enumerate(_filter_cases(maintainer, reporter, other_reporter, mixed_issues))
     }
     _sql(engine, "UPDATE issue_counts SET n = n + 1000")
     for role, api in (("staff", as_maintainer), ("reporter", as_reporter)):
-        for i, params in enumerate(_filter_cases(maintainer, reporter, other_reporter)):
+        for i, params in enumerate(_filter_cases(maintainer, reporter, other_reporter, mixed_issues)):
             uses_counters = not ({"q", "created_after"} & params.keys())
             skewed = _total(api, params)
             if not uses_counters or (exact[(role, i)] == 0 and skewed == 0):
@@ -353,7 +360,7 @@ def test_a_group_emptied_while_another_transaction_adds_to_it(
     assert assert_exact(engine) == [(reporter.id, "OPEN", "HIGH", 1)]
 
 
-def _wait_for_lock_wait(engine: Engine, timeout: float = 5.0) -> None:
+def _wait_for_lock_wait(engine: Engine, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     with engine.connect() as conn:
         while time.monotonic() < deadline:

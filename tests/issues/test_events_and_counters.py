@@ -57,8 +57,9 @@ def test_a_failing_transaction_leaves_neither_change_nor_event(
 
 
 def test_every_committed_change_has_exactly_one_event(
-    as_reporter: Api, as_maintainer: Api, as_admin: Api, engine: Engine
+    as_reporter: Api, as_maintainer: Api, as_admin: Api, engine: Engine, settings_env: Any
 ) -> None:
+    settings_env(ISSUE_WORKFLOW="guided")  # so that a status move can be refused (409)
     issues = [new_issue(as_reporter, title=f"Issue {n}") for n in range(4)]
     a, b, c, d = (f"issues/{i['id']}" for i in issues)
     requests_made = [
@@ -66,13 +67,14 @@ def test_every_committed_change_has_exactly_one_event(
         as_reporter.patch(a, json={"title": "A1"}),  # no-op
         as_maintainer.patch(a, json={"status": "TRIAGED"}),
         as_reporter.patch(a, json={"title": "A2"}),  # 403
-        as_maintainer.patch(b, json={"status": "IN_PROGRESS"}),  # 409
+        as_maintainer.patch(b, json={"status": "DONE"}),
+        as_maintainer.patch(b, json={"status": "IN_PROGRESS"}),  # 409 (DONE may only reopen)
         as_maintainer.put(b, json={"severity": "LOW", "description": "x"}),
         as_maintainer.patch(c, json={"title": "C"}, headers={"If-Match": '"stale"'}),  # 412
         as_admin.delete(d),
         as_maintainer.patch(c, json={"title": ""}),  # 422
     ]
-    assert [r.status_code for r in requests_made] == [200, 200, 200, 403, 409, 200, 412, 204, 422]
+    assert [r.status_code for r in requests_made] == [200, 200, 200, 403, 200, 409, 200, 412, 200, 422]
     with engine.connect() as conn:
         versions = dict(conn.execute(text("SELECT id::text, version FROM issues")).all())
     for issue in issues:
@@ -82,7 +84,7 @@ def test_every_committed_change_has_exactly_one_event(
             assert len(recorded) == versions[issue["id"]], (issue["title"], recorded)
         else:
             assert [e["type"] for e in recorded] == ["issue_created", "issue_deleted"]
-    assert len(events(engine)) == 4 + 2 + 1 + 1
+    assert len(events(engine)) == 4 + 3 + 1 + 1
 
 
 def test_counters_are_scoped_and_complete(

@@ -91,14 +91,14 @@ ROWS = [
     ),
     Row(
         "delete_attachment",
-        expect(anonymous=401, reporter_owner=204, reporter_other=404, maintainer=204, admin=204),
+        expect(anonymous=401, reporter_owner=200, reporter_other=404, maintainer=200, admin=200),
         setup=_active_by_reporter,
         fixtures=STORAGE,
         variant="uploaded by the reporter",
     ),
     Row(
         "delete_attachment",
-        expect(anonymous=401, reporter_owner=403, reporter_other=404, maintainer=204, admin=204),
+        expect(anonymous=401, reporter_owner=403, reporter_other=404, maintainer=200, admin=200),
         setup=_active_by_maintainer,
         fixtures=STORAGE,
         variant="uploaded by a maintainer",

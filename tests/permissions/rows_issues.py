@@ -70,13 +70,13 @@ ROWS = [
     *_update_rows("replace_issue"),
     Row(
         "delete_issue",
-        expect(anonymous=401, reporter_owner=204, reporter_other=404, maintainer=403, admin=204),
+        expect(anonymous=401, reporter_owner=200, reporter_other=404, maintainer=403, admin=200),
         setup=_open_issue,
         variant="open",
     ),
     Row(
         "delete_issue",
-        expect(anonymous=401, reporter_owner=403, reporter_other=404, maintainer=403, admin=204),
+        expect(anonymous=401, reporter_owner=403, reporter_other=404, maintainer=403, admin=200),
         setup=_triaged_issue,
         variant="triaged",
     ),

@@ -28,13 +28,15 @@ def login_redirect(api: Api, return_to: str | None = "/") -> str:
     return resp.headers["Location"]
 
 
-def callback(url: str) -> requests.Response:
-    return requests.get(url, allow_redirects=False, timeout=30)
+def callback(url: str, api: Api) -> requests.Response:
+    """The browser (api's cookie jar: it holds the login's flow cookie) follows `url`."""
+    assert url.startswith(api.base_url + "/"), url
+    return api.get(url[len(api.base_url) :])
 
 
 def sign_in(api: Api, browser: Browser, login: str, return_to: str = "/") -> requests.Response:
     """Run the whole browser flow; returns the app's answer to the callback."""
-    return callback(browser.authorize(login_redirect(api, return_to), login))
+    return callback(browser.authorize(login_redirect(api, return_to), login), api)
 
 
 def fragment(resp: requests.Response) -> dict[str, str]:
@@ -151,9 +153,9 @@ def test_not_configured_answers_503(api: Api, settings_env: Any) -> None:
 def test_replayed_callback_is_refused(api: Api, browser: Browser, users: Any) -> None:
     users("REPORTER", email="rita@example.com")
     url = browser.authorize(login_redirect(api), "rita@example.com")
-    first = callback(url)
+    first = callback(url, api)
     assert "code" in fragment(first)
-    assert_problem(callback(url), 400, "already completed")
+    assert_problem(callback(url, api), 400, "already completed")
 
 
 def test_unknown_or_missing_state_is_refused(api: Api, microsoft: OidcProvider) -> None:
@@ -172,7 +174,7 @@ def test_expired_flow_is_refused(api: Api, browser: Browser, users: Any) -> None
     users("REPORTER", email="late@example.com")
     url = browser.authorize(login_redirect(api), "late@example.com")
     with clock.frozen(datetime.now(UTC) + timedelta(minutes=11)):
-        assert_problem(callback(url), 400, "expired")
+        assert_problem(callback(url, api), 400, "expired")
 
 
 def test_code_from_another_sign_in_fails_pkce(api: Api, browser: Browser, users: Any) -> None:
@@ -316,3 +318,69 @@ def test_email_already_linked_to_another_microsoft_identity(
 def test_deactivated_user_is_refused(api: Api, browser: Browser, users: Any) -> None:
     users("REPORTER", email="gone@example.com", is_active=False)
     assert fragment(sign_in(api, browser, "gone@example.com")) == {"error": "account_disabled"}
+
+
+# --- login CSRF: the flow is bound to the browser that started it (issue 16, item 3) -----------
+
+
+def _count(engine: Any, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+
+
+def test_login_csrf_attackers_callback_url_does_not_sign_in_the_victim(
+    api: Api, browser: Browser, users: Any, engine: Any, live_server: str
+) -> None:
+    """The attacker starts a sign-in in their own browser, logs in at the (real) OIDC provider as
+    themselves, and sends the callback URL to the victim instead of following it."""
+    users("REPORTER", email="mallory@example.com")
+    attacker = api
+    url = browser.authorize(login_redirect(attacker), "mallory@example.com")
+
+    victim = Api(live_server)  # another browser: its own cookie jar
+    assert_problem(callback(url, victim), 400, "not started in this browser")
+    login_redirect(victim)  # a victim with a sign-in of their own in progress fares no better
+    assert_problem(callback(url, victim), 400, "not started in this browser")
+    assert _count(engine, "login_codes") == 0
+    assert _count(engine, "sso_links") == 0
+
+    # The binding refuses only the other browser: the attacker's own browser still completes.
+    assert "code" in fragment(callback(url, attacker))
+
+
+def test_forged_flow_cookie_is_refused(api: Api, browser: Browser, users: Any, live_server: str) -> None:
+    users("REPORTER", email="forge@example.com")
+    url = browser.authorize(login_redirect(api), "forge@example.com")
+    (name,) = [c.name for c in api._http.cookies if c.name.startswith("trackly-sso-")]
+    forger = Api(live_server)
+    forger._http.cookies.set(name, "a-guessed-nonce")
+    assert_problem(callback(url, forger), 400, "not started in this browser")
+
+
+def test_flow_cookie_attributes_on_plain_http_localhost(api: Api, microsoft: OidcProvider) -> None:
+    resp = api.get("auth/microsoft/login")
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("trackly-sso-")
+    attributes = {a.strip() for a in cookie.split(";")[1:]}
+    assert attributes == {"Path=/", "Max-Age=600", "HttpOnly", "SameSite=Lax"}
+
+
+def test_flow_cookie_is_host_prefixed_and_secure_for_an_https_callback(
+    api: Api, microsoft: OidcProvider, settings_env: Any
+) -> None:
+    settings_env(MICROSOFT_REDIRECT_URI="https://trackly.example.com/api/auth/microsoft/callback")
+    resp = api.get("auth/microsoft/login")
+    assert resp.status_code == 302, resp.text
+    cookie = resp.headers["Set-Cookie"]
+    name, _, rest = cookie.partition("=")
+    assert name.startswith("__Host-trackly-sso-")
+    attributes = {a.strip() for a in rest.split(";")[1:]}
+    assert attributes == {"Path=/", "Max-Age=600", "HttpOnly", "SameSite=Lax", "Secure"}  # no Domain
+
+
+def test_callback_deletes_the_flow_cookie(api: Api, browser: Browser, users: Any) -> None:
+    users("REPORTER", email="tidy@example.com")
+    resp = sign_in(api, browser, "tidy@example.com")
+    assert "code" in fragment(resp)
+    assert "Max-Age=0" in resp.headers["Set-Cookie"]
+    assert not [c for c in api._http.cookies if c.name.startswith("trackly-sso-")]

@@ -73,7 +73,10 @@ def test_cli_fills_everything_and_rebuilds_ranges(
 
 
 def test_cli_as_a_process_with_a_progress_bar(history: History, engine: Engine, database_url: str) -> None:
-    """The real command in a subprocess (real clock): history on the last three UTC days."""
+    """The real command in a subprocess (real clock): history on the last three UTC days.
+
+    The range is given explicitly: `today` is read once here, and a default range would end on
+    the subprocess's own "today", a different day if the run crosses midnight UTC."""
     today = datetime.now(UTC).date()
     first = today - timedelta(days=2)
     start = datetime(first.year, first.month, first.day, 8, tzinfo=UTC)
@@ -83,7 +86,7 @@ def test_cli_as_a_process_with_a_progress_bar(history: History, engine: Engine, 
     history.delete(start + timedelta(days=1, hours=1), "B")
     env = {**os.environ, "DATABASE_URL": database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "trackly", "aggregate-stats"],
+        [sys.executable, "-m", "trackly", "aggregate-stats", "--from", str(first), "--to", str(today)],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -51,6 +51,21 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
+_USER_NE = re.compile(r"^userId ne '([^']+)'$")
+
+
+def _excluded_users(odata: str) -> set[str] | None:
+    """The users an OData filter of the form `userId ne 'a' and userId ne 'b'` excludes; None for
+    any other filter (the real service understands far more; the app sends only this form)."""
+    users = set()
+    for clause in odata.split(" and "):
+        match = _USER_NE.match(clause.strip())
+        if match is None:
+            return None
+        users.add(match.group(1))
+    return users
+
+
 @dataclass
 class Received:
     hub: str
@@ -59,6 +74,7 @@ class Received:
     content_type: str
     body: Any
     at: float = field(default_factory=time.time)
+    filter: str | None = None  # the OData `filter` query parameter of the send, if any
 
 
 class WebPubSubDouble:
@@ -139,6 +155,13 @@ class WebPubSubDouble:
 
     def group_ids(self, group: str) -> list[int]:
         return [m["id"] for m in self.group_messages(group)]
+
+    def delivered_to(self, group: str, user_id: str) -> list[int]:
+        """Ids of the messages to `group` that a connection of `user_id` in it would receive
+        (the send's filter applied)."""
+        with self._lock:
+            sent = [r for r in self.received if r.kind == "group" and r.target == group]
+        return [r.body["id"] for r in sent if r.filter is None or user_id not in _excluded_users(r.filter)]
 
     def groups_received(self) -> set[str]:
         with self._lock:
@@ -237,8 +260,14 @@ class WebPubSubDouble:
                         return
                     kind = {"send_all": "all", "send_group": "group", "send_user": "user"}[name]
                     target = params.get("group") or params.get("user")
+                    odata = parse_qs(parts.query).get("filter", [None])[0]
+                    if odata is not None and _excluded_users(odata) is None:
+                        self._error(
+                            400, f"Invalid filter (this double knows `userId ne '...'` and `and`): {odata!r}"
+                        )
+                        return
                     with double._lock:
-                        double.received.append(Received(hub, kind, target, ctype, body))
+                        double.received.append(Received(hub, kind, target, ctype, body, filter=odata))
                     if double.echo:
                         print(
                             f"[{kind} {target or hub}] {json.dumps(body) if ctype != 'application/octet-stream' else '<bytes>'}",

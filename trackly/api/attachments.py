@@ -1,12 +1,11 @@
 """HTTP functions for attachments (direct browser uploads through SAS URLs) and their cleanup timer."""
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from trackly import db
-from trackly.attachments import service
 from trackly.attachments.schemas import (
     AttachmentCreate,
     AttachmentCreated,
@@ -17,9 +16,18 @@ from trackly.attachments.schemas import (
     IssueAttachmentPath,
 )
 from trackly.auth.policy import Action
-from trackly.config import get_settings
 from trackly.http import Call, Reply, endpoint
+from trackly.http.deletion import Deleted
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.http.timers import Run, scheduled
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly import housekeeping
+    from trackly.attachments import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    housekeeping = lazy("trackly.housekeeping")
+    service = lazy("trackly.attachments.service")
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -146,12 +154,12 @@ def download_attachment(call: Call[AttachmentPath, DownloadQuery, None]) -> Repl
     tags=TAGS,
     action=Action.ATTACHMENT_DELETE,
     path=AttachmentPath,
-    status=204,
+    response=Deleted,
     errors=(404,),
 )
-def delete_attachment(call: Call[AttachmentPath, None, None]) -> None:
+def delete_attachment(call: Call[AttachmentPath, None, None]) -> Deleted:
     """The uploader, a maintainer or an admin may delete an attachment: its row now, its blob
-    right after the change commits."""
+    right after the change commits. Answers 200 with `{id, deleted, message}`."""
     service.delete(
         call.path.issue_id,
         call.path.attachment_id,
@@ -159,24 +167,20 @@ def delete_attachment(call: Call[AttachmentPath, None, None]) -> None:
         session=call.session,
         settings=call.settings,
     )
+    return Deleted(id=call.path.attachment_id, message="The attachment was deleted.")
 
 
-@bp.function_name("cleanup_attachments")
-@bp.timer_trigger(schedule="%ATTACHMENT_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
-def cleanup_attachments(timer: func.TimerRequest) -> None:
+@scheduled(bp, "cleanup_attachments", schedule="%ATTACHMENT_CLEANUP_SCHEDULE%")
+def cleanup_attachments(run: Run) -> None:
     """Remove abandoned PENDING uploads and blobs that no attachment refers to; also purge
     expired idempotency records, sign-in flow state, one-time codes and old refresh tokens."""
-    from trackly import housekeeping
-
-    with db.session_scope() as session:
-        purged = housekeeping.purge(session=session)
+    purged = housekeeping.purge(session=run.session)
+    run.commit()  # the purge stands on its own, whatever happens to the blob cleanup
     log.info("housekeeping: %s", purged)
-    settings = get_settings()
-    if not settings.storage_configured:
+    if not run.settings.storage_configured:
         log.debug("attachments are not configured; nothing to clean up")
         return
-    with db.session_scope() as session:
-        report = service.cleanup(session=session, settings=settings)
+    report = service.cleanup(session=run.session, settings=run.settings)
     if report.skipped:
         log.info("attachment cleanup skipped: another run holds the lock")
     else:

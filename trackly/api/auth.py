@@ -1,11 +1,10 @@
 """HTTP functions for password sign-in, tokens and the caller's own account."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from trackly.auth import service
 from trackly.auth.policy import Action
 from trackly.auth.schemas import (
     LoginIn,
@@ -20,6 +19,12 @@ from trackly.auth.schemas import (
 from trackly.errors import TracklyError
 from trackly.http import Call, Reply, endpoint
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly.auth import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.auth.service")
 
 bp = func.Blueprint()
 

@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
@@ -10,7 +10,9 @@ from pydantic import BaseModel
 
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
-from trackly.issues import idempotency, service, workflow
+from trackly.http.deletion import Deleted
+from trackly.http.etag import if_match_tags
+from trackly.issues import workflow
 from trackly.issues.schemas import (
     HistoryEntry,
     IssueCount,
@@ -21,6 +23,13 @@ from trackly.issues.schemas import (
     IssuesByStatus,
     IssueUpdate,
 )
+from trackly.lazy import lazy
+
+if TYPE_CHECKING:
+    from trackly.issues import idempotency, service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    idempotency = lazy("trackly.issues.idempotency")
+    service = lazy("trackly.issues.service")
 
 bp = func.Blueprint()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -137,13 +146,15 @@ def get_issue(call: Call[IssuePath, None, None]) -> Reply:
 
 
 _UPDATE_DOC = """Send only the fields to change (PATCH and PUT behave the same). Status moves follow the
-workflow (an illegal one answers 409 with `allowed`). A REPORTER may change the title and
-description of their own OPEN issue, nothing else (403). With `If-Match`, a stale tag answers
-412; without it the write proceeds. Fields sent with their current value are ignored.
+workflow chosen by the ISSUE_WORKFLOW setting (an illegal one answers 409 with `allowed`); every
+issue answer lists the moves the caller may make now in `allowed_transitions`. A REPORTER may
+change the title and description of their own OPEN issue, nothing else (403). With `If-Match`, a
+stale tag answers 412; without it the write proceeds, unless the server sets REQUIRE_IF_MATCH
+(428). Fields sent with their current value are ignored.
 
-Status workflow (setting the current status again is a no-op):
+Status workflow presets (setting the current status again is a no-op):
 
-""" + workflow.markdown_table()
+""" + workflow.markdown_presets()
 
 
 def _documented(doc: str) -> Callable[[F], F]:
@@ -161,7 +172,7 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
         call.path.issue_id,
         call.body,
         actor=call.user,
-        if_match=parse_tags(call.header("If-Match")),
+        if_match=if_match_tags(call.header("If-Match"), required=call.settings.REQUIRE_IF_MATCH),
         session=call.session,
     )
     return Reply(issue, headers={"ETag": _etag(issue)})
@@ -177,7 +188,7 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     path=IssuePath,
     body=IssueUpdate,
     response=IssueOut,
-    errors=(404, 409, 412),
+    errors=(404, 409, 412, 428),
     response_headers=ETAG_HEADER,
     conditional="write",
 )
@@ -196,7 +207,7 @@ def update_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     path=IssuePath,
     body=IssueUpdate,
     response=IssueOut,
-    errors=(404, 409, 412),
+    errors=(404, 409, 412, 428),
     response_headers=ETAG_HEADER,
     conditional="write",
 )
@@ -213,19 +224,22 @@ def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     tags=TAGS,
     action=Action.ISSUE_DELETE,
     path=IssuePath,
-    status=204,
-    errors=(404, 412),
+    response=Deleted,
+    errors=(404, 412, 428),
     conditional="write",
 )
-def delete_issue(call: Call[IssuePath, None, None]) -> None:
+def delete_issue(call: Call[IssuePath, None, None]) -> Deleted:
     """ADMIN: any issue. REPORTER: their own while it is OPEN. MAINTAINER: never (403).
-    The issue's attachments (and their blobs) go with it."""
+    A stale If-Match answers 412; none answers 428 when the server sets REQUIRE_IF_MATCH.
+    The issue's attachments (and their blobs) go with it. Answers 200 with `{id, deleted,
+    message}` (a JSON body, as the original client parses every answer as JSON)."""
     service.delete_issue(
         call.path.issue_id,
         actor=call.user,
-        if_match=parse_tags(call.header("If-Match")),
+        if_match=if_match_tags(call.header("If-Match"), required=call.settings.REQUIRE_IF_MATCH),
         session=call.session,
     )
+    return Deleted(id=call.path.issue_id, message="The issue was deleted.")
 
 
 @endpoint(

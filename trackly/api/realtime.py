@@ -1,14 +1,21 @@
 """Live updates: GET /api/realtime/negotiate, GET /api/events, and the outbox timer."""
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from trackly.auth.policy import Action
-from trackly.config import get_settings
 from trackly.http import Call, endpoint
-from trackly.realtime import outbox, service
+from trackly.http.timers import Run, scheduled
+from trackly.lazy import lazy
 from trackly.realtime.schemas import EventFeed, EventsQuery, NegotiateOut
+
+if TYPE_CHECKING:
+    from trackly.realtime import outbox, service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    outbox = lazy("trackly.realtime.outbox")
+    service = lazy("trackly.realtime.service")
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -48,11 +55,10 @@ def list_events(call: Call[None, EventsQuery, None]) -> EventFeed:
     return service.feed(call.user, after=call.query.after, limit=call.query.limit, session=call.session)
 
 
-@bp.function_name("publish_outbox")
-@bp.timer_trigger(schedule="%OUTBOX_SCHEDULE%", arg_name="timer", run_on_startup=False)
-def publish_outbox(timer: func.TimerRequest) -> None:
+@scheduled(bp, "publish_outbox", schedule="%OUTBOX_SCHEDULE%")
+def publish_outbox(timer: Run) -> None:
     """Publish events still unpublished (oldest first, in batches) and prune old ones."""
-    run = outbox.drain(settings=get_settings())
+    run = outbox.drain(settings=timer.settings)
     if run.published or run.failed or run.pruned:
         log.info(
             "outbox: published %d, failed %d, pruned %d%s",

@@ -3,12 +3,14 @@
 Handlers parse, authorize, call trackly.sso.service and render; the rules live in trackly/sso/.
 """
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from trackly.auth.policy import Action
 from trackly.auth.schemas import LoginOut
 from trackly.http import Call, Reply, endpoint
-from trackly.sso import service
+from trackly.lazy import lazy
 from trackly.sso.schemas import (
     ExchangeIn,
     GoogleIn,
@@ -19,6 +21,12 @@ from trackly.sso.schemas import (
     UserPath,
 )
 
+if TYPE_CHECKING:
+    from trackly.sso import binding, service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    binding = lazy("trackly.sso.binding")
+    service = lazy("trackly.sso.service")
+
 bp = func.Blueprint()
 
 TAGS = ["sso"]
@@ -27,8 +35,11 @@ CALLBACK_ROUTE = "auth/microsoft/callback"
 _REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def _redirect(location: str) -> Reply:
-    return Reply(None, status=302, headers={"Location": location, **_REDIRECT_HEADERS})
+def _redirect(location: str, *, set_cookie: str | None = None) -> Reply:
+    headers = {"Location": location, **_REDIRECT_HEADERS}
+    if set_cookie is not None:
+        headers["Set-Cookie"] = set_cookie
+    return Reply(None, status=302, headers=headers)
 
 
 @endpoint(
@@ -38,21 +49,26 @@ def _redirect(location: str) -> Reply:
     auth=False,
     query=MicrosoftLoginQuery,
     status=302,
-    response_headers={"Location": "The Microsoft authorize URL (state, nonce and PKCE challenge included)"},
+    response_headers={
+        "Location": "The Microsoft authorize URL (state, nonce and PKCE challenge included)",
+        "Set-Cookie": "`__Host-trackly-sso-<hash>`: binds the flow to this browser "
+        "(HttpOnly, Secure, SameSite=Lax)",
+    },
     summary="Start Microsoft sign-in",
     tags=TAGS,
     errors=(422, 503),
 )
 def microsoft_login(call: Call[None, MicrosoftLoginQuery, None]) -> Reply:
-    """Redirects the browser to Microsoft. `return_to` must be a frontend path starting with a
+    """Redirects the browser to Microsoft and sets an HttpOnly cookie that binds the flow to this
+    browser (the callback requires it). `return_to` must be a frontend path starting with a
     single `/` (no `//`, backslash, `#`, whitespace or control characters), otherwise 422.
     503 when MICROSOFT_CLIENT_ID / MICROSOFT_CLIENT_SECRET are not set."""
     settings = call.settings
     redirect_uri = settings.MICROSOFT_REDIRECT_URI or call.url_for(CALLBACK_ROUTE)
-    url = service.start_microsoft_login(
+    start = service.start_microsoft_login(
         call.query.return_to, redirect_uri=redirect_uri, session=call.session, settings=settings
     )
-    return _redirect(url)
+    return _redirect(start.authorize_url, set_cookie=start.set_cookie)
 
 
 @endpoint(
@@ -72,12 +88,18 @@ def microsoft_login(call: Call[None, MicrosoftLoginQuery, None]) -> Reply:
     errors=(400, 503),
 )
 def microsoft_callback(call: Call[None, MicrosoftCallbackQuery, None]) -> Reply:
-    """The redirect URI registered at Microsoft. Unknown, expired or already used `state` -> 400.
+    """The redirect URI registered at Microsoft. Unknown, expired or already used `state` -> 400;
+    a browser without the cookie the login set for this flow (login CSRF) -> 400.
     Otherwise always a 302 back to the frontend, with a one-time code (exchange it at
     POST /auth/exchange within 60 s) or an error reason in the URL fragment."""
     response = {k: v for k, v in call.query.model_dump().items() if v is not None}
-    outcome = service.finish_microsoft_login(response, session=call.session, settings=call.settings)
-    return _redirect(outcome.location)
+    outcome = service.finish_microsoft_login(
+        response,
+        cookies=binding.parse_cookies(call.header("Cookie")),
+        session=call.session,
+        settings=call.settings,
+    )
+    return _redirect(outcome.location, set_cookie=outcome.clear_cookie)
 
 
 @endpoint(

@@ -6,16 +6,15 @@ recomputes today and fills missing days, and an ADMIN can trigger a run or rebui
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from trackly import clock, db
 from trackly.auth.policy import Action
-from trackly.config import get_settings
 from trackly.errors import Conflict
 from trackly.http import Call, endpoint
-from trackly.models import DailyStats
-from trackly.stats import service
+from trackly.http.timers import Run, scheduled
+from trackly.lazy import lazy
 from trackly.stats.schemas import (
     AggregateIn,
     AggregateOut,
@@ -28,6 +27,12 @@ from trackly.stats.schemas import (
     TrendsOut,
     TrendsQuery,
 )
+
+if TYPE_CHECKING:
+    from trackly.models import DailyStats
+    from trackly.stats import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.stats.service")
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,7 @@ def daily_stats(call: Call[None, DailyQuery, None]) -> list[DailyStatsOut]:
     return [DailyStatsOut.model_validate(r) for r in rows]
 
 
-def _out(row: DailyStats | None) -> DailyStatsOut | None:
+def _out(row: "DailyStats | None") -> DailyStatsOut | None:
     return None if row is None else DailyStatsOut.model_validate(row)
 
 
@@ -123,7 +128,7 @@ def aggregate_stats(call: Call[None, None, AggregateIn]) -> AggregateOut:
     return _aggregate_out(mode, outcome)
 
 
-def _aggregate_out(mode: str, outcome: service.Outcome) -> AggregateOut:
+def _aggregate_out(mode: str, outcome: "service.Outcome") -> AggregateOut:
     return AggregateOut(
         mode=mode,
         acquired=outcome.acquired,
@@ -173,13 +178,10 @@ def stats_trends(call: Call[None, TrendsQuery, None]) -> TrendsOut:
     )
 
 
-@bp.function_name("aggregate_daily_stats")
-@bp.timer_trigger(schedule="%STATS_SCHEDULE%", arg_name="timer", run_on_startup=False)
-def aggregate_daily_stats(timer: func.TimerRequest) -> None:
+@scheduled(bp, "aggregate_daily_stats", schedule="%STATS_SCHEDULE%")
+def aggregate_daily_stats(run: Run) -> None:
     """Recompute today and fill missing days; a concurrent firing finds the lock taken and stops."""
-    started = clock.now()
-    with db.session_scope() as session:
-        outcome = service.run_scheduled(session=session, settings=get_settings())
+    outcome = service.run_scheduled(session=run.session, settings=run.settings)
     if not outcome.acquired:
         log.info("aggregate_daily_stats: another run holds the lock; nothing done")
         return
@@ -189,6 +191,5 @@ def aggregate_daily_stats(timer: func.TimerRequest) -> None:
         outcome.rows,
         outcome.duration_ms,
         outcome.remaining_days,
-        " (past due)" if timer.past_due else "",
-        extra={"started": started.isoformat()},
+        " (past due)" if run.past_due else "",
     )

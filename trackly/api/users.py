@@ -1,5 +1,6 @@
 """HTTP functions for user administration."""
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -7,8 +8,14 @@ import azure.functions as func
 from trackly.auth.policy import Action
 from trackly.auth.schemas import UserOut
 from trackly.http import Call, Reply, endpoint
-from trackly.users import service
+from trackly.http.deletion import Deleted
+from trackly.lazy import lazy
 from trackly.users.schemas import UserCreateIn, UserListQuery, UserPath, UserUpdateIn
+
+if TYPE_CHECKING:
+    from trackly.users import service
+else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    service = lazy("trackly.users.service")
 
 bp = func.Blueprint()
 
@@ -16,6 +23,8 @@ bp = func.Blueprint()
 def _link_header(call: Call[None, UserListQuery, None], total: int) -> str:
     q = call.query
     base = {k: v for k, v in (("q", q.q), ("role", q.role.value if q.role else None)) if v}
+    if q.include_inactive:
+        base["include_inactive"] = "true"
 
     def link(skip: int, rel: str) -> str:
         return f'<{call.url_for("users")}?{urlencode({**base, "skip": skip, "limit": q.limit})}>; rel="{rel}"'
@@ -45,7 +54,8 @@ def _link_header(call: Call[None, UserListQuery, None], total: int) -> str:
     },
 )
 def list_users(call: Call[None, UserListQuery, None]) -> Reply:
-    """ADMIN only. A JSON array ordered by creation time; `q` searches name and email."""
+    """ADMIN only. A JSON array ordered by creation time; `q` searches name and email. Only
+    active users unless `include_inactive=true` (deactivated ones have `is_active: false`)."""
     page = service.list_users(call.query, session=call.session)
     return Reply(
         [UserOut.model_validate(u) for u in page.items],
@@ -66,7 +76,8 @@ def list_users(call: Call[None, UserListQuery, None]) -> Reply:
     errors=(409,),
 )
 def create_user(call: Call[None, None, UserCreateIn]) -> Reply:
-    """ADMIN only. Emails are unique regardless of letter case (409)."""
+    """ADMIN only. Emails are unique regardless of letter case (409). The email of a deactivated
+    user is also a 409, whose `detail` and `user_id` say how to reactivate that account."""
     user = service.create_user(call.body, session=call.session)
     return Reply(UserOut.model_validate(user), headers={"Location": call.url_for(f"users/{user.id}")})
 
@@ -138,15 +149,20 @@ def patch_user(call: Call[UserPath, None, UserUpdateIn]) -> UserOut:
     "users/{user_id:guid}",
     action=Action.USER_DEACTIVATE,
     path=UserPath,
-    status=204,
-    summary="Deactivate a user",
+    response=Deleted,
+    summary="Delete (deactivate) a user",
     tags=["users"],
     errors=(404, 409),
 )
-def delete_user(call: Call[UserPath, None, None]) -> None:
-    """ADMIN only. Deactivates the account (its issues keep their creator) and revokes its
-    sessions. The last active ADMIN cannot be deleted (409)."""
+def delete_user(call: Call[UserPath, None, None]) -> Deleted:
+    """ADMIN only. Deactivates the account (its issues keep their creator and show their name),
+    revokes its sessions and drops it from `GET /users` (see `include_inactive`). Answers 200
+    with `{id, deleted, message}`. The last active ADMIN cannot be deleted (409)."""
     service.deactivate_user(call.user, call.path.user_id, session=call.session)
+    return Deleted(
+        id=call.path.user_id,
+        message="The user was deactivated: they can no longer sign in and are no longer listed.",
+    )
 
 
 update_user.__doc__ = patch_user.__doc__ = _UPDATE_DOC

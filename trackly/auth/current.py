@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from trackly.auth.tokens import AccessClaims, decode_access_token
 from trackly.config import Settings
 from trackly.errors import Unauthorized
-from trackly.models import User
+from trackly.models import RefreshToken, User
+
+SESSION_ENDED = "This session has ended (signed out, password changed or revoked); sign in again."
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -22,9 +25,28 @@ def bearer_token(authorization: str | None) -> str:
 def authenticate(
     authorization: str | None, *, session: Session, settings: Settings
 ) -> tuple[User, AccessClaims]:
-    """The active user the verified token names, and the token's claims (e.g. its session)."""
+    """The active user the verified token names, and the token's claims (e.g. its session).
+
+    Every access token the API issues names its sign-in session (`sid`, the refresh-token
+    family). The user row and "is that session still open" come back in the same query, so
+    logout, logout-all, a password change elsewhere, reuse detection and deactivation end the
+    session's access tokens on their next request, not when they expire.
+    """
     claims = decode_access_token(bearer_token(authorization), settings)
-    user = session.get(User, claims.user_id)
+    if claims.family_id is None:
+        # Only tooling mints tokens outside a sign-in session (tests, benchmarks).
+        user = session.get(User, claims.user_id)
+        open_session = True
+    else:
+        session_open = exists().where(
+            RefreshToken.family_id == claims.family_id,
+            RefreshToken.user_id == claims.user_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        row = session.execute(select(User, session_open).where(User.id == claims.user_id)).one_or_none()
+        user, open_session = (row[0], bool(row[1])) if row is not None else (None, False)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active.")
+    if not open_session:
+        raise Unauthorized(SESSION_ENDED)
     return user, claims

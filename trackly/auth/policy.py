@@ -10,9 +10,13 @@ import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from trackly.errors import Forbidden
-from trackly.models import Role, Status, User
+from trackly.models import Role, Status
+
+if TYPE_CHECKING:  # the ORM loads on first use, not with the policy table
+    from trackly.models import User
 
 
 class Action(enum.StrEnum):
@@ -57,7 +61,7 @@ class Facts:
 STAFF = frozenset({Role.ADMIN, Role.MAINTAINER})
 EVERYONE = frozenset(Role)
 
-Rule = Callable[[User, Facts | None], bool]
+Rule = Callable[["User", "Facts | None"], bool]
 
 
 def _roles(roles: frozenset[Role]) -> Rule:

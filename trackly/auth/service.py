@@ -70,8 +70,8 @@ def logout(token: str, *, session: Session) -> None:
 def revoke_all_sessions(user_id: uuid.UUID, *, session: Session, keep_family: uuid.UUID | None = None) -> int:
     """Sign a user out everywhere: revoke every refresh token family (except `keep_family`).
 
-    Used by logout-all, password change and deactivation. Access tokens already issued stay
-    valid until they expire, but a deactivated user is refused on every request anyway.
+    Used by logout-all, password change and deactivation. Access tokens of a revoked session
+    are refused from their next request on (`trackly.auth.current.authenticate`).
     """
     return sessions.revoke_user_families(user_id, session=session, keep_family=keep_family)
 

@@ -17,7 +17,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
@@ -38,7 +38,9 @@ from trackly.errors import (
     UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
-from trackly.models import User
+
+if TYPE_CHECKING:  # the ORM loads on the first request that needs it, not at import
+    from trackly.models import User
 
 log = logging.getLogger("trackly.http")
 
@@ -150,7 +152,7 @@ class Call(Generic[P, Q, B]):
         return self._session
 
     @property
-    def user(self) -> User:
+    def user(self) -> "User":
         """The signed-in user (only on endpoints declared with auth)."""
         if self._user is None:
             raise RuntimeError(f"endpoint {self.spec.name} is not declared with auth")
@@ -290,6 +292,7 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
         if call is not None and call._session is not None:
             _discard(call._session)
         response = error_response(exc, req, request_id)
+    _expose_headers(req, response)
     log.info(
         "%s %s -> %s in %.1f ms",
         req.method,
@@ -299,6 +302,28 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
         extra={"request_id": request_id, "function": spec.name},
     )
     return response
+
+
+# Response headers a browser script may read. The Functions host's CORS (the site's CORS list)
+# only answers preflights and adds Access-Control-Allow-Origin; it never sends
+# Access-Control-Expose-Headers, so the app does, for the origins it allows.
+EXPOSED_HEADERS = "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id"
+
+
+def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
+    origin = req.headers.get("Origin")
+    try:
+        allowed = bool(origin) and origin in get_settings().cors_origins
+    except SettingsError:
+        allowed = False
+    if allowed:
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    # The answer depends on Origin, so caches must keep one copy per origin.
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Origin"
+    elif "origin" not in [v.strip().lower() for v in vary.split(",")]:
+        response.headers["Vary"] = f"{vary}, Origin"
 
 
 def _discard(session: Session) -> None:
@@ -402,6 +427,9 @@ def _parse_json(req: func.HttpRequest, raw: bytes, *, required: bool) -> Any:
         ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
+    except ValueError:
+        # Python refuses to convert integers longer than sys.get_int_max_str_digits() (4,300).
+        raise BadRequest("The request body contains a number with too many digits.") from None
     # PostgreSQL text cannot hold U+0000; refuse it here instead of failing in the driver.
     if "\\u0000" in text and _contains_nul(data):
         raise Unprocessable(
@@ -475,6 +503,9 @@ def _render(spec: EndpointSpec, result: Any, request_id: str) -> func.HttpRespon
     status = reply.status or (204 if reply.body is None and spec.status == 200 else spec.status)
     headers = {"X-Request-Id": request_id, **reply.headers}
     if status in (204, 304) or (reply.body is None and reply.content_type is None):
+        # No body, but a Content-Type all the same: the Python worker adds `text/plain` to any
+        # response without one, so name the type this endpoint's representation has.
+        headers.setdefault("Content-Type", reply.content_type or spec.response_content_type)
         return func.HttpResponse(status_code=status, headers=headers)
     if reply.content_type is not None:
         body = reply.body.encode() if isinstance(reply.body, str) else reply.body
@@ -535,6 +566,17 @@ def error_response(exc: BaseException, req: func.HttpRequest, request_id: str) -
             request_id=request_id,
             instance=instance,
             slug="misconfigured",
+        )
+    if isinstance(exc, sa_exc.DataError):
+        # PostgreSQL refused a value the validation let through (class 22: out of range, bad
+        # date-time...): the request's fault, and the transaction was rolled back.
+        log.warning("database refused a value: %s", exc.orig, extra={"request_id": request_id})
+        return problem_response(
+            400,
+            "A value in the request is outside what the database accepts; nothing was changed.",
+            request_id=request_id,
+            instance=instance,
+            slug="value-out-of-range",
         )
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from trackly.errors import PreconditionRequired
+
+IF_MATCH_REQUIRED = (
+    "This server requires If-Match on writes (REQUIRE_IF_MATCH): send the ETag of your last read "
+    "of this resource, or If-Match: * to overwrite whatever is there."
+)
+
 
 def make_etag(*parts: object) -> str:
     """A strong entity tag from the parts that identify one representation."""
@@ -23,6 +30,15 @@ def parse_tags(header: str | None) -> list[str] | None:
             tag = tag[2:]
         if tag:
             tags.append(tag)
+    return tags
+
+
+def if_match_tags(header: str | None, *, required: bool) -> list[str] | None:
+    """The If-Match tags of a write; with `required` (REQUIRE_IF_MATCH) a missing header is a
+    428 before anything is read or written, so no client can write without having read."""
+    tags = parse_tags(header)
+    if tags is None and required:
+        raise PreconditionRequired(IF_MATCH_REQUIRED)
     return tags
 
 

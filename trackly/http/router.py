@@ -50,14 +50,24 @@ class TimerFunction:
     user_function: Callable[..., Any]
 
 
+def indexed_functions(app: func.FunctionApp) -> list[func.Function]:
+    """`app.get_functions()`, once: a second call on the same app raises (the builders are
+    consumed), so the local host and the worker conformance tests share one result."""
+    cached = getattr(app, "_trackly_indexed", None)
+    if cached is None:
+        cached = list(app.get_functions())
+        app._trackly_indexed = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def discover(app: func.FunctionApp) -> tuple[list[HttpFunction], list[TimerFunction]]:
-    """Read the functions from the app. `get_functions()` works once per app, so cache the result."""
+    """Read the functions from the app (cached, see `indexed_functions`)."""
     cached = getattr(app, "_trackly_functions", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     http: list[HttpFunction] = []
     timers: list[TimerFunction] = []
-    for fn in app.get_functions():
+    for fn in indexed_functions(app):
         trigger: Any = fn.get_trigger()
         if trigger is None:
             continue

@@ -97,16 +97,31 @@ class IssueOut(BaseModel):
     file_url: str | None
     version: int
     attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
+    allowed_transitions: list[Status] = Field(
+        description="The statuses the caller may move this issue to now (workflow and role); "
+        "empty for a caller who may not change statuses."
+    )
 
 
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "severity", "-severity"]
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """Times without an offset are taken as UTC."""
-    if value is not None and value.tzinfo is None:
+    """Times without an offset are taken as UTC; others are converted to UTC here, because
+    RFC 3339 allows offsets up to +/-23:59 but PostgreSQL refuses those of 16 hours or more."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value
+    return to_utc(value)
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware time in UTC; ValueError when the conversion leaves years 1-9999."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The time is outside the years 1 to 9999 once converted to UTC.") from None
 
 
 class IssueListQuery(QueryModel):

@@ -36,6 +36,7 @@ from trackly.issues.schemas import (
     IssueListQuery,
     IssueOut,
     IssueUpdate,
+    to_utc,
 )
 from trackly.models import Event, Issue, IssueCount, Severity, Status, User
 
@@ -64,7 +65,13 @@ def _rows() -> Select[Issue, str, str | None]:
 
 
 def _out(
-    issue: Issue, creator_name: str | None, updater_name: str | None, files: list[AttachmentOut]
+    issue: Issue,
+    creator_name: str | None,
+    updater_name: str | None,
+    files: list[AttachmentOut],
+    *,
+    viewer: User,
+    preset: workflow.Preset,
 ) -> IssueOut:
     return IssueOut(
         id=issue.id,
@@ -82,14 +89,17 @@ def _out(
         file_url=issue.file_url,
         version=issue.version,
         attachments=files,
+        allowed_transitions=workflow.allowed_for(
+            viewer, owner_id=issue.created_by, current=issue.status, preset=preset
+        ),
     )
 
 
 def _render_one(
-    issue: Issue, creator_name: str | None, updater_name: str | None, *, session: Session
+    issue: Issue, creator_name: str | None, updater_name: str | None, *, viewer: User, session: Session
 ) -> IssueOut:
     files = attachments.active_for_issues([issue.id], session=session)[issue.id]
-    return _out(issue, creator_name, updater_name, files)
+    return _out(issue, creator_name, updater_name, files, viewer=viewer, preset=workflow.active_preset())
 
 
 def _json(value: Any) -> Any:
@@ -146,14 +156,14 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
         actor=actor,
         changes={name: [None, _json(getattr(issue, name))] for name in TRACKED_FIELDS},
     )
-    return _out(issue, actor.full_name, actor.full_name, [])
+    return _out(issue, actor.full_name, actor.full_name, [], viewer=actor, preset=workflow.active_preset())
 
 
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
     row = session.execute(visible(_rows().where(Issue.id == issue_id), viewer)).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
-    return _render_one(row[0], row[1], row[2], session=session)
+    return _render_one(row[0], row[1], row[2], viewer=viewer, session=session)
 
 
 # --- update / delete ------------------------------------------------------------------------------
@@ -168,8 +178,8 @@ def update_issue(
     session: Session,
 ) -> IssueOut:
     """Apply the changed fields. Checks, in order: visible (404), allowed (403), fresh (412),
-    legal status move (409). Fields sent with their current value are ignored; when nothing
-    changes, nothing is written (no version bump, no event)."""
+    legal status move under the ISSUE_WORKFLOW preset (409). Fields sent with their current
+    value are ignored; when nothing changes, nothing is written (no version bump, no event)."""
     issue, creator_name, updater_name = _locked(issue_id, actor, session=session)
     changes: dict[str, list[Any]] = {}
     for name in TRACKED_FIELDS:
@@ -188,7 +198,7 @@ def update_issue(
         workflow.check_transition(issue.status, changes["status"][1])
 
     if not changes:
-        return _render_one(issue, creator_name, updater_name, session=session)
+        return _render_one(issue, creator_name, updater_name, viewer=actor, session=session)
 
     for name, (_old, new) in changes.items():
         setattr(issue, name, new)
@@ -203,7 +213,7 @@ def update_issue(
         actor=actor,
         changes={name: [_json(old), _json(new)] for name, (old, new) in changes.items()},
     )
-    return _render_one(issue, creator_name, actor.full_name, session=session)
+    return _render_one(issue, creator_name, actor.full_name, viewer=actor, session=session)
 
 
 def delete_issue(
@@ -321,6 +331,7 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
                 value: Any = datetime.fromisoformat(str(raw))
                 if value.tzinfo is None:
                     raise ValueError("naive")
+                value = to_utc(value)  # PostgreSQL refuses offsets of 16 hours or more
             elif col.key == "severity_rank":
                 if not isinstance(raw, int) or isinstance(raw, bool):
                     raise ValueError("rank")
@@ -377,7 +388,11 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
         from_counters = counter_total_query(query, viewer=viewer)
         total = session.scalar(count_query if from_counters is None else from_counters) or 0
     files = attachments.active_for_issues([row[0].id for row in rows], session=session)
-    items = [_out(issue, c_name, u_name, files[issue.id]) for issue, c_name, u_name in rows]
+    preset = workflow.active_preset()
+    items = [
+        _out(issue, c_name, u_name, files[issue.id], viewer=viewer, preset=preset)
+        for issue, c_name, u_name in rows
+    ]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
     return IssuePage(items=items, total=total, next_cursor=next_cursor)
 

@@ -1,10 +1,52 @@
-"""SQLAlchemy 2.0 typed models, one module per part of the domain."""
+"""SQLAlchemy 2.0 typed models, one module per part of the domain.
 
-from trackly.models.base import AttachmentStatus, Base, Role, Severity, Status
-from trackly.models.events import Event
-from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
-from trackly.models.stats import DailyStats
-from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+The enums load with the package; the mapped classes load on first use (PEP 562 `__getattr__`),
+all together, because relationships between them resolve by name. Defining the mapped classes
+costs tens of milliseconds, which every new Function App instance would otherwise pay at import
+time even when its first request never touches the database.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from trackly.models.enums import AttachmentStatus, Role, Severity, Status
+
+if TYPE_CHECKING:
+    from trackly.models.base import Base
+    from trackly.models.events import Event
+    from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
+    from trackly.models.stats import DailyStats
+    from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+
+# Where each mapped class is defined.
+_MAPPED = {
+    "Base": "base",
+    "Event": "events",
+    "Attachment": "issues",
+    "IdempotencyKey": "issues",
+    "Issue": "issues",
+    "IssueCount": "issues",
+    "DailyStats": "stats",
+    "AuthFlow": "users",
+    "LoginCode": "users",
+    "LoginThrottle": "users",
+    "RefreshToken": "users",
+    "SsoLink": "users",
+    "User": "users",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MAPPED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module in sorted(set(_MAPPED.values())):
+        importlib.import_module(f"{__name__}.{module}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MAPPED[name]}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
 
 __all__ = [
     "Attachment",

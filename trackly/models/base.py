@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from trackly.models.enums import AttachmentStatus, Role, Severity, Status
+
+__all__ = ["AttachmentStatus", "Base", "Role", "Severity", "Status", "created_at_column", "uuid_pk"]
 
 # Deterministic constraint names keep Alembic autogenerate and downgrades predictable.
 NAMING_CONVENTION = {
@@ -29,29 +32,3 @@ def uuid_pk() -> Mapped[uuid.UUID]:
 
 def created_at_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-
-class Role(enum.StrEnum):
-    ADMIN = "ADMIN"
-    MAINTAINER = "MAINTAINER"
-    REPORTER = "REPORTER"
-
-
-class Severity(enum.StrEnum):
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-    CRITICAL = "CRITICAL"
-
-
-class Status(enum.StrEnum):
-    OPEN = "OPEN"
-    TRIAGED = "TRIAGED"
-    IN_PROGRESS = "IN_PROGRESS"
-    DONE = "DONE"
-
-
-class AttachmentStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    ACTIVE = "ACTIVE"
-    REJECTED = "REJECTED"

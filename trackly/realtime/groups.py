@@ -6,6 +6,13 @@
 A connection is put into its groups by the service when it connects (the groups are listed in
 the client access token), so a client never joins a group by itself and holds no
 `webpubsub.joinLeaveGroup` role.
+
+Because the groups are fixed in the token, a user who loses staff access (demoted to REPORTER
+or deactivated) could reconnect with a URL negotiated before the change and be put into `staff`
+again until that token expires (REALTIME_TOKEN_MINUTES). Their connections are closed at the
+change; on top of that, messages to `staff` carry a filter excluding such users for as long as
+a token from before the change may live (`staff_filter`), so a reconnection in that window joins
+`staff` but receives nothing from it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,14 @@ def groups_for_user(user: User) -> list[str]:
     groups = [STAFF_GROUP] if sees_all_issues(user) else []
     groups.append(user_group(user.id))
     return groups
+
+
+def staff_filter(excluded_user_ids: list[uuid.UUID]) -> str | None:
+    """The Web PubSub OData filter that keeps these users' connections out of a send (None: no
+    filter). User ids are UUIDs, so nothing needs quoting beyond the literal quotes."""
+    if not excluded_user_ids:
+        return None
+    return " and ".join(f"userId ne '{uuid.UUID(str(u))}'" for u in excluded_user_ids)
 
 
 def groups_for_event(event: Event) -> list[str]:

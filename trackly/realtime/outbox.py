@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from trackly import clock, db
 from trackly.config import Settings
-from trackly.models import Event
+from trackly.models import Event, Role, User
 from trackly.realtime.client import get_client
-from trackly.realtime.groups import groups_for_event
+from trackly.realtime.groups import STAFF_GROUP, groups_for_event, staff_filter
 from trackly.realtime.schemas import OutboxRun
 from trackly.realtime.service import to_message
 
@@ -40,6 +41,8 @@ BATCH_SIZE = 200
 # A timer run stops taking new batches after this long (the schedule fires every minute).
 RUN_BUDGET_SECONDS = 45.0
 PRUNE_ISSUES_PER_RUN = 500
+# Keeps the OData filter on staff messages short; more recent demotions than this is unheard of.
+MAX_STAFF_EXCLUSIONS = 100
 
 
 @dataclass
@@ -57,9 +60,31 @@ def _service_down(exc: Exception) -> bool:
     return status >= 500 or status in (401, 403, 408, 429)
 
 
-def send(events: Sequence[Event], *, settings: Settings) -> Delivery:
-    """Send each event to its groups; never raises."""
+def recently_lost_staff(*, session: Session, settings: Settings) -> list[uuid.UUID]:
+    """Users who may still hold a negotiate token with the `staff` group although they are no
+    longer staff: not staff now (REPORTER or deactivated) and changed within a token's lifetime
+    (plus a minute of clock skew). A later unrelated change (a new name) only lengthens the
+    exclusion of someone who is not staff anyway, which is harmless."""
+    since = clock.now() - timedelta(minutes=settings.REALTIME_TOKEN_MINUTES + 1)
+    ids = session.scalars(
+        select(User.id)
+        .where(User.updated_at >= since, or_(User.role == Role.REPORTER, User.is_active.is_(False)))
+        .order_by(User.updated_at.desc())
+        .limit(MAX_STAFF_EXCLUSIONS + 1)
+    ).all()
+    if len(ids) > MAX_STAFF_EXCLUSIONS:
+        log.warning(
+            "more than %d users lost staff access recently; excluding the latest", MAX_STAFF_EXCLUSIONS
+        )
+    return list(ids[:MAX_STAFF_EXCLUSIONS])
+
+
+def send(
+    events: Sequence[Event], *, settings: Settings, staff_excluded: Sequence[uuid.UUID] = ()
+) -> Delivery:
+    """Send each event to its groups, keeping `staff_excluded` users out of `staff`; never raises."""
     result = Delivery()
+    only_staff = staff_filter(list(staff_excluded))
     try:
         client = get_client(settings)
     except Exception:
@@ -70,7 +95,12 @@ def send(events: Sequence[Event], *, settings: Settings) -> Delivery:
         message = to_message(event).model_dump(mode="json")
         try:
             for group in groups_for_event(event):
-                client.send_to_group(group, message, content_type="application/json")
+                client.send_to_group(
+                    group,
+                    message,
+                    content_type="application/json",
+                    filter=only_staff if group == STAFF_GROUP else None,
+                )
         except Exception as exc:
             result.failed += 1
             if _service_down(exc):
@@ -99,7 +129,8 @@ def _claim_and_publish(claim: Select[Event], *, session: Session, settings: Sett
     events = session.scalars(
         claim.where(Event.published_at.is_(None)).order_by(Event.id).with_for_update(skip_locked=True)
     ).all()
-    delivery = send(events, settings=settings)
+    excluded = recently_lost_staff(session=session, settings=settings) if events else []
+    delivery = send(events, settings=settings, staff_excluded=excluded)
     _mark_published(session, delivery.published)
     return len(events), delivery
 

@@ -21,19 +21,33 @@ from trackly.models import AuthFlow
 FLOW_TTL = timedelta(minutes=10)
 
 
+# Kept next to MSAL's keys in the stored flow: the browser binding (trackly.sso.binding).
+_BINDING_KEY = "trackly_browser"
+
+
 @dataclass(frozen=True)
 class PendingFlow:
     flow: dict[str, Any]
     return_to: str
+    browser_hash: str | None = None  # SHA-256 of the nonce in the starting browser's cookie
+    secure_cookie: bool = True
 
 
-def save_flow(provider: str, flow: dict[str, Any], return_to: str, *, session: Session) -> None:
+def save_flow(
+    provider: str,
+    flow: dict[str, Any],
+    return_to: str,
+    *,
+    browser_hash: str,
+    secure_cookie: bool,
+    session: Session,
+) -> None:
     now = clock.now()
     session.add(
         AuthFlow(
             state=str(flow["state"]),
             provider=provider,
-            flow=flow,
+            flow={**flow, _BINDING_KEY: {"hash": browser_hash, "secure": secure_cookie}},
             return_to=return_to,
             created_at=now,
             expires_at=now + FLOW_TTL,
@@ -51,4 +65,11 @@ def take_flow(provider: str, state: str, *, session: Session) -> PendingFlow | N
     ).one_or_none()
     if row is None or row.expires_at <= clock.now():
         return None
-    return PendingFlow(flow=dict(row.flow), return_to=row.return_to)
+    flow = dict(row.flow)
+    binding = flow.pop(_BINDING_KEY, None) or {}  # MSAL gets its own keys only
+    return PendingFlow(
+        flow=flow,
+        return_to=row.return_to,
+        browser_hash=binding.get("hash"),
+        secure_cookie=bool(binding.get("secure", True)),
+    )

@@ -1,15 +1,24 @@
-"""`python -m trackly aggregate-stats [--from DATE --to DATE]`: the timer's job from a shell."""
+"""`python -m trackly aggregate-stats [--from DATE --to DATE]`: the timer's job from a shell.
+
+The command lives with its domain but does not depend on the local tool: `trackly.cli` registers
+it and hands it `prepare` (load local settings, start the embedded database when none is set).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import date
 
-from trackly.cli import command, prepare_environment
+NAME = "aggregate-stats"
+HELP = (
+    "compute daily statistics: without --from/--to, today and every missing day back to the first "
+    "event (no STATS_BACKFILL_MAX_DAYS bound); with them, rebuild that range from the events"
+)
 
 
-def _args(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--from",
         dest="start",
@@ -23,17 +32,13 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-@command(
-    "aggregate-stats",
-    "compute daily statistics: without --from/--to, today and every missing day back to the first "
-    "event (no STATS_BACKFILL_MAX_DAYS bound); with them, rebuild that range from the events",
-    _args,
-)
-def aggregate_stats(args: argparse.Namespace) -> int:
+def aggregate_stats(args: argparse.Namespace, *, prepare: Callable[[], bool]) -> int:
+    """`prepare()` readies the environment and returns True when a fresh embedded database is
+    in use (then it is migrated here)."""
     if (args.start is None) != (args.end is None):
         print("Give both --from and --to, or neither.", file=sys.stderr)
         return 2
-    embedded = prepare_environment(embedded_ok=True)
+    embedded = prepare()
     from tqdm import tqdm
 
     from trackly import db, schema

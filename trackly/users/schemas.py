@@ -23,6 +23,10 @@ class UserListQuery(QueryModel):
         default=None, max_length=200, description="Search in name and email."
     )
     role: Role | None = Field(default=None, description="Only users with this role.")
+    include_inactive: bool = Field(
+        default=False,
+        description="Also list deactivated (deleted) users; they carry `is_active: false`.",
+    )
 
 
 class UserCreateIn(RequestModel):

@@ -6,6 +6,10 @@
   active ADMIN row (`SELECT ... FOR UPDATE`, in id order) before the target is changed, so two
   admins demoting each other at the same moment cannot both succeed.
 - Deleting a user deactivates it: issues keep their creator, and its sessions are revoked.
+  The users list shows active users unless asked for the deactivated ones too.
+- Creating a user with a deactivated user's email is a 409 that names the account and says how
+  to reactivate it (PUT /users/{id} {"is_active": true}): a new account would silently take
+  over nothing, and reactivating on create would revive old sign-in links unasked.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ def list_users(query: UserListQuery, *, session: Session) -> UserPage:
         )
     if query.role is not None:
         stmt = stmt.where(User.role == query.role)
+    if not query.include_inactive:
+        stmt = stmt.where(User.is_active.is_(True))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
         stmt.order_by(User.created_at, User.id).offset(query.skip).limit(query.limit)
@@ -56,6 +62,14 @@ def list_users(query: UserListQuery, *, session: Session) -> UserPage:
 
 
 def create_user(body: UserCreateIn, *, session: Session) -> User:
+    existing = auth_service.find_by_email(body.email, session=session)
+    if existing is not None and not existing.is_active:
+        raise Conflict(
+            f"A deactivated account with the email {existing.email} exists (user {existing.id}). "
+            f'Reactivate it with PUT /api/users/{existing.id} {{"is_active": true}} instead of '
+            "creating a new one.",
+            user_id=str(existing.id),
+        )
     return auth_service.create_user(
         email=body.email, password=body.password, full_name=body.full_name, role=body.role, session=session
     )

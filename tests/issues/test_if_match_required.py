@@ -1,0 +1,78 @@
+"""REQUIRE_IF_MATCH (issue 16, item 7): deployments without the original frontend can refuse
+writes that carry no If-Match (428), so a stale full-form PUT cannot revert another user's change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from tests.support.api import Api, assert_problem
+
+
+def _issue(as_reporter: Api) -> dict[str, Any]:
+    resp = as_reporter.post("issues", {"title": "Printer on fire", "severity": "MEDIUM"})
+    assert resp.status_code == 201, resp.text
+    return {"id": resp.json()["id"], "etag": resp.headers["ETag"]}
+
+
+def _state(engine: Engine, issue_id: str) -> tuple[Any, ...]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT severity, title, version FROM issues WHERE id = :id"), {"id": issue_id}
+        ).one_or_none()
+        events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+    return (tuple(row) if row else None, events)
+
+
+def test_by_default_a_stale_form_put_without_if_match_still_goes_through(
+    as_reporter: Api, as_maintainer: Api
+) -> None:
+    """The original client's flow keeps working; this is the lost update the setting prevents."""
+    issue = _issue(as_reporter)
+    form = as_maintainer.get(f"issues/{issue['id']}").json()  # the form is loaded ...
+    assert as_maintainer.patch(f"issues/{issue['id']}", {"severity": "HIGH"}).status_code == 200
+    stale = {k: form[k] for k in ("title", "description", "severity", "status")}
+    resp = as_maintainer.put(f"issues/{issue['id']}", {**stale, "title": "Printer on fire!"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["severity"] == "MEDIUM"  # the other change was silently reverted
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_required_if_match_refuses_writes_without_it_with_428(
+    as_reporter: Api, as_admin: Api, engine: Engine, settings_env: Any, method: str
+) -> None:
+    issue = _issue(as_reporter)
+    settings_env(REQUIRE_IF_MATCH="true")
+    before = _state(engine, issue["id"])
+    body = None if method == "DELETE" else {"severity": "HIGH"}
+    resp = as_admin.request(method, f"issues/{issue['id']}", json=body)
+    problem = assert_problem(resp, 428, "If-Match")
+    assert problem["type"].endswith("precondition-required")
+    assert _state(engine, issue["id"]) == before
+
+
+def test_required_if_match_still_answers_412_for_a_stale_tag_and_accepts_current_or_star(
+    as_reporter: Api, as_admin: Api, settings_env: Any
+) -> None:
+    issue = _issue(as_reporter)
+    settings_env(REQUIRE_IF_MATCH="true")
+    path = f"issues/{issue['id']}"
+    fresh = as_admin.patch(path, {"severity": "HIGH"}, headers={"If-Match": issue["etag"]})
+    assert fresh.status_code == 200, fresh.text
+    assert_problem(as_admin.put(path, {"severity": "LOW"}, headers={"If-Match": issue["etag"]}), 412)
+    assert (
+        as_admin.put(path, {"severity": "LOW"}, headers={"If-Match": fresh.headers["ETag"]}).status_code
+        == 200
+    )
+    assert as_admin.put(path, {"severity": "CRITICAL"}, headers={"If-Match": "*"}).status_code == 200
+    assert as_admin.delete(path, headers={"If-Match": "*"}).status_code == 200
+
+
+def test_428_comes_before_reading_the_issue(as_admin: Api, settings_env: Any) -> None:
+    """No If-Match, unknown issue: 428 (the client must read first anyway), not 404."""
+    settings_env(REQUIRE_IF_MATCH="true")
+    missing = "00000000-0000-0000-0000-000000000001"
+    assert_problem(as_admin.patch(f"issues/{missing}", {"severity": "HIGH"}), 428)
