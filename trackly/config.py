@@ -62,7 +62,8 @@ class SettingsError(RuntimeError):
 class Settings(BaseSettings):
     """Every setting the app reads. Names are the environment variable names."""
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+    # Built on the first get_settings(), not at import (cold start).
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, defer_build=True)
 
     # --- runtime ------------------------------------------------------------------------------
     TRACKLY_ENV: Literal["development", "test", "production"] = "production"

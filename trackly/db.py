@@ -11,12 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from trackly.config import Settings, get_settings
+if TYPE_CHECKING:  # settings load with the first request (pydantic-settings is not cheap to import)
+    from trackly.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ def get_engine() -> Engine:
     if _engine is None:
         with _lock:
             if _engine is None:
+                from trackly.config import get_settings
+
                 settings = get_settings()
                 if not settings.DATABASE_URL:
                     from trackly.errors import ServiceUnavailable
