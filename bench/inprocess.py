@@ -35,12 +35,14 @@ class _Context:
 
 class SqlRecorder:
     """Counts and keeps the statements the app's engine sends while `active`, and counts the
-    other round trips a request costs: pool liveness pings and commits."""
+    other round trips a request costs: pool liveness pings, and per transaction the BEGIN
+    (psycopg2 sends it before the first statement) and the COMMIT."""
 
     def __init__(self) -> None:
         self.active = False
         self.statements: list[tuple[str, Any, bool]] = []
         self.pings = 0
+        self.begins = 0
         self.commits = 0
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
@@ -48,6 +50,7 @@ class SqlRecorder:
         from trackly import db
 
         event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "begin", self._begin)
         event.listen(Engine, "commit", self._commit)
         # A ping is a round trip the statement events never see; count it where the pool sends it.
         dialect = db.get_engine().dialect
@@ -65,13 +68,17 @@ class SqlRecorder:
         if self.active:
             self.statements.append((args[2], args[3], args[5]))
 
+    def _begin(self, *args: Any) -> None:
+        if self.active:
+            self.begins += 1
+
     def _commit(self, *args: Any) -> None:
         if self.active:
             self.commits += 1
 
     def start(self) -> None:
         self.statements = []
-        self.pings = self.commits = 0
+        self.pings = self.begins = self.commits = 0
         self.active = True
 
     def stop(self) -> list[tuple[str, Any, bool]]:
@@ -80,7 +87,7 @@ class SqlRecorder:
 
     @property
     def round_trips(self) -> int:
-        return len(self.statements) + self.pings + self.commits
+        return len(self.statements) + self.pings + self.begins + self.commits
 
 
 @dataclass
@@ -454,7 +461,7 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
                 "ratio_min": app_s["min"] / raw_s["min"] if raw_s["min"] else None,
                 "queries": len(statements),
                 "round_trips": round_trips,
-                "raw_round_trips": len(statements) + (mode == "commit"),
+                "raw_round_trips": len(statements) + 2,  # + BEGIN and COMMIT (or ROLLBACK)
                 "replay": mode,
                 "original_ms": scenario.original_ms,
                 "unexpected_statuses": sorted(set(unexpected)),
