@@ -172,10 +172,10 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
         )
         add(
             "| endpoint | app | raw SQL baseline | ratio (of medians; of minimums) | before: app (ratio) "
-            "| queries | round trips "
-            "(raw) | before: queries / round trips | original, reference figure (not this run) |"
+            "| CPU per request: app / raw (before: app) | queries | round trips (raw) "
+            "| before: queries / round trips | original, reference figure (not this run) |"
         )
-        add("|---|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|---|---|")
         for e in hc["endpoints"]:
             orig = f"{e['original_ms']:.1f} ms" if e.get("original_ms") else "-"
             note = " (replay rolled back)" if e["replay"] != "commit" else ""
@@ -183,9 +183,15 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
             old = _named(_before(before, "handlers", "endpoints"), "name", e["name"]) or {}
             was = f"{old['app']['median']:.2f} ms ({old['ratio']:.1f}x)" if old.get("app") else "-"
             was_rt = f"{old.get('queries', '-')} / {old.get('round_trips', '-')}" if old else "-"
+            cpu = (
+                f"{e['app_cpu']['median']:.2f} / {e['raw_cpu']['median']:.2f} ms"
+                + (f" ({old['app_cpu']['median']:.2f} ms)" if old.get("app_cpu") else "")
+                if e.get("app_cpu")
+                else "-"
+            )
             add(
                 f"| {e['name']}{bad} | {fmt_ms(e['app'])} | {fmt_ms(e['raw_sql'])}{note} | "
-                f"{e['ratio']:.1f}x; {e.get('ratio_min') or 0:.1f}x | {was} | {e['queries']} | "
+                f"{e['ratio']:.1f}x; {e.get('ratio_min') or 0:.1f}x | {was} | {cpu} | {e['queries']} | "
                 f"{e.get('round_trips', '-')} "
                 f"({e.get('raw_round_trips', '-')}) | {was_rt} | {orig} |"
             )
@@ -201,11 +207,11 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
                 f"| login, argon2 excluded | {lg['login_excluding_argon2_median']:.2f} ms (total "
                 f"{fmt_ms(lg['login'])} - argon2) | {fmt_ms(lg['raw_sql'])} | "
                 f"{lg['ratio_excluding_argon2']:.1f}x; {lg.get('ratio_min_excluding_argon2') or 0:.1f}x | "
-                f"{was} | {lg['queries']} | "
+                f"{was} | | {lg['queries']} | "
                 f"{lg.get('round_trips', '-')} ({lg['queries'] + 2}) | "
                 f"{old.get('queries', '-')} / {old.get('round_trips', '-')} | 345 ms (bcrypt 12 incl.) |"
             )
-            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | | | | |")
+            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | | | | | |")
         for s in hc.get("skipped", []):
             add(f"- not measured: {s}")
         if isinstance(lg, dict) and lg.get("skipped"):
