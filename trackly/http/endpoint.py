@@ -50,6 +50,8 @@ Q = TypeVar("Q")
 B = TypeVar("B")
 
 MAX_URL_LENGTH = 8192
+# Every answer: a browser must never guess a type other than the declared one.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -506,7 +508,10 @@ def _to_json(value: Any, declared: Any) -> bytes:
 def _render(spec: EndpointSpec, result: Any, request_id: str) -> func.HttpResponse:
     reply = result if isinstance(result, Reply) else Reply(body=result)
     status = reply.status or (204 if reply.body is None and spec.status == 200 else spec.status)
-    headers = {"X-Request-Id": request_id, **reply.headers}
+    headers = {"X-Request-Id": request_id, **NOSNIFF, **reply.headers}
+    if spec.auth and spec.method == "GET" and "Cache-Control" not in headers:
+        # Per-user data: a shared cache must not keep it, and the browser must revalidate.
+        headers["Cache-Control"] = "private, no-cache"
     if status in (204, 304) or (reply.body is None and reply.content_type is None):
         # No body, but a Content-Type all the same: the Python worker adds `text/plain` to any
         # response without one, so name the type this endpoint's representation has.
@@ -542,7 +547,7 @@ def problem_response(
         errors=errors,
         extra=extra,
     )
-    all_headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "X-Request-Id": request_id}
+    all_headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "X-Request-Id": request_id, **NOSNIFF}
     all_headers.update(headers or {})
     return func.HttpResponse(body=body, status_code=status, headers=all_headers)
 
