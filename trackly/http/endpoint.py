@@ -37,6 +37,7 @@ from trackly.errors import (
     UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.http.strict import body_type_errors, query_type_errors
 from trackly.schemas import Schema
 
 if TYPE_CHECKING:  # the ORM and pydantic-settings load with the first request, not at import
@@ -359,7 +360,10 @@ def _build_call(
     if any("\x00" in str(v) for v in route_params.values()):
         raise BadRequest("The URL may not contain the NUL character (U+0000).")
     path = _validate(spec.path_model, route_params, "path", errors)
-    query = _validate(spec.query_model, _query_dict(spec.query_model, req), "query", errors)
+    query_data = _query_dict(spec.query_model, req)
+    wrong_query = query_type_errors(spec.query_model, query_data) if spec.query_model and query_data else []
+    errors.extend(wrong_query)
+    query = None if wrong_query else _validate(spec.query_model, query_data, "query", errors)
     body: Any = None
     raw = req.get_body() or b""
     if len(raw) > settings.MAX_REQUEST_BYTES:
@@ -370,7 +374,9 @@ def _build_call(
         # An absent optional body means "all defaults"; a JSON `null` body is invalid like any
         # other non-object.
         data = _parse_json(req, raw, required=spec.body_required) if raw.strip() or spec.body_required else {}
-        body = _validate(spec.body_model, data, "body", errors)
+        wrong_types = body_type_errors(spec.body_model, data)
+        errors.extend(wrong_types)
+        body = None if wrong_types else _validate(spec.body_model, data, "body", errors)
     elif raw.strip() and spec.method in ("POST", "PUT", "PATCH"):
         raise BadRequest("This endpoint takes no request body.")
     if errors:
