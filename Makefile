@@ -8,6 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help setup browser run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
@@ -41,7 +42,7 @@ browser:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
 run: setup
-	$(PY) -m trackly serve --port $(PORT)
+	$(PY) -m trackly serve --port $(PORT) $(RUN_ARGS)
 
 test: setup browser
 	$(PY) -m pytest --ignore=tests/hardening -n 2 $(PYTEST_ARGS)
