@@ -29,15 +29,20 @@ def command(
     return register
 
 
-def prepare_environment(*, embedded_ok: bool) -> bool:
+def prepare_environment(*, embedded_ok: bool, local_tool: bool = False) -> bool:
     """Load local.settings.json and, when no DATABASE_URL is set, start the embedded PostgreSQL.
 
-    Returns True when the embedded database is in use (then demo data may be seeded).
+    `local_tool` (the local host, seed-demo): TRACKLY_ENV defaults to development, as these are
+    developer tools; the Function App itself keeps the strict production default, and an
+    explicit TRACKLY_ENV (environment or local.settings.json) always wins.
+    Returns True when the embedded database is in use.
     """
     from trackly.config import reset_settings
     from trackly.devhost import load_local_settings
 
     load_local_settings()
+    if local_tool:
+        os.environ.setdefault("TRACKLY_ENV", "development")
     embedded = False
     if not os.environ.get("DATABASE_URL") and embedded_ok:
         from trackly.localdb import start_embedded
@@ -55,20 +60,30 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=7071, help="port (default 7071, as Core Tools)")
     p.add_argument("--no-timers", action="store_true", help="do not run timer functions")
     p.add_argument("--no-seed", action="store_true", help="do not seed demo data")
+    p.add_argument(
+        "--no-webpubsub",
+        action="store_true",
+        help="do not start the local Web PubSub service when none is configured (negotiate then answers 503)",
+    )
 
 
 @command("serve", "serve function_app.py on http://127.0.0.1:7071/api", _serve_args)
 def serve(args: argparse.Namespace) -> int:
-    embedded = prepare_environment(embedded_ok=True)
+    prepare_environment(embedded_ok=True, local_tool=True)
     from trackly import db, schema
     from trackly.attachments.localazurite import start_for_local_host
     from trackly.config import get_settings
 
     start_for_local_host(STATE_DIR / "azurite")  # Blob Storage when none is configured; stopped at exit
+    if not args.no_webpubsub:
+        from trackly.realtime.localservice import start_for_local_host as start_webpubsub
+
+        start_webpubsub()  # live updates when no Web PubSub is configured; stopped at exit
 
     settings = get_settings()
     schema.upgrade()
-    if embedded and not args.no_seed:
+    demo_users = settings.is_development and not args.no_seed
+    if demo_users:
         from trackly import demo
 
         with db.session_scope() as session:
@@ -99,7 +114,8 @@ def serve(args: argparse.Namespace) -> int:
         f"{len(local.http_functions)} HTTP functions, {len(local.timers)} timers "
         f"({settings.TRACKLY_ENV}). Press Ctrl+C to stop."
     )
-    if embedded:
+    print(f"CORS origins {', '.join(settings.cors_origins)}")
+    if demo_users:
         print("Demo sign-in: admin@trackly.com / admin123 (also maintainer@, reporter@, surprise@)")
     sys.stdout.flush()
 
@@ -130,7 +146,7 @@ def migrate(args: argparse.Namespace) -> int:
 
 @command("seed-demo", "create the demo users and sample issues (never in production)")
 def seed_demo(args: argparse.Namespace) -> int:
-    prepare_environment(embedded_ok=True)
+    prepare_environment(embedded_ok=True, local_tool=True)
     from trackly import db, demo
     from trackly.config import get_settings
 

@@ -192,7 +192,16 @@ class Settings(BaseSettings):
 
     @property
     def cors_origins(self) -> list[str]:
-        return self.TRACKLY_ALLOWED_ORIGINS or [self.FRONTEND_URL]
+        """TRACKLY_ALLOWED_ORIGINS, or FRONTEND_URL; in development also its loopback twin
+        (`localhost` <-> `127.0.0.1`), since a dev server is opened under either name."""
+        if self.TRACKLY_ALLOWED_ORIGINS:
+            return self.TRACKLY_ALLOWED_ORIGINS
+        origins = [self.FRONTEND_URL]
+        if self.is_development:
+            for a, b in (("//localhost", "//127.0.0.1"), ("//127.0.0.1", "//localhost")):
+                if a + ":" in self.FRONTEND_URL or self.FRONTEND_URL.endswith(a):
+                    origins.append(self.FRONTEND_URL.replace(a, b, 1))
+        return origins
 
     @property
     def storage_configured(self) -> bool:

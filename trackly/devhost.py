@@ -114,6 +114,15 @@ class LocalHost:
         allowed_origin = origin if origin and origin in cors_origins else None
 
         if method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+            if allowed_origin is None:
+                # So a browser client's CORS failure is visible in the terminal, not only in
+                # the browser console.
+                log.warning(
+                    "refused preflight: OPTIONS %s -> 403 (origin %s is not in %s)",
+                    path,
+                    origin or "(none)",
+                    ", ".join(cors_origins) or "(no allowed origins)",
+                )
             return self._preflight(start_response, allowed_origin, origin)
 
         body = self._read_body(environ, body_limit)
@@ -129,10 +138,12 @@ class LocalHost:
                 instance=path,
                 headers={"Allow": allowed},
             )
+            log.warning("unrouted request: %s %s -> 405 (allowed: %s)", method, path, allowed)
         except NotFound:
             response = problem_response(
                 404, f"There is no endpoint at {path}.", request_id=request_id, instance=path
             )
+            log.warning("unrouted request: %s %s -> 404", method, path)
         else:
             request = func.HttpRequest(
                 method=method,

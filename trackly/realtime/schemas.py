@@ -33,6 +33,10 @@ class NegotiateOut(BaseModel):
     url: str = Field(description="Open a WebSocket here with subprotocol json.webpubsub.azure.v1.")
     expires_at: datetime = Field(description="The access token in `url` is refused after this time.")
     groups: list[str] = Field(description="The groups the connection is put into when it connects.")
+    last_event_id: int = Field(
+        description="The newest event id you may see now (0 when none): pass it as `after` to "
+        "`/events` to catch up from this moment on."
+    )
 
 
 class EventsQuery(QueryModel):
