@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly.attachments.schemas import AttachmentOut
 from trackly.http import QueryModel, RequestModel
 from trackly.models import Severity, Status
+from trackly.schemas import Schema
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000
@@ -81,7 +82,7 @@ class IssueUpdate(RequestModel):
         return value
 
 
-class IssueOut(BaseModel):
+class IssueOut(Schema):
     id: uuid.UUID
     title: str
     description: str
@@ -153,12 +154,12 @@ class IssueListQuery(QueryModel):
         return self
 
 
-class Actor(BaseModel):
+class Actor(Schema):
     id: uuid.UUID
     full_name: str | None
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(Schema):
     id: int
     type: str
     actor: Actor | None = Field(description="Null when the acting account no longer exists.")
@@ -166,13 +167,13 @@ class HistoryEntry(BaseModel):
     changes: dict[str, list[Any]] = Field(description="`{field: [old, new]}`")
 
 
-class IssueCount(BaseModel):
+class IssueCount(Schema):
     total_issues: int
 
 
-class IssuesByStatus(BaseModel):
+class IssuesByStatus(Schema):
     issues_by_status: dict[Status, int] = Field(description="Every status, zeros included.")
 
 
-class IssuesBySeverity(BaseModel):
+class IssuesBySeverity(Schema):
     issues_by_severity: dict[Severity, int] = Field(description="Every severity, zeros included.")

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from trackly.http import QueryModel
+from trackly.schemas import Schema
 
 
-class EventMessage(BaseModel):
+class EventMessage(Schema):
     """One event as sent over Web PubSub and returned by the catch-up feed."""
 
     id: int = Field(description="The event's sequence number: increases, and is the dedupe key.")
@@ -29,7 +30,7 @@ class EventMessage(BaseModel):
     )
 
 
-class NegotiateOut(BaseModel):
+class NegotiateOut(Schema):
     url: str = Field(description="Open a WebSocket here with subprotocol json.webpubsub.azure.v1.")
     expires_at: datetime = Field(description="The access token in `url` is refused after this time.")
     groups: list[str] = Field(description="The groups the connection is put into when it connects.")
@@ -44,14 +45,14 @@ class EventsQuery(QueryModel):
     limit: int = Field(default=100, ge=1, le=500, description="At most this many events (1-500).")
 
 
-class EventFeed(BaseModel):
+class EventFeed(Schema):
     events: list[EventMessage]
     next_after: int = Field(
         description="Pass as `after` to continue: the last returned id, or `after` when none came back."
     )
 
 
-class OutboxRun(BaseModel):
+class OutboxRun(Schema):
     """What one run of the outbox timer did."""
 
     published: int = 0
