@@ -12,6 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from trackly.attachments.schemas import AttachmentOut
 from trackly.http import QueryModel, RequestModel
+from trackly.labels.schemas import IssueLabelOut
 from trackly.models import Severity, Status
 from trackly.schemas import Schema
 
@@ -73,6 +74,10 @@ class IssueUpdate(RequestModel):
         default=None, description="Follows the workflow; an illegal move answers 409."
     )
     file_url: FileUrl | None = None
+    assignee_id: uuid.UUID | None = Field(
+        default=None,
+        description="An active MAINTAINER or ADMIN (staff only may assign; 422 otherwise); null unassigns.",
+    )
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod
@@ -98,6 +103,12 @@ class IssueOut(Schema):
     file_url: str | None
     version: int
     attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
+    assignee_id: uuid.UUID | None = Field(default=None, description="The assigned maintainer or admin.")
+    assignee_name: str | None = None
+    labels: list[IssueLabelOut] = Field(default_factory=list, description="Sorted by name.")
+    comment_count: int = Field(
+        default=0, description="Comments on the issue (not covered by the ETag: comments do not change it)."
+    )
     allowed_transitions: list[Status] = Field(
         description="The statuses the caller may move this issue to now (workflow and role); "
         "empty for a caller who may not change statuses."
@@ -129,6 +140,14 @@ class IssueListQuery(QueryModel):
     status: list[Status] | None = Field(default=None, description="Repeatable: `?status=OPEN&status=DONE`.")
     severity: list[Severity] | None = Field(default=None, description="Repeatable.")
     created_by: uuid.UUID | None = None
+    assignee: uuid.UUID | Literal["me", "none"] | None = Field(
+        default=None, description="A user id, `me` (assigned to the caller) or `none` (unassigned)."
+    )
+    label: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="Repeatable, all must match: a label name (any case) or id, e.g. `?label=bug&label=ui`.",
+    )
     q: Annotated[str, StringConstraints(max_length=SEARCH_MAX)] | None = Field(
         default=None, description="Full-text search over title and description (web search syntax)."
     )
