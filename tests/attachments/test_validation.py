@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from tests.attachments.conftest import PNG, put_blob, start_upload
@@ -205,3 +206,53 @@ def test_long_filename_keeps_its_extension() -> None:
 def test_unknown_attachment_is_404(as_reporter, reporter, issue_of, container) -> None:
     issue_id = issue_of(reporter)
     assert_problem(as_reporter.post(f"issues/{issue_id}/attachments/{uuid.uuid4()}/complete"), 404)
+
+
+def test_a_blob_created_by_copy_is_rejected(as_reporter, reporter, issue_of, container, engine) -> None:
+    """The create-only upload SAS also permits Copy Blob: a valid PNG copied from elsewhere (here
+    another blob the uploader can read) must not become an attachment."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import BlobClient, BlobSasPermissions, generate_blob_sas
+
+    source = container.get_blob_client("elsewhere/source.png")
+    source.upload_blob(PNG, overwrite=True)
+    read_sas = generate_blob_sas(
+        account_name=container.account_name,
+        container_name=container.container_name,
+        blob_name="elsewhere/source.png",
+        account_key=container.credential.account_key,
+        permission=BlobSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(minutes=5),
+    )
+    issue_id = issue_of(reporter)
+    created = start_upload(as_reporter, issue_id, PNG)
+    # Azure accepts a copy through the create-only SAS; Azurite refuses it, so the copy is made
+    # with the account key into exactly the blob the SAS names.
+    target = container.get_blob_client(BlobClient.from_blob_url(created["upload"]["url"]).blob_name)
+    target.start_copy_from_url(f"{source.url}?{read_sas}")
+    assert target.get_blob_properties().copy.source  # Azurite recorded x-ms-copy-source
+    _rejects(as_reporter, issue_id, created, engine=engine, container=container, reason="copied")
+
+
+# Strict JSON types (issue 16, item 8): no coercion into an integer field.
+
+
+@pytest.mark.parametrize("value", ["5", True, 0.5])
+def test_an_integer_field_takes_only_a_json_integer(as_reporter, value, storage_env) -> None:
+    issue = as_reporter.post("issues", {"title": "with a file"}).json()
+    resp = as_reporter.post(
+        f"issues/{issue['id']}/attachments",
+        {"filename": "a.png", "content_type": "image/png", "size_bytes": value},
+    )
+    problem = assert_problem(resp, 422)
+    assert any(e["loc"] == "body.size_bytes" for e in problem["errors"]), problem
+
+
+def test_an_integral_float_is_an_integer_as_json_schema_says(as_reporter, storage_env) -> None:
+    issue = as_reporter.post("issues", {"title": "with a file"}).json()
+    resp = as_reporter.post(
+        f"issues/{issue['id']}/attachments",
+        {"filename": "a.png", "content_type": "image/png", "size_bytes": 68.0},
+    )
+    assert resp.status_code == 201, resp.text

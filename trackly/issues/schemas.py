@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from trackly.attachments.schemas import AttachmentOut
 from trackly.http import QueryModel, RequestModel
+from trackly.labels.schemas import IssueLabelOut
 from trackly.models import Severity, Status
 from trackly.schemas import Schema
 
@@ -34,10 +36,19 @@ def _check_file_url(value: str) -> str | None:
 
 
 # Trimmed, 1-200 characters, at least one non-space character.
+def _visible(title: str) -> str:
+    # `\S` lets zero-width spaces, joiners and other format characters through: a title made
+    # only of those shows as nothing in every list.
+    if not any(unicodedata.category(ch)[0] not in ("C", "Z") for ch in title):
+        raise ValueError("The title must contain at least one visible character.")
+    return title
+
+
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX, pattern=r"\S"),
-    Field(description="1-200 characters after trimming surrounding whitespace."),
+    AfterValidator(_visible),
+    Field(description="1-200 characters after trimming surrounding whitespace, at least one visible."),
 ]
 Description = Annotated[
     str,
@@ -73,6 +84,10 @@ class IssueUpdate(RequestModel):
         default=None, description="Follows the workflow; an illegal move answers 409."
     )
     file_url: FileUrl | None = None
+    assignee_id: uuid.UUID | None = Field(
+        default=None,
+        description="An active MAINTAINER or ADMIN (staff only may assign; 422 otherwise); null unassigns.",
+    )
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod
@@ -98,6 +113,12 @@ class IssueOut(Schema):
     file_url: str | None
     version: int
     attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
+    assignee_id: uuid.UUID | None = Field(default=None, description="The assigned maintainer or admin.")
+    assignee_name: str | None = None
+    labels: list[IssueLabelOut] = Field(default_factory=list, description="Sorted by name.")
+    comment_count: int = Field(
+        default=0, description="Comments on the issue (not covered by the ETag: comments do not change it)."
+    )
     allowed_transitions: list[Status] = Field(
         description="The statuses the caller may move this issue to now (workflow and role); "
         "empty for a caller who may not change statuses."
@@ -129,6 +150,14 @@ class IssueListQuery(QueryModel):
     status: list[Status] | None = Field(default=None, description="Repeatable: `?status=OPEN&status=DONE`.")
     severity: list[Severity] | None = Field(default=None, description="Repeatable.")
     created_by: uuid.UUID | None = None
+    assignee: uuid.UUID | Literal["me", "none"] | None = Field(
+        default=None, description="A user id, `me` (assigned to the caller) or `none` (unassigned)."
+    )
+    label: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="Repeatable, all must match: a label name (any case) or id, e.g. `?label=bug&label=ui`.",
+    )
     q: Annotated[str, StringConstraints(max_length=SEARCH_MAX)] | None = Field(
         default=None, description="Full-text search over title and description (web search syntax)."
     )

@@ -18,7 +18,8 @@ class EventMessage(Schema):
     id: int = Field(description="The event's sequence number: increases, and is the dedupe key.")
     type: str = Field(
         description="issue_created, issue_updated, issue_status_changed, issue_deleted, "
-        "attachment_added or attachment_removed."
+        "attachment_added, attachment_removed, issue_assigned, issue_labeled, issue_unlabeled, "
+        "comment_added, comment_edited, comment_deleted, watcher_added or watcher_removed."
     )
     issue_id: uuid.UUID | None
     user_id: uuid.UUID | None = Field(description="Who made the change.")
