@@ -23,10 +23,11 @@ from urllib.parse import quote
 
 import azure.functions as func
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from trackly.config import Settings, SettingsError, get_settings
 from trackly.http.endpoint import error_response, problem_response
+from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.router import HttpFunction, Router, TimerFunction, discover
 
 log = logging.getLogger("trackly.devhost")
@@ -103,7 +104,14 @@ class LocalHost:
         peer = environ.get("REMOTE_ADDR") or "unknown"
         prior = headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
-        host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        # The address this host was started on, never the Host header: URLs the app builds
+        # from the request (Location, Link) must not be steerable by whoever sends the request.
+        server_name = environ["SERVER_NAME"]
+        if server_name in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard bind, not a bind here)
+            server_name = "localhost"
+        elif ":" in server_name:
+            server_name = f"[{server_name}]"
+        host = f"{server_name}:{environ['SERVER_PORT']}"
         url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
         origin = headers.get("Origin")
         try:
@@ -288,7 +296,30 @@ def _single_params(query: str) -> dict[str, str]:
         return {}
 
 
+class _RequestHandler(WSGIRequestHandler):
+    """Errors the HTTP server answers before any function runs (a request line too long: 414,
+    too many or too long headers: 431, a malformed request: 400) are problem+json, like every
+    other error of this API, instead of the standard library's HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self.close_connection = True
+        reasons = {
+            414: "The request URL is too long.",
+            431: "The request headers are too large (too many, or one too long).",
+        }
+        detail = reasons.get(code) or f"The request could not be read: {message or 'malformed request'}."
+        body = problem_body(code, detail)
+        self.send_response(code, message)
+        self.send_header("Content-Type", PROBLEM_CONTENT_TYPE)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+
 def build_server(app: func.FunctionApp, host: str, port: int) -> tuple[BaseWSGIServer, LocalHost]:
     local = LocalHost(app)
-    server = make_server(host, port, local, threaded=True)
+    server = make_server(host, port, local, threaded=True, request_handler=_RequestHandler)
     return server, local
