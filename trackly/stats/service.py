@@ -251,6 +251,89 @@ ON CONFLICT (date) DO UPDATE SET
 """  # noqa: S608 (constants only; values are bound parameters)
 
 
+# Insights of [start, end): the open (not DONE, not deleted) issues per assignee at the end of each
+# day and the median time to first response. Every event carries its issue's snapshot (status and
+# assignee_id), so the same moves as above (lag() over the issue's events, +1 new / -1 previous
+# state) run per assignee key ('' = unassigned) on top of the state before the range.
+_INSIGHTS_SQL = f"""
+WITH snap AS (
+    SELECT e.id, e.issue_id, e.created_at,
+           (e.type <> '{_DELETED}' AND e.payload->'issue'->>'status' <> 'DONE') AS is_open,
+           coalesce(e.payload->'issue'->>'assignee_id', '') AS k
+    FROM events e
+    WHERE e.issue_id IS NOT NULL AND e.payload->'issue' IS NOT NULL AND e.created_at < :end
+),
+latest_before AS (
+    SELECT DISTINCT ON (issue_id) id, issue_id, is_open, k
+    FROM snap WHERE created_at < :start
+    ORDER BY issue_id, id DESC
+),
+seq AS (
+    SELECT u.day, u.is_open, u.k, lag(u.is_open) OVER w AS prev_open, lag(u.k) OVER w AS prev_k
+    FROM (
+        SELECT id, issue_id, (created_at AT TIME ZONE 'UTC')::date AS day, is_open, k
+        FROM snap WHERE created_at >= :start
+        UNION ALL
+        SELECT id, issue_id, NULL::date, is_open, k FROM latest_before
+    ) u
+    WINDOW w AS (PARTITION BY u.issue_id ORDER BY u.id)
+),
+deltas AS (
+    SELECT day, k, sum(d) AS d FROM (
+        SELECT day, k, 1 AS d FROM seq WHERE day IS NOT NULL AND is_open
+        UNION ALL
+        SELECT day, prev_k, -1 FROM seq WHERE day IS NOT NULL AND prev_open
+    ) moves
+    GROUP BY day, k
+),
+base AS (SELECT k, count(*) AS n FROM latest_before WHERE is_open GROUP BY k),
+keys AS (SELECT k FROM base UNION SELECT k FROM deltas UNION SELECT ''),
+days AS (
+    SELECT g::date AS day
+    FROM generate_series(CAST(:first_day AS date), CAST(:last_day AS date), interval '1 day') g
+),
+running AS (
+    SELECT days.day, keys.k,
+           CAST(coalesce(b.n, 0) + sum(coalesce(d.d, 0)) OVER (PARTITION BY keys.k ORDER BY days.day)
+                AS integer) AS n
+    FROM days CROSS JOIN keys
+    LEFT JOIN base b ON b.k = keys.k
+    LEFT JOIN deltas d ON d.day = days.day AND d.k = keys.k
+),
+per_day AS (
+    SELECT day,
+           coalesce(sum(n) FILTER (WHERE k = ''), 0) AS unassigned_open,
+           coalesce(jsonb_object_agg(k, n) FILTER (WHERE k <> '' AND n > 0), '{{}}'::jsonb)
+               AS open_by_assignee
+    FROM running
+    GROUP BY day
+),
+responses AS (
+    SELECT (e.created_at AT TIME ZONE 'UTC')::date AS day,
+           percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY extract(epoch FROM e.created_at - (e.payload->'issue'->>'created_at')::timestamptz)
+                        / 3600.0
+           ) AS median_hours
+    FROM events e
+    WHERE e.type = '{EventType.COMMENT_ADDED.value}'
+      AND e.payload->'comment'->>'staff_response' = 'true'
+      AND e.created_at >= :start AND e.created_at < :end
+      AND NOT EXISTS (
+          SELECT 1 FROM events p
+          WHERE p.issue_id = e.issue_id AND p.id < e.id AND p.type = '{EventType.COMMENT_ADDED.value}'
+            AND p.payload->'comment'->>'staff_response' = 'true'
+      )
+    GROUP BY 1
+)
+UPDATE daily_stats ds
+SET open_by_assignee = p.open_by_assignee,
+    unassigned_open = CAST(p.unassigned_open AS integer),
+    median_hours_to_first_response = CAST(r.median_hours AS double precision)
+FROM per_day p LEFT JOIN responses r ON r.day = p.day
+WHERE ds.date = p.day
+"""  # noqa: S608 (constants only; values are bound parameters)
+
+
 _RANGE_WITH_PRIOR = _range_sql(with_prior=True)
 _RANGE_FROM_ZERO = _range_sql(with_prior=False)
 
@@ -310,6 +393,11 @@ def _compute_chunk(
     params.update({f"base_{name}": value for name, value in base.items()})
     sql = _RANGE_WITH_PRIOR if with_prior else _RANGE_FROM_ZERO
     result = session.execute(text(sql), params)
+    # The rows now exist: complete them with the insights of the same days.
+    session.execute(
+        text(_INSIGHTS_SQL),
+        {k: params[k] for k in ("start", "end", "first_day", "last_day")},
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
