@@ -26,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from trackly.config import Settings, SettingsError, get_settings
-from trackly.http.endpoint import error_response, problem_response
+from trackly.http.endpoint import REGISTRY, error_response, problem_response
 from trackly.http.router import HttpFunction, Router, TimerFunction, discover
 
 log = logging.getLogger("trackly.devhost")
@@ -106,10 +106,12 @@ class LocalHost:
         host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
         origin = headers.get("Origin")
+        settings_ok = True
         try:
             settings = get_settings()
             cors_origins, body_limit = settings.cors_origins, settings.MAX_REQUEST_BYTES
         except SettingsError:  # the function itself answers 503 and says why in the log
+            settings_ok = False
             cors_origins, body_limit = [], Settings.model_fields["MAX_REQUEST_BYTES"].default
         allowed_origin = origin if origin and origin in cors_origins else None
 
@@ -125,11 +127,14 @@ class LocalHost:
                 )
             return self._preflight(start_response, allowed_origin, origin)
 
-        body = self._read_body(environ, body_limit)
         request_id = uuid.uuid4().hex
         try:
             function, route_params = self.router.match(method, path)
+            spec = REGISTRY.get(function.name)
+            if spec is not None and settings_ok:
+                body_limit = spec.body_limit(settings)  # e.g. the multipart upload's own limit
         except MethodNotAllowed as exc:
+            self._read_body(environ, body_limit)  # consumed, so a kept-alive connection stays in step
             allowed = ", ".join(sorted(exc.valid_methods or []))
             response = problem_response(
                 405,
@@ -140,11 +145,13 @@ class LocalHost:
             )
             log.warning("unrouted request: %s %s -> 405 (allowed: %s)", method, path, allowed)
         except NotFound:
+            self._read_body(environ, body_limit)
             response = problem_response(
                 404, f"There is no endpoint at {path}.", request_id=request_id, instance=path
             )
             log.warning("unrouted request: %s %s -> 404", method, path)
         else:
+            body = self._read_body(environ, body_limit)
             request = func.HttpRequest(
                 method=method,
                 url=url,

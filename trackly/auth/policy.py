@@ -42,6 +42,7 @@ class Action(enum.StrEnum):
     ATTACHMENT_CREATE = "attachment.create"
     ATTACHMENT_READ = "attachment.read"
     ATTACHMENT_DELETE = "attachment.delete"
+    FILE_UPLOAD = "file.upload"  # POST /files/upload: a file for an issue yet to be created
     # live updates and statistics
     EVENTS_READ = "events.read"
     REALTIME_NEGOTIATE = "realtime.negotiate"
@@ -128,6 +129,7 @@ RULES: dict[Action, Rule] = {
     Action.ATTACHMENT_CREATE: _staff_or_own,
     Action.ATTACHMENT_READ: _staff_or_own,
     Action.ATTACHMENT_DELETE: _delete_attachment,
+    Action.FILE_UPLOAD: _roles(EVERYONE),
     Action.EVENTS_READ: _roles(EVERYONE),
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),

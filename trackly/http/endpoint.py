@@ -97,6 +97,13 @@ class EndpointSpec:
     idempotency_key_header: bool = False
     conditional: str | None = None  # "read" (If-None-Match) or "write" (If-Match)
     handler: Callable[..., Any] | None = None
+    # A non-JSON request body the handler parses itself (e.g. multipart/form-data), documented
+    # with this OpenAPI schema, and its own size limit (instead of MAX_REQUEST_BYTES).
+    raw_body: tuple[str, dict[str, Any]] | None = None
+    max_body_bytes: Callable[[Settings], int] | None = None
+
+    def body_limit(self, settings: Settings) -> int:
+        return self.max_body_bytes(settings) if self.max_body_bytes else settings.MAX_REQUEST_BYTES
 
     @property
     def openapi_path(self) -> str:
@@ -212,6 +219,8 @@ def endpoint(
     idempotency_key_header: bool = False,
     conditional: str | None = None,
     name: str | None = None,
+    raw_body: tuple[str, dict[str, Any]] | None = None,
+    max_body_bytes: Callable[[Settings], int] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare an HTTP function. See the module docstring."""
 
@@ -241,6 +250,8 @@ def endpoint(
             idempotency_key_header=idempotency_key_header,
             conditional=conditional,
             handler=handler,
+            raw_body=raw_body,
+            max_body_bytes=max_body_bytes,
         )
         REGISTRY[fname] = spec
 
@@ -355,16 +366,15 @@ def _build_call(
     query = _validate(spec.query_model, _query_dict(spec.query_model, req), "query", errors)
     body: Any = None
     raw = req.get_body() or b""
-    if len(raw) > settings.MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(
-            f"The request body is {len(raw)} bytes; the limit is {settings.MAX_REQUEST_BYTES} bytes."
-        )
+    limit = spec.body_limit(settings)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {limit} bytes.")
     if spec.body_model is not None:
         # An absent optional body means "all defaults"; a JSON `null` body is invalid like any
         # other non-object.
         data = _parse_json(req, raw, required=spec.body_required) if raw.strip() or spec.body_required else {}
         body = _validate(spec.body_model, data, "body", errors)
-    elif raw.strip() and spec.method in ("POST", "PUT", "PATCH"):
+    elif raw.strip() and spec.method in ("POST", "PUT", "PATCH") and spec.raw_body is None:
         raise BadRequest("This endpoint takes no request body.")
     if errors:
         raise Unprocessable(_summarize(errors), errors=errors)
