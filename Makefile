@@ -1,14 +1,16 @@
 # Two commands matter: `make run` (serve the API locally) and `make test` (run the tests).
-# Both set up everything they need on a fresh machine: .venv from requirements-dev.txt and
-# node_modules (Azurite, the test OIDC provider) from package.json.
+# Both set up everything they need on a fresh machine: .venv from requirements-dev.txt,
+# node_modules (Azurite, the test OIDC provider, Web PubSub's JS client, playwright-core) from
+# package.json, and (for `make test`) Debian's chromium for the real-browser test.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
+.PHONY: help setup browser run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -31,10 +33,17 @@ node_modules/.installed: package.json
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# The headless browser the live-updates browser test drives (Debian's chromium; playwright-core
+# uses it as is, nothing is downloaded).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
 run: setup
 	$(PY) -m trackly serve --port $(PORT)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest --ignore=tests/hardening -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -7,9 +7,37 @@ every function vanish from the host.
 
 import azure.functions as func
 
-from trackly.api import attachments, auth, docs, health, issues, realtime, sso, stats, users
+from trackly.api import (
+    attachments,
+    auth,
+    comments,
+    docs,
+    health,
+    issues,
+    labels,
+    notifications,
+    realtime,
+    sso,
+    stats,
+    users,
+    watchers,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for module in (health, docs, auth, sso, users, issues, attachments, realtime, stats):
+for module in (
+    health,
+    docs,
+    auth,
+    sso,
+    users,
+    issues,
+    labels,
+    comments,
+    watchers,
+    notifications,
+    attachments,
+    realtime,
+    stats,
+):
     app.register_functions(module.bp)

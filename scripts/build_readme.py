@@ -18,6 +18,7 @@ ORDER = [
     "10-api.md",
     "auth.md",
     "issues.md",
+    "collaboration.md",
     "attachments.md",
     "realtime.md",
     "stats.md",

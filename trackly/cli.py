@@ -60,6 +60,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=7071, help="port (default 7071, as Core Tools)")
     p.add_argument("--no-timers", action="store_true", help="do not run timer functions")
     p.add_argument("--no-seed", action="store_true", help="do not seed demo data")
+    p.add_argument(
+        "--no-webpubsub",
+        action="store_true",
+        help="do not start the local Web PubSub service when none is configured (negotiate then answers 503)",
+    )
 
 
 @command("serve", "serve function_app.py on http://127.0.0.1:7071/api", _serve_args)
@@ -70,6 +75,10 @@ def serve(args: argparse.Namespace) -> int:
     from trackly.config import get_settings
 
     start_for_local_host(STATE_DIR / "azurite")  # Blob Storage when none is configured; stopped at exit
+    if not args.no_webpubsub:
+        from trackly.realtime.localservice import start_for_local_host as start_webpubsub
+
+        start_webpubsub()  # live updates when no Web PubSub is configured; stopped at exit
 
     settings = get_settings()
     schema.upgrade()

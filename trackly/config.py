@@ -62,7 +62,8 @@ class SettingsError(RuntimeError):
 class Settings(BaseSettings):
     """Every setting the app reads. Names are the environment variable names."""
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+    # Built on the first get_settings(), not at import (cold start).
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, defer_build=True)
 
     # --- runtime ------------------------------------------------------------------------------
     TRACKLY_ENV: Literal["development", "test", "production"] = "production"
@@ -73,6 +74,14 @@ class Settings(BaseSettings):
     DATABASE_URL: str = ""
     DATABASE_AUTH: Literal["password", "entra"] = "password"
     DATABASE_POOL_SIZE: int = Field(default=4, ge=1, le=50)
+    # Bounded waits (0 turns a PostgreSQL timeout off). The read timeout is enforced by the
+    # client, so a stalled link or frozen server cannot hold a request past it.
+    DATABASE_CONNECT_TIMEOUT_SECONDS: int = Field(default=5, ge=1, le=60)
+    DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=15000, ge=0)
+    DATABASE_LOCK_TIMEOUT_MS: int = Field(default=5000, ge=0)
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: int = Field(default=60000, ge=0)
+    DATABASE_READ_TIMEOUT_SECONDS: float = Field(default=20, gt=0, le=600)
+    DATABASE_KEEPALIVE_SECONDS: int = Field(default=10, ge=1, le=600)
 
     # --- tokens and sign-in -------------------------------------------------------------------
     JWT_SECRET_KEY: str = ""
@@ -120,6 +129,8 @@ class Settings(BaseSettings):
     AZURE_STORAGE_ACCOUNT_KEY: str = ""
     AZURE_STORAGE_ACCOUNT_URL: str = ""
     AZURE_STORAGE_CONTAINER_NAME: str = "issue-files"
+    # Longest wait for one answer from Blob Storage on a request path (one retry follows).
+    AZURE_STORAGE_TIMEOUT_SECONDS: float = Field(default=5, gt=0, le=60)
     UPLOAD_SAS_MINUTES: int = Field(default=10, ge=1, le=60)
     DOWNLOAD_SAS_MINUTES: int = Field(default=5, ge=1, le=60)
     # Lifetime of the signed `file_url` links to files uploaded with POST /files/upload.
@@ -172,6 +183,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
+        if self.DATABASE_STATEMENT_TIMEOUT_MS and (
+            self.DATABASE_READ_TIMEOUT_SECONDS * 1000 <= self.DATABASE_STATEMENT_TIMEOUT_MS
+        ):
+            # Otherwise the client gives up on a slow query the server would still answer.
+            raise ValueError(
+                "DATABASE_READ_TIMEOUT_SECONDS must be longer than DATABASE_STATEMENT_TIMEOUT_MS"
+            )
         if self.TRACKLY_ENV == "development":
             return self
         secret = self.JWT_SECRET_KEY

@@ -7,16 +7,18 @@ reused by every invocation the worker process serves.
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from trackly.config import Settings, get_settings
+if TYPE_CHECKING:  # settings load with the first request (pydantic-settings is not cheap to import)
+    from trackly.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,75 @@ class EntraTokenSource:
             return self._token
 
 
+def _wait_with_deadline(conn: Any) -> None:
+    """psycopg2 wait callback: wait for the socket like libpq would, but never longer than the
+    connection's `wait_seconds` (connections not built here wait without limit, as before).
+
+    libpq has no client-side read timeout: a stalled network link or a frozen server would hold
+    the request (and its pooled connection) until the OS gives up, minutes later. Raising here
+    marks the connection broken, so SQLAlchemy invalidates it and the pool opens a fresh one.
+    """
+    import psycopg2
+    from psycopg2 import extensions
+
+    limit: float | None = getattr(conn, "wait_seconds", None)
+    while True:
+        state = conn.poll()
+        if state == extensions.POLL_OK:
+            return
+        fd = conn.fileno()
+        if state == extensions.POLL_READ:
+            ready = select.select([fd], [], [], limit)[0]
+        elif state == extensions.POLL_WRITE:
+            ready = select.select([], [fd], [], limit)[1]
+        else:
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        if not ready:
+            # "could not receive data from server" is one of SQLAlchemy's disconnect messages.
+            raise psycopg2.OperationalError(
+                f"could not receive data from server: no answer within {limit:g} s"
+            )
+
+
+def _timed_connection_class(connect_seconds: float, read_seconds: float) -> type[Any]:
+    from psycopg2 import extensions
+
+    class TimedConnection(extensions.connection):  # type: ignore[misc]
+        """A psycopg2 connection whose waits are bounded by `_wait_with_deadline`."""
+
+        def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+            self.wait_seconds = connect_seconds  # the handshake (libpq's connect_timeout is not
+            super().__init__(dsn, *args, **kwargs)  # enforced in the callback's async mode)
+            self.wait_seconds = read_seconds
+
+    return TimedConnection
+
+
+def session_options(settings: Settings) -> str:
+    """The per-connection SET statements: a runaway query, a lock wait or a transaction left
+    open by a stuck worker ends on the server instead of holding rows and connections."""
+    return (
+        f"SET statement_timeout = {settings.DATABASE_STATEMENT_TIMEOUT_MS};"
+        f"SET lock_timeout = {settings.DATABASE_LOCK_TIMEOUT_MS};"
+        f"SET idle_in_transaction_session_timeout = {settings.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS};"
+    )
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """libpq parameters: connect timeout and TCP keepalives, so a dead peer is noticed in seconds
+    (keepalives while idle, tcp_user_timeout while data is unacknowledged)."""
+    keepalive = settings.DATABASE_KEEPALIVE_SECONDS
+    return {
+        "connect_timeout": settings.DATABASE_CONNECT_TIMEOUT_SECONDS,
+        "application_name": "trackly",
+        "keepalives": 1,
+        "keepalives_idle": keepalive,
+        "keepalives_interval": max(1, keepalive // 2),
+        "keepalives_count": 3,
+        "tcp_user_timeout": int(settings.DATABASE_READ_TIMEOUT_SECONDS * 1000),
+    }
+
+
 def ping_idle_connections(
     engine: Engine,
     *,
@@ -103,14 +174,32 @@ def build_engine(
     token_source: EntraTokenSource | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Engine:
+    from psycopg2 import extensions
+
+    # Process-wide, but it only bounds waits of connections that carry `wait_seconds`.
+    if extensions.get_wait_callback() is not _wait_with_deadline:
+        extensions.set_wait_callback(_wait_with_deadline)
     engine = create_engine(
         normalize_url(url or settings.DATABASE_URL),
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=2,
         pool_recycle=1800,
         pool_timeout=10,
-        connect_args={"connect_timeout": 5, "application_name": "trackly"},
+        connect_args={
+            **connect_args(settings),
+            "connection_factory": _timed_connection_class(
+                settings.DATABASE_CONNECT_TIMEOUT_SECONDS, settings.DATABASE_READ_TIMEOUT_SECONDS
+            ),
+        },
     )
+    options = session_options(settings)
+
+    @event.listens_for(engine, "connect")
+    def _set_timeouts(dbapi_connection: Any, connection_record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(options)
+        dbapi_connection.commit()  # a SET inside a transaction the pool rolls back would be undone
+
     if settings.DATABASE_AUTH == "entra":
         source = token_source or EntraTokenSource()
 
@@ -127,6 +216,8 @@ def get_engine() -> Engine:
     if _engine is None:
         with _lock:
             if _engine is None:
+                from trackly.config import get_settings
+
                 settings = get_settings()
                 if not settings.DATABASE_URL:
                     from trackly.errors import ServiceUnavailable

@@ -145,54 +145,5 @@ for attempt in 1 2 3 4 5; do
 done
 
 # --- 3. the app's database role: an ordinary principal, statement timeout, privileges -----------
-POSTGRES_LIBPQ_URL="$libpq_url" APP_STATEMENT_TIMEOUT="$APP_STATEMENT_TIMEOUT" "$py" - <<'PY'
-import os
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg2
-from psycopg2 import sql
-
-name = os.environ["AZURE_MANAGED_IDENTITY_NAME"]
-object_id = os.environ["AZURE_MANAGED_IDENTITY_PRINCIPAL_ID"]
-database = os.environ["POSTGRES_DATABASE"]
-app_url = os.environ["POSTGRES_LIBPQ_URL"]
-parts = urlsplit(app_url)
-postgres_url = urlunsplit(parts._replace(path="/postgres"))  # pgaadauth_* live only in `postgres`
-
-role = sql.Identifier(name)
-with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
-    cur.execute("SELECT rolsuper OR pg_has_role(oid, 'azure_pg_admin', 'MEMBER') FROM pg_roles WHERE rolname = %s", (name,))
-    row = cur.fetchone()
-    if row is None:
-        # isAdmin=false, isMfa=false: a plain login role mapped to the identity's object id.
-        cur.execute(
-            "SELECT * FROM pgaadauth_create_principal_with_oid(%s, %s, 'service', false, false)",
-            (name, object_id),
-        )
-        print("postprovision: created database role", name)
-    elif row[0]:
-        print(
-            f"postprovision: WARNING role {name} is still an administrator (an older deployment made the "
-            "app's identity an Entra administrator). Remove that entry: az postgres flexible-server "
-            "microsoft-entra-admin delete --resource-group <rg> --server-name <server> --object-id "
-            f"{object_id}, then provision again."
-        )
-    cur.execute(
-        sql.SQL("ALTER ROLE {role} IN DATABASE {db} SET statement_timeout = {timeout}").format(
-            role=role, db=sql.Identifier(database), timeout=sql.Literal(os.environ["APP_STATEMENT_TIMEOUT"])
-        )
-    )
-
-statements = [
-    "GRANT CONNECT ON DATABASE {db} TO {role}",
-    "GRANT USAGE ON SCHEMA public TO {role}",
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
-    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}",
-    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
-    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}",
-]
-with psycopg2.connect(app_url) as conn, conn.cursor() as cur:
-    for statement in statements:
-        cur.execute(sql.SQL(statement).format(role=role, db=sql.Identifier(database)))
-print(f"postprovision: privileges granted to {name}; statement_timeout {os.environ['APP_STATEMENT_TIMEOUT']}")
-PY
+# (infra/hooks/app_role.py; tests/deploy/test_app_role.py runs it against PostgreSQL.)
+POSTGRES_LIBPQ_URL="$libpq_url" APP_STATEMENT_TIMEOUT="$APP_STATEMENT_TIMEOUT" "$py" infra/hooks/app_role.py

@@ -205,3 +205,30 @@ def test_long_filename_keeps_its_extension() -> None:
 def test_unknown_attachment_is_404(as_reporter, reporter, issue_of, container) -> None:
     issue_id = issue_of(reporter)
     assert_problem(as_reporter.post(f"issues/{issue_id}/attachments/{uuid.uuid4()}/complete"), 404)
+
+
+def test_a_blob_created_by_copy_is_rejected(as_reporter, reporter, issue_of, container, engine) -> None:
+    """The create-only upload SAS also permits Copy Blob: a valid PNG copied from elsewhere (here
+    another blob the uploader can read) must not become an attachment."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import BlobClient, BlobSasPermissions, generate_blob_sas
+
+    source = container.get_blob_client("elsewhere/source.png")
+    source.upload_blob(PNG, overwrite=True)
+    read_sas = generate_blob_sas(
+        account_name=container.account_name,
+        container_name=container.container_name,
+        blob_name="elsewhere/source.png",
+        account_key=container.credential.account_key,
+        permission=BlobSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(minutes=5),
+    )
+    issue_id = issue_of(reporter)
+    created = start_upload(as_reporter, issue_id, PNG)
+    # Azure accepts a copy through the create-only SAS; Azurite refuses it, so the copy is made
+    # with the account key into exactly the blob the SAS names.
+    target = container.get_blob_client(BlobClient.from_blob_url(created["upload"]["url"]).blob_name)
+    target.start_copy_from_url(f"{source.url}?{read_sas}")
+    assert target.get_blob_properties().copy.source  # Azurite recorded x-ms-copy-source
+    _rejects(as_reporter, issue_id, created, engine=engine, container=container, reason="copied")

@@ -72,6 +72,37 @@ def test_password_mode_adds_no_token_hook(database_url: str) -> None:
         engine.dispose()
 
 
+def test_every_connection_carries_the_configured_timeouts(database_url: str) -> None:
+    """statement, lock and idle-in-transaction timeouts are set on each new connection and
+    survive the pool's rollback on check-in; libpq gets TCP keepalives and a user timeout."""
+    from trackly.db import connect_args
+
+    settings = Settings(
+        TRACKLY_ENV="test",
+        JWT_SECRET_KEY="x" * 40,
+        DATABASE_URL=database_url,
+        DATABASE_STATEMENT_TIMEOUT_MS=7000,
+        DATABASE_LOCK_TIMEOUT_MS=300,
+        DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS=45000,
+        DATABASE_READ_TIMEOUT_SECONDS=9,
+        DATABASE_KEEPALIVE_SECONDS=12,
+    )
+    engine = build_engine(settings)
+    try:
+        for _ in range(2):  # the second checkout reuses the pooled connection after its rollback
+            with engine.connect() as conn:
+                shown = [
+                    conn.execute(text(f"SHOW {name}")).scalar()
+                    for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+                ]
+                conn.rollback()
+            assert shown == ["7s", "300ms", "45s"]
+        args = connect_args(settings)
+        assert (args["keepalives"], args["keepalives_idle"], args["tcp_user_timeout"]) == (1, 12, 9000)
+    finally:
+        engine.dispose()
+
+
 class _Clock:
     """A hand-moved monotonic clock: idleness is decided by the test, not by machine speed."""
 
@@ -131,6 +162,31 @@ def test_a_connection_used_moments_ago_is_not_pinged(database_url: str) -> None:
         engine.dispose()
 
 
+def test_a_lock_wait_and_a_runaway_statement_end_on_the_server(database_url: str) -> None:
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    settings = Settings(
+        TRACKLY_ENV="test",
+        JWT_SECRET_KEY="x" * 40,
+        DATABASE_URL=database_url,
+        DATABASE_STATEMENT_TIMEOUT_MS=200,
+        DATABASE_LOCK_TIMEOUT_MS=100,
+    )
+    engine = build_engine(settings)
+    try:
+        with engine.connect() as holder, engine.connect() as waiter:
+            holder.execute(text("SELECT pg_advisory_xact_lock(4242)"))
+            with pytest.raises(OperationalError, match="LockNotAvailable|lock timeout"):
+                waiter.execute(text("SELECT pg_advisory_xact_lock(4242)"))
+            waiter.rollback()
+            with pytest.raises(OperationalError, match="QueryCanceled|statement timeout"):
+                waiter.execute(text("SELECT pg_sleep(30)"))
+            holder.rollback()
+    finally:
+        engine.dispose()
+
+
 def test_an_idle_connection_that_died_is_replaced_before_use(database_url: str) -> None:
     clock = _Clock()
     engine = _engine(database_url, clock)
@@ -142,6 +198,19 @@ def test_an_idle_connection_that_died_is_replaced_before_use(database_url: str) 
         assert second != first
     finally:
         engine.dispose()
+
+
+def test_read_timeout_must_exceed_the_statement_timeout() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="DATABASE_READ_TIMEOUT_SECONDS"):
+        Settings(
+            TRACKLY_ENV="test",
+            JWT_SECRET_KEY="x" * 40,
+            DATABASE_STATEMENT_TIMEOUT_MS=30000,
+            DATABASE_READ_TIMEOUT_SECONDS=20,
+        )
 
 
 def test_a_connection_that_died_within_the_idle_window_fails_once_then_recovers(database_url: str) -> None:

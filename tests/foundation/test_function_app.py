@@ -35,7 +35,7 @@ print(json.dumps({
     "timers": {t.name: t.schedule for t in timers},
     "specs": sorted(REGISTRY),
     "heavy": sorted(m for m in sys.modules if m.startswith(%r)),
-    "loaded": sorted(m for m in sys.modules if m.startswith("trackly")),
+    "loaded": sorted(m for m in sys.modules if m.startswith(("trackly", "pydantic_settings"))),
 }))
 """ % (HEAVY,)
 
@@ -83,6 +83,7 @@ def test_import_leaves_the_orm_and_the_services_for_the_first_request() -> None:
     loaded = _probe()["loaded"]
     mapped = [m for m in loaded if m.startswith("trackly.models.") and m != "trackly.models.enums"]
     assert mapped == [], f"import function_app loaded ORM model modules: {mapped}"
+    assert "pydantic_settings" not in loaded, "settings are read on the first request (get_settings)"
     services = [m for m in loaded if m.endswith(".service")]
     assert services == ["trackly.health.service"], (
         f"import function_app loaded {services}: api modules import services with trackly.lazy.lazy()"

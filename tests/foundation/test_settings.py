@@ -87,7 +87,9 @@ def test_bad_configuration_answers_503_without_details(api: Api, settings_env) -
     assert "JWT_SECRET_KEY" not in body["detail"]
 
 
-KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-abc123.vault.azure.net/secrets/jwt-secret-key)"
+KEY_VAULT_REFERENCE = (
+    "@Microsoft.KeyVault(SecretUri=https://kv-abc123.vault.azure.net/secrets/jwt-secret-key)"
+)
 
 
 @pytest.mark.parametrize("name", SECRET_SETTINGS)
@@ -97,7 +99,11 @@ def test_an_unresolved_key_vault_reference_is_never_a_secret(
 ) -> None:
     """The platform passes the literal reference when it cannot resolve it; it must not become a key."""
     env = {"TRACKLY_ENV": environment, "JWT_SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://x/y"}
-    env[name] = KEY_VAULT_REFERENCE if name != "JWT_SECRET_KEY" else "  @microsoft.keyvault(VaultName=kv;SecretName=x)"
+    env[name] = (
+        KEY_VAULT_REFERENCE
+        if name != "JWT_SECRET_KEY"
+        else "  @microsoft.keyvault(VaultName=kv;SecretName=x)"
+    )
     with pytest.raises(SettingsError) as info:
         build(monkeypatch, **env)
     message = str(info.value)
@@ -107,7 +113,9 @@ def test_an_unresolved_key_vault_reference_is_never_a_secret(
 
 def test_a_secret_that_merely_mentions_key_vault_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "x" * 32 + "@Microsoft.KeyVault(SecretUri=https://kv/secrets/s)"
-    settings = build(monkeypatch, TRACKLY_ENV="production", JWT_SECRET_KEY=secret, DATABASE_URL="postgresql://x/y")
+    settings = build(
+        monkeypatch, TRACKLY_ENV="production", JWT_SECRET_KEY=secret, DATABASE_URL="postgresql://x/y"
+    )
     assert settings.jwt_secret == secret
 
 
@@ -122,7 +130,9 @@ def test_unresolved_key_vault_reference_answers_503_and_logs_why(
     assert any("JWT_SECRET_KEY" in m and "unresolved Key Vault reference" in m for m in logged), logged
 
 
-def test_the_cors_setting_is_not_the_name_the_functions_host_overwrites(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cors_setting_is_not_the_name_the_functions_host_overwrites(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """On Linux Consumption / Flex the host writes CORS_ALLOWED_ORIGINS itself; the app ignores it."""
     settings = build(
         monkeypatch,

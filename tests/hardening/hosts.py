@@ -64,13 +64,18 @@ class HostProcess:
 
 
 class TcpProxy:
-    """A loopback TCP forwarder to PostgreSQL that can be cut (refuse + drop) and restored."""
+    """A loopback TCP forwarder that can be cut (refuse + drop) and restored, or frozen: connections
+    stay open and new ones are accepted, but nothing is forwarded (a hung peer or stalled link,
+    which is what SIGSTOP does to a server) until `thaw`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.held_chunks = 0  # chunks that arrived while frozen (a request is waiting on us)
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = socket.socket()
@@ -89,11 +94,13 @@ class TcpProxy:
             if not self._up.is_set():
                 client.close()  # "connection refused/reset" while cut
                 continue
+            self._flowing.wait()  # frozen: the handshake completes (backlog), then silence
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # an idle or stalled link must not be closed by the proxy
             with self._lock:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
@@ -105,6 +112,10 @@ class TcpProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if not self._flowing.is_set():
+                    with self._lock:
+                        self.held_chunks += 1
+                    self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -127,7 +138,16 @@ class TcpProxy:
     def restore(self) -> None:
         self._up.set()
 
+    def freeze(self) -> None:
+        with self._lock:
+            self.held_chunks = 0
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._stopped = True
+        self._flowing.set()
         self.cut()
         self._listener.close()

@@ -111,6 +111,11 @@ def test_killed_backend_connections_are_replaced(
     assert all(c in (201, 503) for c in codes), [(r.status_code, r.text[:200]) for r in statuses]
     assert codes.count(503) <= 1
     assert _issues(engine) == codes.count(201)
+    # The kill also hit this test process's own app connections (same application_name); drop
+    # them so the next in-process test does not spend its one documented 503 on them.
+    from trackly import db
+
+    db.dispose_engine()
 
 
 @pytest.fixture
@@ -205,5 +210,124 @@ def test_azurite_down_during_complete_is_a_clear_503_and_retry_works(
         assert retry.status_code == 200, retry.text
         assert retry.json()["status"] == "ACTIVE"
     finally:
+        azurite.stop()
+        storage.reset_clients()
+
+
+# --- hung services (frozen, not refused): every wait is bounded --------------------------------
+
+
+@pytest.fixture(scope="module")
+def stalling(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
+    """A local host whose database link can freeze, with short bounds so the test is quick."""
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    host = HostProcess(
+        through_proxy,
+        DATABASE_READ_TIMEOUT_SECONDS="2",
+        DATABASE_STATEMENT_TIMEOUT_MS="1000",
+        DATABASE_CONNECT_TIMEOUT_SECONDS="2",
+    )
+    yield host, proxy
+    host.stop()
+    proxy.close()
+
+
+def test_stalled_database_link_answers_503_instead_of_waiting(
+    stalling: tuple[HostProcess, TcpProxy], users: Any
+) -> None:
+    """The link to PostgreSQL stops forwarding (connections stay open, nothing arrives): requests
+    on pooled connections and on new ones answer 503 after the configured read/connect bounds,
+    instead of waiting for the stall to end (before: until the client gave up). After the link
+    recovers, the broken connections have been replaced."""
+    host, proxy = stalling
+    auth = {"Authorization": f"Bearer {users.token(users('MAINTAINER'))}"}
+    assert requests.get(f"{host.base_url}/issues", headers=auth, timeout=30).status_code == 200
+
+    proxy.freeze()
+    try:
+        for _ in range(2):  # the pooled connection, then a fresh one that never gets a greeting
+            resp = requests.get(f"{host.base_url}/issues", headers=auth, timeout=60)
+            problem = assert_problem(resp, 503)
+            assert "database" in problem["detail"].lower()
+    finally:
+        proxy.thaw()
+    after = _until_ok(lambda: requests.get(f"{host.base_url}/issues", headers=auth, timeout=30))
+    assert after.status_code == 200, after.text
+
+
+def test_hung_storage_during_complete_holds_no_connection_or_row_lock(
+    settings_env: Callable[..., None], as_reporter: Api, engine: Engine, database_url: str
+) -> None:
+    """Blob Storage hangs (a proxy in front of our own Azurite stops forwarding) while `complete`
+    asks it about the upload. While that call waits: the attachment row is not locked and no
+    connection of the app sits idle in a transaction. The call then answers 503 within the
+    storage bound, the attachment stays PENDING, and once storage is back the same call succeeds."""
+    import threading
+
+    from trackly.attachments import localazurite, storage
+
+    azurite = localazurite.start(port=localazurite.free_port())
+    proxy = TcpProxy("127.0.0.1", azurite.port)
+    try:
+        storage.reset_clients()
+        settings_env(
+            AZURE_STORAGE_CONNECTION_STRING=storage.dev_connection_string(
+                f"http://127.0.0.1:{proxy.port}/{storage.DEV_ACCOUNT_NAME}"
+            ),
+            AZURE_STORAGE_CONTAINER_NAME="issue-files",
+            AZURE_STORAGE_TIMEOUT_SECONDS="1",
+        )
+        issue_id = as_reporter.post("issues", {"title": "hung storage"}).json()["id"]
+        created = as_reporter.post(
+            f"issues/{issue_id}/attachments",
+            {"filename": "shot.png", "content_type": "image/png", "size_bytes": len(PNG)},
+        )
+        assert created.status_code == 201, created.text
+        upload, attachment_id = created.json()["upload"], created.json()["attachment"]["id"]
+        assert requests.put(upload["url"], data=PNG, headers=upload["headers"], timeout=10).status_code == 201
+
+        proxy.freeze()
+        answer: list[requests.Response] = []
+        worker = threading.Thread(
+            target=lambda: answer.append(
+                as_reporter.post(f"issues/{issue_id}/attachments/{attachment_id}/complete")
+            )
+        )
+        worker.start()
+        while proxy.held_chunks == 0 and worker.is_alive():
+            time.sleep(0.02)  # waiting for the app to reach storage, not measuring anything
+        assert worker.is_alive(), "complete answered without asking storage"
+        with engine.connect() as conn:
+            locked = conn.execute(
+                text("SELECT id FROM attachments WHERE id = :id FOR UPDATE NOWAIT"), {"id": attachment_id}
+            ).scalar_one()  # LockNotAvailable here meant the row was held across the storage call
+            assert str(locked) == attachment_id
+            idle_in_tx = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
+                    "AND application_name = 'trackly' AND state LIKE 'idle in transaction%'"
+                ),
+                {"db": make_url(database_url).database},
+            ).scalar_one()
+            conn.rollback()
+        assert idle_in_tx == 0
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        problem = assert_problem(answer[0], 503)
+        assert "storage" in problem["detail"].lower()
+        with engine.connect() as conn:
+            status = conn.execute(
+                text("SELECT status FROM attachments WHERE id = :id"), {"id": attachment_id}
+            ).scalar_one()
+        assert status == "PENDING"
+
+        proxy.thaw()
+        retry = as_reporter.post(f"issues/{issue_id}/attachments/{attachment_id}/complete")
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["status"] == "ACTIVE"
+    finally:
+        proxy.close()
         azurite.stop()
         storage.reset_clients()

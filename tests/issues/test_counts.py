@@ -247,7 +247,12 @@ def test_list_totals_and_counters_match_count_star(  # noqa: PLR0917 (pytest fix
 
 def test_totals_come_from_the_counters_only_without_text_or_date_filters(  # noqa: PLR0917 (pytest fixtures)
     mixed_issues: str,
-    as_maintainer: Api, as_reporter: Api, maintainer: Any, reporter: Any, other_reporter: Any, engine: Engine
+    as_maintainer: Api,
+    as_reporter: Api,
+    maintainer: Any,
+    reporter: Any,
+    other_reporter: Any,
+    engine: Engine,
 ) -> None:
     """Skew the counters on purpose: totals that read them move, exact counts do not."""
     exact = {

@@ -15,7 +15,8 @@ from tests.support.api import Api, assert_problem
 ISSUE_FIELDS = {
     "id", "title", "description", "description_html", "severity", "status", "created_by",
     "created_by_name", "updated_by", "updated_by_name", "created_at", "updated_at", "file_url",
-    "version", "attachments", "allowed_transitions",
+    "version", "attachments", "allowed_transitions", "assignee_id", "assignee_name", "labels",
+    "comment_count",
 }  # fmt: skip
 
 

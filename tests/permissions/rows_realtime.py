@@ -29,3 +29,6 @@ ROWS = [
         variant="paged",
     ),
 ]
+
+# The browser module is public (a page loads it before anyone signs in).
+ROWS.append(Row("browser_client", expect(anonymous=200, reporter=200, maintainer=200, admin=200)))

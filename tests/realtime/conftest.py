@@ -1,4 +1,4 @@
-"""Fixtures for live updates: the Web PubSub double, configured through WEBPUBSUB_CONNECTION_STRING."""
+"""Fixtures for live updates: the local Web PubSub service, configured through WEBPUBSUB_CONNECTION_STRING."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ from typing import Any
 
 import pytest
 
-from tests.support.webpubsub_double import WebPubSubDouble
+from trackly.realtime.localservice import LocalWebPubSub
 
 
 @pytest.fixture(scope="session")
-def wps_server() -> Iterator[WebPubSubDouble]:
-    with WebPubSubDouble() as double:
-        yield double
+def wps_server() -> Iterator[LocalWebPubSub]:
+    with LocalWebPubSub() as service:
+        yield service
 
 
 @pytest.fixture
-def webpubsub(wps_server: WebPubSubDouble, settings_env: Callable[..., None]) -> Iterator[WebPubSubDouble]:
-    """The double, emptied, and the app configured to publish to it."""
+def webpubsub(wps_server: LocalWebPubSub, settings_env: Callable[..., None]) -> Iterator[LocalWebPubSub]:
+    """The local service, emptied, and the app configured to publish to it."""
     wps_server.reset()
     settings_env(WEBPUBSUB_CONNECTION_STRING=wps_server.connection_string, WEBPUBSUB_HUB="trackly")
     yield wps_server

@@ -10,25 +10,25 @@ import jwt
 import pytest
 
 from tests.support.api import Api, assert_problem
-from tests.support.webpubsub_double import WebPubSubDouble
+from trackly.realtime.localservice import LocalWebPubSub
 
 
-def _claims(body: dict[str, Any], double: WebPubSubDouble, hub: str = "trackly") -> dict[str, Any]:
+def _claims(body: dict[str, Any], service: LocalWebPubSub, hub: str = "trackly") -> dict[str, Any]:
     url = urlsplit(body["url"])
-    assert f"{url.scheme}://{url.netloc}{url.path}" == f"ws://127.0.0.1:{double.port}/client/hubs/{hub}"
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"ws://127.0.0.1:{service.port}/client/hubs/{hub}"
     token = parse_qs(url.query)["access_token"][0]
     # Signed with the access key, for this hub's client endpoint: the service would accept it.
     claims: dict[str, Any] = jwt.decode(
         token,
-        double.access_key.encode(),
+        service.access_key.encode(),
         algorithms=["HS256"],
-        audience=f"http://127.0.0.1:{double.port}/client/hubs/{hub}",
+        audience=f"http://127.0.0.1:{service.port}/client/hubs/{hub}",
     )
     return claims
 
 
 def test_reporter_gets_only_their_own_group_and_no_roles(
-    webpubsub: WebPubSubDouble, as_reporter: Api, reporter: Any
+    webpubsub: LocalWebPubSub, as_reporter: Api, reporter: Any
 ) -> None:
     # Query parameters never decide identity or groups.
     response = as_reporter.get(
@@ -49,7 +49,7 @@ def test_reporter_gets_only_their_own_group_and_no_roles(
 
 @pytest.mark.parametrize("role", ["MAINTAINER", "ADMIN"])
 def test_staff_join_the_staff_group_and_their_own(
-    webpubsub: WebPubSubDouble, api: Api, users: Any, role: str
+    webpubsub: LocalWebPubSub, api: Api, users: Any, role: str
 ) -> None:
     user = users(role)
     body = api.as_(users.token(user)).get("realtime/negotiate").json()
@@ -61,7 +61,7 @@ def test_staff_join_the_staff_group_and_their_own(
 
 
 def test_token_lifetime_and_hub_come_from_settings(
-    webpubsub: WebPubSubDouble, settings_env: Any, as_reporter: Api
+    webpubsub: LocalWebPubSub, settings_env: Any, as_reporter: Api
 ) -> None:
     settings_env(REALTIME_TOKEN_MINUTES="15", WEBPUBSUB_HUB="otherhub")
     claims = _claims(as_reporter.get("realtime/negotiate").json(), webpubsub, hub="otherhub")
@@ -77,5 +77,5 @@ def test_503_when_the_connection_string_is_malformed(settings_env: Any, as_repor
     assert_problem(as_reporter.get("realtime/negotiate"), 503, "AccessKey")
 
 
-def test_sign_in_required(webpubsub: WebPubSubDouble, api: Api) -> None:
+def test_sign_in_required(webpubsub: LocalWebPubSub, api: Api) -> None:
     assert_problem(api.get("realtime/negotiate"), 401)

@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.realtime.conftest import make_issue, record_event
-from tests.support.webpubsub_double import WebPubSubDouble
 from trackly import clock
+from trackly.realtime.localservice import LocalWebPubSub
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=120)  # beyond the 90-day retention
@@ -46,7 +46,7 @@ def _prune() -> int:
 
 
 def test_prunes_only_deleted_published_old_and_final_in_statistics(
-    webpubsub: WebPubSubDouble, reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, reporter: Any, engine: Engine
 ) -> None:
     from trackly import db
     from trackly.config import get_settings
@@ -70,7 +70,7 @@ def test_prunes_only_deleted_published_old_and_final_in_statistics(
 
 
 def test_waits_until_the_last_day_is_final_in_statistics(
-    webpubsub: WebPubSubDouble, reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, reporter: Any, engine: Engine
 ) -> None:
     issue = _lifecycle(reporter)
     # A row exists, but it was computed during that day: the day is not final yet.
@@ -84,7 +84,7 @@ def test_waits_until_the_last_day_is_final_in_statistics(
 
 
 def test_multi_day_span_needs_every_day_in_statistics(
-    webpubsub: WebPubSubDouble, reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, reporter: Any, engine: Engine
 ) -> None:
     first = OLD - timedelta(days=2)
     issue = _lifecycle(reporter, days=(first, OLD))

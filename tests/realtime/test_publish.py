@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from tests.realtime.conftest import make_issue, record_event
 from tests.support.api import Api
-from tests.support.webpubsub_double import WebPubSubDouble
 from trackly.realtime.groups import STAFF_GROUP, user_group
+from trackly.realtime.localservice import LocalWebPubSub
 
 
 def _event_ids(engine: Engine) -> list[int]:
@@ -34,7 +34,7 @@ def _drain(**kw: Any) -> Any:
 
 
 def test_issue_changes_through_the_api_reach_staff_and_owner_groups(  # noqa: PLR0917 (fixtures)
-    webpubsub: WebPubSubDouble,
+    webpubsub: LocalWebPubSub,
     as_reporter: Api,
     as_maintainer: Api,
     as_admin: Api,
@@ -79,7 +79,7 @@ def test_issue_changes_through_the_api_reach_staff_and_owner_groups(  # noqa: PL
 
 
 def test_attachment_events_reach_the_same_groups(
-    webpubsub: WebPubSubDouble, reporter: Any, other_reporter: Any, maintainer: Any, engine: Engine
+    webpubsub: LocalWebPubSub, reporter: Any, other_reporter: Any, maintainer: Any, engine: Engine
 ) -> None:
     issue = make_issue(reporter)
     added = record_event("attachment_added", issue, reporter, attachment={"id": "a1", "filename": "x.png"})
@@ -92,7 +92,7 @@ def test_attachment_events_reach_the_same_groups(
 
 
 def test_a_reporter_group_never_receives_another_reporters_events(
-    webpubsub: WebPubSubDouble, as_reporter: Api, as_other_reporter: Api, reporter: Any, other_reporter: Any
+    webpubsub: LocalWebPubSub, as_reporter: Api, as_other_reporter: Api, reporter: Any, other_reporter: Any
 ) -> None:
     mine = as_reporter.post("issues", json={"title": "Mine", "description": ""}).json()
     theirs = as_other_reporter.post("issues", json={"title": "Theirs", "description": ""}).json()
@@ -106,7 +106,7 @@ def test_a_reporter_group_never_receives_another_reporters_events(
 
 
 def test_staff_owned_issue_goes_to_staff_and_the_owners_group(
-    webpubsub: WebPubSubDouble, as_maintainer: Api, maintainer: Any
+    webpubsub: LocalWebPubSub, as_maintainer: Api, maintainer: Any
 ) -> None:
     issue = as_maintainer.post("issues", json={"title": "Staff issue", "description": ""}).json()
     assert [m["issue_id"] for m in webpubsub.group_messages(STAFF_GROUP)] == [issue["id"]]
@@ -121,7 +121,7 @@ def test_without_web_pubsub_events_stay_in_the_outbox(as_reporter: Api, engine: 
 
 
 def test_failed_publish_never_fails_the_request_and_the_timer_delivers_after_recovery(
-    webpubsub: WebPubSubDouble, as_reporter: Api, as_maintainer: Api, reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, as_reporter: Api, as_maintainer: Api, reporter: Any, engine: Engine
 ) -> None:
     webpubsub.fail_with(503)
     issue = as_reporter.post("issues", json={"title": "During outage", "description": ""})
@@ -152,7 +152,7 @@ def test_failed_publish_never_fails_the_request_and_the_timer_delivers_after_rec
 
 
 def test_a_partial_failure_leaves_the_event_unpublished_until_every_group_accepted_it(
-    webpubsub: WebPubSubDouble, reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, reporter: Any, engine: Engine
 ) -> None:
     owner_group = user_group(reporter.id)
     webpubsub.fail_with(500, group=owner_group)
@@ -170,7 +170,7 @@ def test_a_partial_failure_leaves_the_event_unpublished_until_every_group_accept
 
 
 def test_a_message_specific_refusal_does_not_hold_up_later_events(
-    webpubsub: WebPubSubDouble, settings_env: Any, reporter: Any, other_reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, settings_env: Any, reporter: Any, other_reporter: Any, engine: Engine
 ) -> None:
     settings_env(WEBPUBSUB_CONNECTION_STRING=None)  # fill the outbox first
     refused = record_event("issue_created", make_issue(reporter), reporter)
@@ -196,7 +196,7 @@ def test_a_message_specific_refusal_does_not_hold_up_later_events(
 
 
 def test_two_concurrent_timer_runs_never_send_the_same_event_twice(
-    wps_server: WebPubSubDouble, settings_env: Any, reporter: Any, engine: Engine
+    wps_server: LocalWebPubSub, settings_env: Any, reporter: Any, engine: Engine
 ) -> None:
     issue = make_issue(reporter)
     # 300 unpublished events, written while live updates are not configured.
@@ -239,7 +239,7 @@ def test_two_concurrent_timer_runs_never_send_the_same_event_twice(
 
 
 def test_outbox_timer_is_registered_and_runs(
-    webpubsub: WebPubSubDouble, settings_env: Any, reporter: Any, engine: Engine
+    webpubsub: LocalWebPubSub, settings_env: Any, reporter: Any, engine: Engine
 ) -> None:
     import function_app
     from trackly.devhost import LocalTimerRequest

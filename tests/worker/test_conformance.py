@@ -234,3 +234,17 @@ def test_a_function_that_raises_is_still_a_problem_document(worker: Worker, sett
     )
     r = worker.http("health", "GET", "health")
     assert r.status == 503 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_missing_worker_package_fails_loudly_instead_of_skipping() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['azure_functions_runtime'] = None; import tests.worker.harness"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0
+    assert (
+        "azure-functions-runtime is not installed" in done.stderr and "requirements-worker.txt" in done.stderr
+    )

@@ -5,12 +5,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import azure.functions as func
-from pydantic import BaseModel
 
 import trackly
 from trackly.errors import NotFound
 from trackly.http import Call, Reply, endpoint
 from trackly.http.openapi import build_openapi
+from trackly.schemas import Schema
 
 bp = func.Blueprint()
 
@@ -75,7 +75,7 @@ _CSP = {
 }
 
 
-class AssetPath(BaseModel):
+class AssetPath(Schema):
     name: str
 
 

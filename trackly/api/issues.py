@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import BaseModel
 
 from trackly import clock
 from trackly.attachments import links
@@ -26,6 +25,7 @@ from trackly.issues.schemas import (
     IssueUpdate,
 )
 from trackly.lazy import lazy
+from trackly.schemas import Schema
 
 if TYPE_CHECKING:
     from trackly.issues import idempotency, service
@@ -41,7 +41,7 @@ ETAG_HEADER = {"ETag": "The issue's entity tag (send it back in If-Match to avoi
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-class IssuePath(BaseModel):
+class IssuePath(Schema):
     issue_id: uuid.UUID
 
 

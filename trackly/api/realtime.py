@@ -1,4 +1,5 @@
-"""Live updates: GET /api/realtime/negotiate, GET /api/events, and the outbox timer."""
+"""Live updates: GET /api/realtime/negotiate, GET /api/events, the browser module
+GET /api/realtime/client.js, and the outbox timer."""
 
 import logging
 from typing import TYPE_CHECKING
@@ -6,14 +7,16 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from trackly.auth.policy import Action
-from trackly.http import Call, endpoint
+from trackly.http import Call, Reply, endpoint
+from trackly.http.etag import matches, parse_tags
 from trackly.http.timers import Run, scheduled
 from trackly.lazy import lazy
 from trackly.realtime.schemas import EventFeed, EventsQuery, NegotiateOut
 
 if TYPE_CHECKING:
-    from trackly.realtime import outbox, service
+    from trackly.realtime import browser, outbox, service
 else:  # imported by the first request that needs them: keeps the ORM out of cold start
+    browser = lazy("trackly.realtime.browser")
     outbox = lazy("trackly.realtime.outbox")
     service = lazy("trackly.realtime.service")
 
@@ -35,7 +38,35 @@ def negotiate(call: Call[None, None, None]) -> NegotiateOut:
     """Open a WebSocket to `url` with subprotocol `json.webpubsub.azure.v1`. The connection is put
     into `groups` by the service (staff: every event; `user.<id>`: events of your own issues).
     Dedupe messages by `id`; after a reconnect, fetch `GET /events?after=<last id>`."""
-    return service.negotiate(call.user, settings=call.settings)
+    return service.negotiate(call.user, settings=call.settings, session=call.session)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "realtime/client.js",
+    auth=False,
+    summary="The browser module for live updates (an ES module)",
+    tags=["realtime"],
+    response=str,
+    response_content_type="text/javascript",
+    response_headers={"ETag": "The module's entity tag; send it back in If-None-Match."},
+    extra_responses={304: "Not modified: the If-None-Match tag is current."},
+    conditional="read",
+)
+def browser_client(call: Call[None, None, None]) -> Reply:
+    """`import { connectLive } from '<api>/realtime/client.js'`: negotiates, connects, catches up
+    from `/events` after every (re)connect, dedupes by `id`, and emits the original SSE stream's
+    messages. Public and cacheable; revalidate with the ETag."""
+    module = browser.client_module()
+    headers = {
+        "ETag": module.etag,
+        "Cache-Control": "public, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if matches(module.etag, parse_tags(call.header("If-None-Match"))):
+        return Reply(None, status=304, headers=headers)
+    return Reply(module.source, content_type="text/javascript; charset=utf-8", headers=headers)
 
 
 @endpoint(

@@ -6,9 +6,11 @@ file limit is MAX_ATTACHMENT_BYTES but never more than that minus room for the m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trackly.config import Settings
+if TYPE_CHECKING:
+    from trackly.config import Settings  # pydantic-settings loads with the first request
+
 
 HOST_BODY_LIMIT = 100 * 1000 * 1000  # the Functions host's default maxRequestBodySize
 MULTIPART_ROOM = 64 * 1024  # boundaries, part headers, a long file name

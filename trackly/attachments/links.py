@@ -16,10 +16,13 @@ import hmac
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from trackly.config import Settings
 from trackly.errors import Forbidden
+
+if TYPE_CHECKING:
+    from trackly.config import Settings  # pydantic-settings loads with the first request
 
 REF_PREFIX = "/api/files/"
 _REF = re.compile(

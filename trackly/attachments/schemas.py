@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from trackly.models import AttachmentStatus
+from trackly.schemas import Schema
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(Schema):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -25,7 +26,7 @@ class AttachmentOut(BaseModel):
     completed_at: datetime | None = None
 
 
-class AttachmentCreate(BaseModel):
+class AttachmentCreate(Schema):
     model_config = ConfigDict(extra="forbid")  # as trackly.http.RequestModel (no azure import here)
 
     filename: str = Field(
@@ -39,33 +40,33 @@ class AttachmentCreate(BaseModel):
     size_bytes: int = Field(ge=1, description="The exact size of the file; at most MAX_ATTACHMENT_BYTES.")
 
 
-class UploadInstructions(BaseModel):
+class UploadInstructions(Schema):
     url: str = Field(description="A SAS URL that allows creating this one blob, until `expires_at`.")
     method: Literal["PUT"] = "PUT"
     headers: dict[str, str] = Field(description="Headers the upload request must send.")
     expires_at: datetime
 
 
-class AttachmentCreated(BaseModel):
+class AttachmentCreated(Schema):
     attachment: AttachmentOut
     upload: UploadInstructions
 
 
-class DownloadLink(BaseModel):
+class DownloadLink(Schema):
     url: str = Field(description="A read-only SAS URL for the file, valid until `expires_at`.")
     expires_at: datetime
 
 
-class IssueAttachmentPath(BaseModel):
+class IssueAttachmentPath(Schema):
     issue_id: uuid.UUID
 
 
-class AttachmentPath(BaseModel):
+class AttachmentPath(Schema):
     issue_id: uuid.UUID
     attachment_id: uuid.UUID
 
 
-class DownloadQuery(BaseModel):
+class DownloadQuery(Schema):
     model_config = ConfigDict(extra="ignore")
 
     redirect: bool = Field(
@@ -73,7 +74,7 @@ class DownloadQuery(BaseModel):
     )
 
 
-class UploadedFileOut(BaseModel):
+class UploadedFileOut(Schema):
     """The answer to `POST /files/upload`, in the original Trackly's shape."""
 
     file_url: str = Field(
@@ -86,12 +87,12 @@ class UploadedFileOut(BaseModel):
     attachment: AttachmentOut
 
 
-class FilePath(BaseModel):
+class FilePath(Schema):
     attachment_id: uuid.UUID
 
 
-class FileLinkQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # as trackly.http.QueryModel
+class FileLinkQuery(Schema):
+    model_config = ConfigDict(extra="ignore")
 
     expires: int = Field(ge=0, le=2**40, description="Unix time after which the link is refused.")
     sig: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="The link's HMAC-SHA256 signature.")

@@ -176,6 +176,10 @@ def create(
 ) -> AttachmentCreated:
     """A PENDING attachment and the SAS URL to upload its bytes to."""
     require_configured(settings)
+    store = storage.get_storage(settings)
+    if not store.container_ready:  # first use in this process: a storage call, before any lock
+        session.commit()  # and without holding a database connection across it
+        store.ensure_container()
     issue = get_visible_issue(issue_id, user, session=session, for_update=True)
     require(user, Action.ATTACHMENT_CREATE, Facts(owner_id=issue.created_by))
 
@@ -206,8 +210,6 @@ def create(
             f"the limit is {settings.MAX_ATTACHMENTS_PER_ISSUE}. Delete one first."
         )
 
-    store = storage.get_storage(settings)
-    store.ensure_container()
     attachment_id = uuid.uuid4()
     now = clock.now()
     attachment = Attachment(
@@ -253,28 +255,40 @@ def complete(
 
     Idempotent: an ACTIVE attachment is returned as is, a REJECTED one with its reason.
     Storage failures raise a 503 and leave the attachment PENDING, so the call can be retried.
+
+    Three steps, so that no database connection or row lock is held while storage is asked
+    (a hung storage service would otherwise pin a pooled connection and the row for as long as
+    the storage calls wait): read and authorize, end that transaction, verify the blob, then
+    lock the row and record the outcome unless a concurrent `complete` already did.
     """
     require_configured(settings)
     issue = get_visible_issue(issue_id, user, session=session)
     require(user, Action.ATTACHMENT_CREATE, Facts(owner_id=issue.created_by))
-    attachment = _get(issue, attachment_id, session=session, for_update=True)
-    if attachment.status is AttachmentStatus.ACTIVE:
-        return Completion(AttachmentOut.model_validate(attachment))
-    if attachment.status is AttachmentStatus.REJECTED:
-        return Completion(AttachmentOut.model_validate(attachment), attachment.rejected_reason or "Rejected.")
+    attachment = _get(issue, attachment_id, session=session)
+    if attachment.status is not AttachmentStatus.PENDING:
+        return _completed(attachment)
+    blob_name = attachment.blob_name
+    session.commit()  # read-only so far; returns the connection to the pool (objects stay loaded)
 
     store = storage.get_storage(settings)
-    reason = _verify(store, attachment, settings)
+    reason = _verify(store, blob_name, attachment.content_type, attachment.size_bytes, settings)
+
+    attachment = _get(issue, attachment_id, session=session, for_update=True)
+    if attachment.status is not AttachmentStatus.PENDING:
+        return _completed(attachment)  # a concurrent complete decided first
     if reason is not None:
-        storage.delete_blob(store, attachment.blob_name)
         attachment.status = AttachmentStatus.REJECTED
         attachment.rejected_reason = reason[:500]
         session.flush()
+        # After commit, like every blob delete; if it fails, the cleanup timer removes the blob
+        # (a REJECTED row does not keep its blob alive).
+        db.on_commit(session, lambda: storage.delete_blob(store, blob_name))
         return Completion(AttachmentOut.model_validate(attachment), reason)
 
     attachment.status = AttachmentStatus.ACTIVE
     attachment.completed_at = clock.now()
     session.flush()
+    session.refresh(issue)  # the event's snapshot must show the issue as it is now
     _touch_issue(issue, session=session)
     out = AttachmentOut.model_validate(attachment)
     record(
@@ -287,18 +301,31 @@ def complete(
     return Completion(out)
 
 
-def _verify(store: storage.Storage, attachment: Attachment, settings: Settings) -> str | None:
-    info = storage.blob_info(store, attachment.blob_name)
+def _completed(attachment: Attachment) -> Completion:
+    out = AttachmentOut.model_validate(attachment)
+    if attachment.status is AttachmentStatus.REJECTED:
+        return Completion(out, attachment.rejected_reason or "Rejected.")
+    return Completion(out)
+
+
+def _verify(
+    store: storage.Storage, blob_name: str, content_type: str, size_bytes: int, settings: Settings
+) -> str | None:
+    info = storage.blob_info(store, blob_name)
     if info is None:
         return "No file was uploaded for this attachment (PUT it to the upload URL before completing)."
-    if info.size != attachment.size_bytes:
-        return f"The uploaded file is {info.size} bytes, but {attachment.size_bytes} bytes were declared."
+    if info.copied:
+        # The upload SAS also permits Copy Blob; a copy brings bytes from elsewhere that the
+        # uploader may not have (and would make us fetch third-party URLs on their behalf).
+        return "The file was copied from another location; upload its bytes with a PUT instead."
+    if info.size != size_bytes:
+        return f"The uploaded file is {info.size} bytes, but {size_bytes} bytes were declared."
     if info.size > settings.MAX_ATTACHMENT_BYTES:
         return f"The uploaded file is {info.size} bytes; the limit is {settings.MAX_ATTACHMENT_BYTES} bytes."
-    if sniff.is_text_type(attachment.content_type):
-        return sniff.check_text(attachment.content_type, storage.iter_chunks(store, attachment.blob_name))
-    head = storage.read_range(store, attachment.blob_name, offset=0, length=min(sniff.HEAD_BYTES, info.size))
-    return sniff.check_head(attachment.content_type, head)
+    if sniff.is_text_type(content_type):
+        return sniff.check_text(content_type, storage.iter_chunks(store, blob_name))
+    head = storage.read_range(store, blob_name, offset=0, length=min(sniff.HEAD_BYTES, info.size))
+    return sniff.check_head(content_type, head)
 
 
 def list_active(
@@ -383,7 +410,8 @@ def _touch_issue(issue: Issue, *, session: Session) -> None:
 def _get(issue: Issue, attachment_id: uuid.UUID, *, session: Session, for_update: bool = False) -> Attachment:
     query = select(Attachment).where(Attachment.id == attachment_id, Attachment.issue_id == issue.id)
     if for_update:
-        query = query.with_for_update()
+        # Fresh values, not the copy already in the session: the row may have changed meanwhile.
+        query = query.with_for_update().execution_options(populate_existing=True)
     attachment = session.scalar(query)
     if attachment is None:
         raise NotFound("Attachment not found.")

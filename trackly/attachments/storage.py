@@ -178,18 +178,22 @@ def _key(settings: Settings) -> tuple[str, ...]:
         settings.AZURE_STORAGE_ACCOUNT_KEY,
         settings.AZURE_STORAGE_ACCOUNT_URL,
         settings.AZURE_STORAGE_CONTAINER_NAME,
+        str(settings.AZURE_STORAGE_TIMEOUT_SECONDS),
     )
 
 
-def _client_options() -> dict[str, Any]:
-    """Fail fast when storage is down: the SDK's default retries wait ~40 s on a refused
-    connection; here two retries one second apart, then a 503 the client can retry."""
+def _client_options(settings: Settings) -> dict[str, Any]:
+    """Bounded waits on a request path. The SDK defaults (connection_timeout 20 s, read_timeout
+    60 s per socket read, retries with growing back-off) let a hung storage service hold a request
+    for minutes; here each attempt waits at most AZURE_STORAGE_TIMEOUT_SECONDS for an answer and
+    there is one quick retry, so a call gives up after about twice that and answers 503."""
     from azure.storage.blob import LinearRetry
 
+    seconds = settings.AZURE_STORAGE_TIMEOUT_SECONDS
     return {
-        "connection_timeout": 5,
-        "read_timeout": 30,
-        "retry_policy": LinearRetry(backoff=1, retry_total=2, random_jitter_range=0),
+        "connection_timeout": min(seconds, 3.0),
+        "read_timeout": seconds,
+        "retry_policy": LinearRetry(backoff=1, retry_total=1, random_jitter_range=0),
     }
 
 
@@ -204,7 +208,7 @@ def _build(settings: Settings) -> Storage:
     container = settings.AZURE_STORAGE_CONTAINER_NAME
     if settings.AZURE_STORAGE_CONNECTION_STRING:
         service = BlobServiceClient.from_connection_string(
-            settings.AZURE_STORAGE_CONNECTION_STRING, **_client_options()
+            settings.AZURE_STORAGE_CONNECTION_STRING, **_client_options(settings)
         )
         credential: Any = service.credential
         name = getattr(credential, "account_name", None) or service.account_name
@@ -221,14 +225,16 @@ def _build(settings: Settings) -> Storage:
         service = BlobServiceClient(
             url,
             credential={"account_name": name, "account_key": settings.AZURE_STORAGE_ACCOUNT_KEY},
-            **_client_options(),
+            **_client_options(settings),
         )
         return Storage(service, container, name, settings.AZURE_STORAGE_ACCOUNT_KEY, None)
     if settings.AZURE_STORAGE_ACCOUNT_URL:
         from azure.identity import DefaultAzureCredential
 
         service = BlobServiceClient(
-            settings.AZURE_STORAGE_ACCOUNT_URL, credential=DefaultAzureCredential(), **_client_options()
+            settings.AZURE_STORAGE_ACCOUNT_URL,
+            credential=DefaultAzureCredential(),
+            **_client_options(settings),
         )
 
         def fetch(start: datetime, expiry: datetime) -> UserDelegationKey:
@@ -302,6 +308,7 @@ class BlobInfo:
     name: str
     size: int
     last_modified: datetime | None
+    copied: bool = False  # created by Copy Blob (x-ms-copy-source), not by an upload
 
 
 def blob_info(storage: Storage, blob_name: str) -> BlobInfo | None:
@@ -312,7 +319,9 @@ def blob_info(storage: Storage, blob_name: str) -> BlobInfo | None:
             props = storage.container.get_blob_client(blob_name).get_blob_properties()
         except ResourceNotFoundError:
             return None
-    return BlobInfo(blob_name, int(props.size), props.last_modified)
+    copy = getattr(props, "copy", None)
+    copied = bool(copy is not None and (copy.id or copy.source))
+    return BlobInfo(blob_name, int(props.size), props.last_modified, copied)
 
 
 def read_range(storage: Storage, blob_name: str, *, offset: int, length: int) -> bytes:

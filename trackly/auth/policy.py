@@ -43,6 +43,17 @@ class Action(enum.StrEnum):
     ATTACHMENT_READ = "attachment.read"
     ATTACHMENT_DELETE = "attachment.delete"
     FILE_UPLOAD = "file.upload"  # POST /files/upload: a file for an issue yet to be created
+    # collaboration
+    ISSUE_ASSIGN = "issue.assign"
+    ISSUE_LABEL = "issue.label"
+    LABEL_LIST = "label.list"
+    LABEL_MANAGE = "label.manage"
+    COMMENT_LIST = "comment.list"
+    COMMENT_CREATE = "comment.create"
+    COMMENT_EDIT = "comment.edit"
+    COMMENT_DELETE = "comment.delete"
+    ISSUE_WATCH = "issue.watch"
+    NOTIFICATIONS_READ = "notifications.read"
     # live updates and statistics
     EVENTS_READ = "events.read"
     REALTIME_NEGOTIATE = "realtime.negotiate"
@@ -105,6 +116,11 @@ def _delete_attachment(user: User, facts: Facts | None) -> bool:
     return facts is None or facts.uploader_id == user.id
 
 
+def _author(user: User, facts: Facts | None) -> bool:
+    # Comments: `owner_id` is the comment's author; only they may edit it.
+    return facts is None or facts.owner_id == user.id
+
+
 def _change_role(user: User, facts: Facts | None) -> bool:
     # Only an ADMIN, and never on their own account.
     return user.role is Role.ADMIN and (facts is None or facts.owner_id != user.id)
@@ -130,6 +146,17 @@ RULES: dict[Action, Rule] = {
     Action.ATTACHMENT_READ: _staff_or_own,
     Action.ATTACHMENT_DELETE: _delete_attachment,
     Action.FILE_UPLOAD: _roles(EVERYONE),
+    Action.ISSUE_ASSIGN: _roles(STAFF),
+    Action.ISSUE_LABEL: _roles(STAFF),
+    Action.LABEL_LIST: _roles(EVERYONE),
+    Action.LABEL_MANAGE: _roles(frozenset({Role.ADMIN})),
+    # Who may see the issue may comment (visibility is checked in SQL first: 404 otherwise).
+    Action.COMMENT_LIST: _staff_or_own,
+    Action.COMMENT_CREATE: _staff_or_own,
+    Action.COMMENT_EDIT: _author,
+    Action.COMMENT_DELETE: _staff_or_own,  # the author, or staff moderating
+    Action.ISSUE_WATCH: _staff_or_own,
+    Action.NOTIFICATIONS_READ: _roles(EVERYONE),
     Action.EVENTS_READ: _roles(EVERYONE),
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),
@@ -141,6 +168,11 @@ _MESSAGES: dict[Action, str] = {
     Action.ISSUE_TRIAGE: "Only maintainers and admins may change an issue's status, severity or link.",
     Action.ISSUE_DELETE: "Only admins, or the reporter while the issue is still open, may delete an issue.",
     Action.USER_CHANGE_ROLE: "Roles are assigned by an admin, and nobody can change their own role.",
+    Action.ISSUE_ASSIGN: "Only maintainers and admins may assign an issue.",
+    Action.ISSUE_LABEL: "Only maintainers and admins may add or remove labels on an issue.",
+    Action.LABEL_MANAGE: "Only admins may create, change or delete labels.",
+    Action.COMMENT_EDIT: "Only the author of a comment may edit it.",
+    Action.COMMENT_DELETE: "Only the author, a maintainer or an admin may delete a comment.",
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
 }
 

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from trackly.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from trackly.http.endpoint import RequestModel
 from trackly.models import Role
+from trackly.schemas import Schema
 
 
 def _no_nul(value: str) -> str:
@@ -36,7 +37,7 @@ FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 
 
-class UserOut(BaseModel):
+class UserOut(Schema):
     """A user as the API shows it (the original Trackly's field names)."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -49,14 +50,14 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class TokenPair(BaseModel):
+class TokenPair(Schema):
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int  # seconds until the access token expires
 
 
-class LoginOut(BaseModel):
+class LoginOut(Schema):
     user: UserOut
     tokens: TokenPair
 

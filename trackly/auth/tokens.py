@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import jwt
 
-from trackly.config import Settings
 from trackly.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from trackly.config import Settings
 
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"

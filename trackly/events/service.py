@@ -3,7 +3,8 @@
 Payload convention (the history, live updates and statistics all read it):
     {
       "changes": {field: [old, new], ...},     # what changed (create: [null, value])
-      "issue": {"title", "status", "severity", "created_by", "created_at"},  # state after the change
+      "issue": {"title", "status", "severity", "created_by", "created_at", "assignee_id"},
+                                                 # state after the change
                                                  # (for issue_deleted: the state when deleted)
       "actor_name": "...",
       ...type-specific extras (e.g. "attachment": {...})
@@ -14,11 +15,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from trackly import clock
-from trackly.events.types import EventType
+from trackly.events.types import UNNOTIFIED, EventType
 from trackly.models import Event, Issue, User
+
+# One notification per watcher who may see the issue now (active; staff, or its creator), except
+# the actor. Visibility is checked again when notifications are read and published.
+_NOTIFY_WATCHERS = text(
+    """
+    INSERT INTO notifications (user_id, event_id, created_at)
+    SELECT w.user_id, :event_id, :now
+    FROM watchers w JOIN users u ON u.id = w.user_id
+    WHERE w.issue_id = :issue_id
+      AND w.user_id IS DISTINCT FROM :actor_id
+      AND u.is_active
+      AND (u.role IN ('ADMIN', 'MAINTAINER') OR u.id = :owner_id)
+    """
+)
 
 
 def issue_snapshot(issue: Issue) -> dict[str, Any]:
@@ -28,6 +44,7 @@ def issue_snapshot(issue: Issue) -> dict[str, Any]:
         "severity": issue.severity.value,
         "created_by": str(issue.created_by),
         "created_at": issue.created_at.isoformat() if issue.created_at else None,
+        "assignee_id": str(issue.assignee_id) if issue.assignee_id else None,
     }
 
 
@@ -58,6 +75,17 @@ def record(
     )
     session.add(event)
     session.flush()
+    if type not in UNNOTIFIED:
+        session.execute(
+            _NOTIFY_WATCHERS,
+            {
+                "event_id": event.id,
+                "now": event.created_at,
+                "issue_id": issue.id,
+                "actor_id": event.actor_id,
+                "owner_id": issue.created_by,
+            },
+        )
     _after_commit_publish(session, event.id)
     return event
 

@@ -12,3 +12,15 @@ class EventType(enum.StrEnum):
     ISSUE_DELETED = "issue_deleted"
     ATTACHMENT_ADDED = "attachment_added"
     ATTACHMENT_REMOVED = "attachment_removed"
+    ISSUE_ASSIGNED = "issue_assigned"
+    ISSUE_LABELED = "issue_labeled"
+    ISSUE_UNLABELED = "issue_unlabeled"
+    COMMENT_ADDED = "comment_added"
+    COMMENT_EDITED = "comment_edited"
+    COMMENT_DELETED = "comment_deleted"
+    WATCHER_ADDED = "watcher_added"
+    WATCHER_REMOVED = "watcher_removed"
+
+
+# Who starts or stops watching is history, not news: these notify nobody.
+UNNOTIFIED = frozenset({EventType.WATCHER_ADDED, EventType.WATCHER_REMOVED})

@@ -5,21 +5,21 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import trackly
+from trackly.schemas import Schema
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class MigrationState(BaseModel):
+class MigrationState(Schema):
     current: str | None
     head: str | None
 
 
-class Health(BaseModel):
+class Health(Schema):
     status: str
     database: str
     migrations: MigrationState

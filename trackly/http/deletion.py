@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from trackly.schemas import Schema
 
 
-class Deleted(BaseModel):
+class Deleted(Schema):
     id: uuid.UUID = Field(description="The id of what was deleted.")
     deleted: bool = Field(default=True, description="Always true.")
     message: str = Field(description="A sentence a person can read.")

@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from trackly import db
 from trackly.auth.policy import Action, require
 from trackly.auth.tokens import AccessClaims
-from trackly.config import Settings, SettingsError, get_settings
 from trackly.errors import (
     BadRequest,
     PayloadTooLarge,
@@ -38,8 +37,10 @@ from trackly.errors import (
     UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.schemas import Schema
 
-if TYPE_CHECKING:  # the ORM loads on the first request that needs it, not at import
+if TYPE_CHECKING:  # the ORM and pydantic-settings load with the first request, not at import
+    from trackly.config import Settings
     from trackly.models import User
 
 log = logging.getLogger("trackly.http")
@@ -52,13 +53,13 @@ MAX_URL_LENGTH = 8192
 JSON_CONTENT_TYPE = "application/json"
 
 
-class RequestModel(BaseModel):
+class RequestModel(Schema):
     """Base for request bodies: unknown fields are refused (e.g. `role` on signup)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class QueryModel(BaseModel):
+class QueryModel(Schema):
     """Base for query strings: unknown parameters are ignored, as browsers and proxies add some."""
 
     model_config = ConfigDict(extra="ignore")
@@ -100,9 +101,9 @@ class EndpointSpec:
     # A non-JSON request body the handler parses itself (e.g. multipart/form-data), documented
     # with this OpenAPI schema, and its own size limit (instead of MAX_REQUEST_BYTES).
     raw_body: tuple[str, dict[str, Any]] | None = None
-    max_body_bytes: Callable[[Settings], int] | None = None
+    max_body_bytes: "Callable[[Settings], int] | None" = None
 
-    def body_limit(self, settings: Settings) -> int:
+    def body_limit(self, settings: "Settings") -> int:
         return self.max_body_bytes(settings) if self.max_body_bytes else settings.MAX_REQUEST_BYTES
 
     @property
@@ -135,7 +136,7 @@ class Call(Generic[P, Q, B]):
         *,
         spec: EndpointSpec,
         request_id: str,
-        settings: Settings,
+        settings: "Settings",
         path: Any,
         query: Any,
         body: Any,
@@ -220,7 +221,7 @@ def endpoint(
     conditional: str | None = None,
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
-    max_body_bytes: Callable[[Settings], int] | None = None,
+    max_body_bytes: "Callable[[Settings], int] | None" = None,
 ) -> Callable[[Handler], Handler]:
     """Declare an HTTP function. See the module docstring."""
 
@@ -277,6 +278,8 @@ def endpoint(
 
 
 def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | None) -> func.HttpResponse:
+    from trackly.config import get_settings  # here, not at import: keeps pydantic-settings out of cold start
+
     started = time.perf_counter()
     request_id = _request_id(req, invocation_id)
     call: Call[Any, Any, Any] | None = None
@@ -322,6 +325,8 @@ EXPOSED_HEADERS = "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-I
 
 
 def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
+    from trackly.config import SettingsError, get_settings
+
     origin = req.headers.get("Origin")
     try:
         allowed = bool(origin) and origin in get_settings().cors_origins
@@ -354,7 +359,7 @@ def _request_id(req: func.HttpRequest, invocation_id: str | None) -> str:
 
 
 def _build_call(
-    spec: EndpointSpec, req: func.HttpRequest, request_id: str, settings: Settings
+    spec: EndpointSpec, req: func.HttpRequest, request_id: str, settings: "Settings"
 ) -> Call[Any, Any, Any]:
     if len(req.url) > MAX_URL_LENGTH:
         raise UriTooLong(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
@@ -553,6 +558,8 @@ def problem_response(
 
 
 def error_response(exc: BaseException, req: func.HttpRequest, request_id: str) -> func.HttpResponse:
+    from trackly.config import SettingsError
+
     instance = urlsplit(req.url).path
     if isinstance(exc, TracklyError):
         if exc.status >= 500:

@@ -6,19 +6,21 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from trackly.schemas import Schema
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://trackly.dev/problems/"
 
 
-class FieldError(BaseModel):
+class FieldError(Schema):
     loc: str = Field(description="Where the problem is, e.g. `body.title` or `query.limit`.")
     msg: str = Field(description="What is wrong, as a sentence.")
     type: str = Field(description="A stable machine-readable error code.")
 
 
-class Problem(BaseModel):
+class Problem(Schema):
     """An error response (RFC 9457)."""
 
     type: str

@@ -13,12 +13,15 @@ It lives beside the endpoint layer because both adapt an Azure Functions trigger
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 from sqlalchemy.orm import Session
 
 from trackly import db
-from trackly.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from trackly.config import Settings
 
 log = logging.getLogger("trackly.timers")
 
@@ -26,7 +29,7 @@ log = logging.getLogger("trackly.timers")
 class Run:
     """One firing of a timer as a job sees it."""
 
-    def __init__(self, name: str, *, past_due: bool, settings: Settings) -> None:
+    def __init__(self, name: str, *, past_due: bool, settings: "Settings") -> None:
         self.name = name
         self.past_due = past_due
         self.settings = settings
@@ -92,6 +95,8 @@ def scheduled(
 
 
 def execute(name: str, job: Job, *, past_due: bool = False) -> None:
+    from trackly.config import get_settings  # here, not at import: keeps pydantic-settings out of cold start
+
     started = time.perf_counter()
     run = Run(name, past_due=past_due, settings=get_settings())
     try:

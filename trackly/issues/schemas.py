@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly.attachments import links
 from trackly.attachments.schemas import AttachmentOut
 from trackly.http import QueryModel, RequestModel
+from trackly.labels.schemas import IssueLabelOut
 from trackly.models import Severity, Status
+from trackly.schemas import Schema
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000
@@ -81,6 +83,10 @@ class IssueUpdate(RequestModel):
         default=None, description="Follows the workflow; an illegal move answers 409."
     )
     file_url: FileUrl | None = None
+    assignee_id: uuid.UUID | None = Field(
+        default=None,
+        description="An active MAINTAINER or ADMIN (staff only may assign; 422 otherwise); null unassigns.",
+    )
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod
@@ -90,7 +96,7 @@ class IssueUpdate(RequestModel):
         return value
 
 
-class IssueOut(BaseModel):
+class IssueOut(Schema):
     id: uuid.UUID
     title: str
     description: str
@@ -109,6 +115,12 @@ class IssueOut(BaseModel):
     )
     version: int
     attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
+    assignee_id: uuid.UUID | None = Field(default=None, description="The assigned maintainer or admin.")
+    assignee_name: str | None = None
+    labels: list[IssueLabelOut] = Field(default_factory=list, description="Sorted by name.")
+    comment_count: int = Field(
+        default=0, description="Comments on the issue (not covered by the ETag: comments do not change it)."
+    )
     allowed_transitions: list[Status] = Field(
         description="The statuses the caller may move this issue to now (workflow and role); "
         "empty for a caller who may not change statuses."
@@ -140,6 +152,14 @@ class IssueListQuery(QueryModel):
     status: list[Status] | None = Field(default=None, description="Repeatable: `?status=OPEN&status=DONE`.")
     severity: list[Severity] | None = Field(default=None, description="Repeatable.")
     created_by: uuid.UUID | None = None
+    assignee: uuid.UUID | Literal["me", "none"] | None = Field(
+        default=None, description="A user id, `me` (assigned to the caller) or `none` (unassigned)."
+    )
+    label: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="Repeatable, all must match: a label name (any case) or id, e.g. `?label=bug&label=ui`.",
+    )
     q: Annotated[str, StringConstraints(max_length=SEARCH_MAX)] | None = Field(
         default=None, description="Full-text search over title and description (web search syntax)."
     )
@@ -165,12 +185,12 @@ class IssueListQuery(QueryModel):
         return self
 
 
-class Actor(BaseModel):
+class Actor(Schema):
     id: uuid.UUID
     full_name: str | None
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(Schema):
     id: int
     type: str
     actor: Actor | None = Field(description="Null when the acting account no longer exists.")
@@ -178,13 +198,13 @@ class HistoryEntry(BaseModel):
     changes: dict[str, list[Any]] = Field(description="`{field: [old, new]}`")
 
 
-class IssueCount(BaseModel):
+class IssueCount(Schema):
     total_issues: int
 
 
-class IssuesByStatus(BaseModel):
+class IssuesByStatus(Schema):
     issues_by_status: dict[Status, int] = Field(description="Every status, zeros included.")
 
 
-class IssuesBySeverity(BaseModel):
+class IssuesBySeverity(Schema):
     issues_by_severity: dict[Severity, int] = Field(description="Every severity, zeros included.")

@@ -14,9 +14,22 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, Select, cast, delete, func, select, tuple_
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Select,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from trackly import clock
@@ -28,7 +41,7 @@ from trackly.errors import BadRequest, NotFound, PreconditionFailed
 from trackly.events.service import record
 from trackly.events.types import EventType
 from trackly.http.etag import make_etag, matches
-from trackly.issues import markdown, workflow
+from trackly.issues import assignees, markdown, workflow
 from trackly.issues.access import SelectT, visible
 from trackly.issues.schemas import (
     Actor,
@@ -39,14 +52,16 @@ from trackly.issues.schemas import (
     IssueUpdate,
     to_utc,
 )
-from trackly.models import Event, Issue, IssueCount, Severity, Status, User
+from trackly.labels.schemas import IssueLabelOut
+from trackly.models import Comment, Event, Issue, IssueCount, IssueLabel, Label, Severity, Status, User
+from trackly.watchers import service as watchers
 
 Creator = aliased(User, name="creator")
 Updater = aliased(User, name="updater")
 
 TEXT_FIELDS = frozenset({"title", "description"})
 # Fields in the order they appear in events' `changes`.
-TRACKED_FIELDS = ("title", "description", "severity", "status", "file_url")
+TRACKED_FIELDS = ("title", "description", "severity", "status", "file_url", "assignee_id")
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -56,8 +71,50 @@ def etag_for(issue_id: uuid.UUID, version: int) -> str:
     return make_etag(issue_id, version)
 
 
-def _rows() -> Select[Issue, str, str | None]:
-    """Issues with their creator's and last editor's names, in one query (no N+1)."""
+def _labels_column() -> ColumnElement[Any]:
+    """The issue's labels as a JSON array sorted by name (a correlated subquery: no extra query)."""
+    label = func.json_build_object("id", Label.id, "name", Label.name, "color", Label.color)
+    return type_coerce(
+        select(
+            func.coalesce(
+                func.json_agg(aggregate_order_by(label, func.lower(Label.name))), literal_column("'[]'::json")
+            )
+        )
+        .select_from(IssueLabel)
+        .join(Label, Label.id == IssueLabel.label_id)
+        .where(IssueLabel.issue_id == Issue.id)
+        .correlate(Issue)
+        .scalar_subquery(),
+        JSON,
+    )
+
+
+def _comment_count_column() -> ColumnElement[int]:
+    return (
+        select(func.count())
+        .select_from(Comment)
+        .where(Comment.issue_id == Issue.id)
+        .correlate(Issue)
+        .scalar_subquery()
+    )
+
+
+class IssueRow(NamedTuple):
+    issue: Issue
+    creator_name: str | None
+    updater_name: str | None
+    assignee_name: str | None
+    labels: list[dict[str, Any]]
+    comment_count: int
+
+
+RowSelect = Select[Issue, str, str | None, str | None, Any, int]
+PageSelect = Select[Issue, str, str | None]
+
+
+def _page_rows() -> PageSelect:
+    """Issues with their creator's and last editor's names (the list's page query: its plan is
+    served by the list indexes; the rest of a row comes from `_extras`)."""
     return (
         select(Issue, Creator.full_name, Updater.full_name)
         .join(Creator, Creator.id == Issue.created_by)
@@ -65,15 +122,29 @@ def _rows() -> Select[Issue, str, str | None]:
     )
 
 
-def _out(
-    issue: Issue,
-    creator_name: str | None,
-    updater_name: str | None,
-    files: list[AttachmentOut],
-    *,
-    viewer: User,
-    preset: workflow.Preset,
-) -> IssueOut:
+def _assignee_name_column() -> ColumnElement[str | None]:
+    return select(User.full_name).where(User.id == Issue.assignee_id).correlate(Issue).scalar_subquery()
+
+
+def _rows() -> RowSelect:
+    """One issue with everything it renders, in one query."""
+    return _page_rows().add_columns(_assignee_name_column(), _labels_column(), _comment_count_column())
+
+
+def _extras(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, tuple[str | None, Any, int]]:
+    """Assignee names, labels and comment counts of a page of issues, in one query."""
+    if not issue_ids:
+        return {}
+    rows = session.execute(
+        select(Issue.id, _assignee_name_column(), _labels_column(), _comment_count_column()).where(
+            Issue.id.in_(issue_ids)
+        )
+    )
+    return {issue_id: (assignee, labels, count) for issue_id, assignee, labels, count in rows}
+
+
+def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: workflow.Preset) -> IssueOut:
+    issue = row.issue
     return IssueOut(
         id=issue.id,
         title=issue.title,
@@ -82,28 +153,38 @@ def _out(
         severity=issue.severity,
         status=issue.status,
         created_by=issue.created_by,
-        created_by_name=creator_name,
+        created_by_name=row.creator_name,
         updated_by=issue.updated_by,
-        updated_by_name=updater_name,
+        updated_by_name=row.updater_name,
         created_at=issue.created_at,
         updated_at=issue.updated_at,
         file_url=issue.file_url,
         version=issue.version,
         attachments=files,
+        assignee_id=issue.assignee_id,
+        assignee_name=row.assignee_name,
+        labels=[IssueLabelOut.model_validate(label) for label in row.labels or []],
+        comment_count=row.comment_count,
         allowed_transitions=workflow.allowed_for(
             viewer, owner_id=issue.created_by, current=issue.status, preset=preset
         ),
     )
 
 
-def _render_one(
-    issue: Issue, creator_name: str | None, updater_name: str | None, *, viewer: User, session: Session
-) -> IssueOut:
-    files = attachments.active_for_issues([issue.id], session=session)[issue.id]
-    return _out(issue, creator_name, updater_name, files, viewer=viewer, preset=workflow.active_preset())
+def _render_one(row: IssueRow, *, viewer: User, session: Session) -> IssueOut:
+    files = attachments.active_for_issues([row.issue.id], session=session)[row.issue.id]
+    return _out(row, files, viewer=viewer, preset=workflow.active_preset())
+
+
+def render(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
+    """The issue as it is now in this transaction (after a change made by another service)."""
+    row = session.execute(_rows().where(Issue.id == issue_id)).one()
+    return _render_one(IssueRow(*row), viewer=viewer, session=session)
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value.value if isinstance(value, enum.Enum) else value
 
 
@@ -119,15 +200,25 @@ def _check_if_match(issue: Issue, if_match: list[str] | None) -> None:
         )
 
 
-def _locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> tuple[Issue, str | None, str | None]:
-    """The visible issue, row-locked until commit (404 when not visible), with its creator's and
-    last editor's names."""
+def locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> IssueRow:
+    """The visible issue, row-locked until commit (404 when not visible), with what it renders."""
     row = session.execute(
         visible(_rows().where(Issue.id == issue_id), actor).with_for_update(of=Issue)
     ).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
-    return row[0], row[1], row[2]
+    return IssueRow(*row)
+
+
+def check_if_match(issue: Issue, if_match: list[str] | None) -> None:
+    _check_if_match(issue, if_match)
+
+
+def touch(issue: Issue, actor: User) -> None:
+    """A change to what the issue resource shows: new version (ETag), time and editor."""
+    issue.version = issue.version + 1
+    issue.updated_at = clock.now()
+    issue.updated_by = actor.id
 
 
 # --- create / read --------------------------------------------------------------------------------
@@ -151,6 +242,7 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
     session.add(issue)
     session.flush()
     files = _claim_upload(issue, actor, session=session)
+    watchers.watch(issue.id, actor.id, session=session)
     record(
         session=session,
         type=EventType.ISSUE_CREATED,
@@ -158,7 +250,12 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
         actor=actor,
         changes={name: [None, _json(getattr(issue, name))] for name in TRACKED_FIELDS},
     )
-    return _out(issue, actor.full_name, actor.full_name, files, viewer=actor, preset=workflow.active_preset())
+    return _out(
+        IssueRow(issue, actor.full_name, actor.full_name, None, [], 0),
+        files,
+        viewer=actor,
+        preset=workflow.active_preset(),
+    )
 
 
 def _claim_upload(issue: Issue, actor: User, *, session: Session) -> list[AttachmentOut]:
@@ -178,7 +275,7 @@ def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOu
     row = session.execute(visible(_rows().where(Issue.id == issue_id), viewer)).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
-    return _render_one(row[0], row[1], row[2], viewer=viewer, session=session)
+    return _render_one(IssueRow(*row), viewer=viewer, session=session)
 
 
 # --- update / delete ------------------------------------------------------------------------------
@@ -193,9 +290,11 @@ def update_issue(
     session: Session,
 ) -> IssueOut:
     """Apply the changed fields. Checks, in order: visible (404), allowed (403), fresh (412),
-    legal status move under the ISSUE_WORKFLOW preset (409). Fields sent with their current
-    value are ignored; when nothing changes, nothing is written (no version bump, no event)."""
-    issue, creator_name, updater_name = _locked(issue_id, actor, session=session)
+    legal status move under the ISSUE_WORKFLOW preset (409), assignable assignee (422). Fields
+    sent with their current value are ignored; when nothing changes, nothing is written (no
+    version bump, no event)."""
+    row = locked(issue_id, actor, session=session)
+    issue = row.issue
     changes: dict[str, list[Any]] = {}
     for name in TRACKED_FIELDS:
         if name in data.model_fields_set:
@@ -204,40 +303,58 @@ def update_issue(
                 changes[name] = [old, new]
 
     facts = Facts(owner_id=issue.created_by, issue_status=issue.status)
-    if changes.keys() - TEXT_FIELDS:
+    if changes.keys() - TEXT_FIELDS - {"assignee_id"}:
         require(actor, Action.ISSUE_TRIAGE, facts)
     if changes.keys() & TEXT_FIELDS:
         require(actor, Action.ISSUE_EDIT_TEXT, facts)
+    if "assignee_id" in changes:
+        require(actor, Action.ISSUE_ASSIGN, facts)
     _check_if_match(issue, if_match)
     if "status" in changes:
         workflow.check_transition(issue.status, changes["status"][1])
+    assignee_name = row.assignee_name
+    if "assignee_id" in changes:
+        assignee = assignees.assignable(changes["assignee_id"][1], session=session)
+        assignee_name = assignee.full_name if assignee is not None else None
 
     if not changes:
-        return _render_one(issue, creator_name, updater_name, viewer=actor, session=session)
+        return _render_one(row, viewer=actor, session=session)
 
     for name, (_old, new) in changes.items():
         setattr(issue, name, new)
     if "file_url" in changes:
         _claim_upload(issue, actor, session=session)
-    issue.version = issue.version + 1
-    issue.updated_at = clock.now()
-    issue.updated_by = actor.id
+    touch(issue, actor)
     session.flush()
+    if issue.assignee_id is not None and "assignee_id" in changes:
+        watchers.watch(issue.id, issue.assignee_id, session=session)
     record(
         session=session,
-        type=EventType.ISSUE_STATUS_CHANGED if "status" in changes else EventType.ISSUE_UPDATED,
+        type=_update_event_type(changes),
         issue=issue,
         actor=actor,
         changes={name: [_json(old), _json(new)] for name, (old, new) in changes.items()},
     )
-    return _render_one(issue, creator_name, actor.full_name, viewer=actor, session=session)
+    return _render_one(
+        row._replace(updater_name=actor.full_name, assignee_name=assignee_name),
+        viewer=actor,
+        session=session,
+    )
+
+
+def _update_event_type(changes: dict[str, list[Any]]) -> EventType:
+    if "status" in changes:
+        return EventType.ISSUE_STATUS_CHANGED
+    if changes.keys() == {"assignee_id"}:
+        return EventType.ISSUE_ASSIGNED
+    return EventType.ISSUE_UPDATED
 
 
 def delete_issue(
     issue_id: uuid.UUID, *, actor: User, if_match: list[str] | None = None, session: Session
 ) -> None:
     """ADMIN: any issue; REPORTER: their own while OPEN; MAINTAINER: never. Attachments go too."""
-    issue, _creator_name, _updater_name = _locked(issue_id, actor, session=session)
+    issue = locked(issue_id, actor, session=session).issue
     require(actor, Action.ISSUE_DELETE, Facts(owner_id=issue.created_by, issue_status=issue.status))
     _check_if_match(issue, if_match)
     attachments.on_issue_deleted(issue, session=session)
@@ -302,8 +419,16 @@ def _group_filters(query: IssueListQuery, table: type[Issue] | type[IssueCount])
     return where
 
 
-def _filters(query: IssueListQuery) -> list[ColumnElement[bool]]:
+def _filters(query: IssueListQuery, viewer: User) -> list[ColumnElement[bool]]:
     where = _group_filters(query, Issue)
+    if query.assignee == "none":
+        where.append(Issue.assignee_id.is_(None))
+    elif query.assignee == "me":
+        where.append(Issue.assignee_id == viewer.id)
+    elif query.assignee is not None:
+        where.append(Issue.assignee_id == query.assignee)
+    for wanted in query.label or []:
+        where.append(_has_label(wanted))
     if query.q and query.q.strip():
         where.append(Issue.search_vector.op("@@")(func.websearch_to_tsquery("english", query.q.strip())))
     if query.created_after is not None:
@@ -313,6 +438,21 @@ def _filters(query: IssueListQuery) -> list[ColumnElement[bool]]:
     if query.updated_since is not None:
         where.append(Issue.updated_at >= query.updated_since)
     return where
+
+
+def _has_label(wanted: str) -> ColumnElement[bool]:
+    """The issue carries the label named `wanted` (any case) or with that id."""
+    try:
+        match: ColumnElement[bool] = Label.id == uuid.UUID(wanted)
+    except ValueError:
+        match = func.lower(Label.name) == wanted.strip().lower()
+    return (
+        select(IssueLabel.issue_id)
+        .join(Label, Label.id == IssueLabel.label_id)
+        .where(IssueLabel.issue_id == Issue.id, match)
+        .correlate(Issue)
+        .exists()
+    )
 
 
 def _sort_key_values(issue: Issue, sort: str) -> list[Any]:
@@ -361,15 +501,13 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return values
 
 
-def list_queries(
-    query: IssueListQuery, *, viewer: User
-) -> tuple[Select[Issue, str, str | None], Select[int]]:
+def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[PageSelect, Select[int]]:
     """The page query (limit + 1 rows, to know whether more exist) and the total-count query."""
-    where = _filters(query)
+    where = _filters(query, viewer)
     columns = SORT_COLUMNS[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
 
-    page_query = visible(_rows(), viewer).where(*where)
+    page_query = visible(_page_rows(), viewer).where(*where)
     if query.cursor:
         after = decode_cursor(query.cursor, query.sort)
         key, bound = tuple_(*columns), tuple_(*after)
@@ -386,8 +524,13 @@ def counter_total_query(query: IssueListQuery, *, viewer: User) -> Select[int] |
     """The list total read from `issue_counts` when the only filters are status, severity and
     created_by (O(groups), as exact as count(*): the table is kept by triggers in the same
     transaction); None when a text or date filter needs the exact count over the issues."""
-    if (query.q and query.q.strip()) or any(
-        value is not None for value in (query.created_after, query.created_before, query.updated_since)
+    if (
+        (query.q and query.q.strip())
+        or query.label
+        or any(
+            value is not None
+            for value in (query.created_after, query.created_before, query.updated_since, query.assignee)
+        )
     ):
         return None
     return _visible_counts(select(_sum_n()), viewer).where(*_group_filters(query, IssueCount))
@@ -404,11 +547,13 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
     else:
         from_counters = counter_total_query(query, viewer=viewer)
         total = session.scalar(count_query if from_counters is None else from_counters) or 0
-    files = attachments.active_for_issues([row[0].id for row in rows], session=session)
+    ids = [row[0].id for row in rows]
+    files = attachments.active_for_issues(ids, session=session)
+    extras = _extras(ids, session=session)
     preset = workflow.active_preset()
     items = [
-        _out(issue, c_name, u_name, files[issue.id], viewer=viewer, preset=preset)
-        for issue, c_name, u_name in rows
+        _out(IssueRow(*row, *extras[row[0].id]), files[row[0].id], viewer=viewer, preset=preset)
+        for row in rows
     ]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
     return IssuePage(items=items, total=total, next_cursor=next_cursor)

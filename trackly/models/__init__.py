@@ -15,6 +15,7 @@ from trackly.models.enums import AttachmentStatus, Role, Severity, Status
 
 if TYPE_CHECKING:
     from trackly.models.base import Base
+    from trackly.models.collaboration import Comment, IssueLabel, Label, Notification, Watcher
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
     from trackly.models.stats import DailyStats
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 # Where each mapped class is defined.
 _MAPPED = {
     "Base": "base",
+    "Comment": "collaboration",
+    "IssueLabel": "collaboration",
+    "Label": "collaboration",
+    "Notification": "collaboration",
+    "Watcher": "collaboration",
     "Event": "events",
     "Attachment": "issues",
     "IdempotencyKey": "issues",
@@ -53,17 +59,22 @@ __all__ = [
     "AttachmentStatus",
     "AuthFlow",
     "Base",
+    "Comment",
     "DailyStats",
     "Event",
     "IdempotencyKey",
     "Issue",
     "IssueCount",
+    "IssueLabel",
+    "Label",
     "LoginCode",
     "LoginThrottle",
+    "Notification",
     "RefreshToken",
     "Role",
     "Severity",
     "SsoLink",
     "Status",
     "User",
+    "Watcher",
 ]

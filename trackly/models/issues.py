@@ -48,6 +48,7 @@ class Issue(Base):
         Index("ix_issues_severity_rank_created_at_id", "severity_rank", "created_at", "id"),
         Index("ix_issues_status_created_at", "status", "created_at"),
         Index("ix_issues_search", "search_vector", postgresql_using="gin"),
+        Index("ix_issues_assignee_id_created_at_id", "assignee_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -66,6 +67,8 @@ class Issue(Base):
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     file_url: Mapped[str | None] = mapped_column(String(2048))
+    # At most one assignee (staff); a deleted account leaves the issue unassigned.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(

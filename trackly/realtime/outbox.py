@@ -60,6 +60,30 @@ def _service_down(exc: Exception) -> bool:
     return status >= 500 or status in (401, 403, 408, 429)
 
 
+# The watchers each event notified who may still see its issue (active; staff, or the creator):
+# a reporter is never sent an event of an issue that is not theirs, even after a demotion.
+_WATCHERS_SQL = text(
+    """
+    SELECT n.event_id, n.user_id
+    FROM notifications n
+    JOIN users u ON u.id = n.user_id
+    JOIN events e ON e.id = n.event_id
+    WHERE n.event_id = ANY(:ids)
+      AND u.is_active
+      AND (u.role IN ('ADMIN', 'MAINTAINER') OR u.id = e.audience_owner_id)
+    ORDER BY n.event_id, n.user_id
+    """
+)
+
+
+def watcher_ids(event_ids: Sequence[int], *, session: Session) -> dict[int, list[uuid.UUID]]:
+    out: dict[int, list[uuid.UUID]] = {}
+    if event_ids:
+        for event_id, user_id in session.execute(_WATCHERS_SQL, {"ids": list(event_ids)}):
+            out.setdefault(event_id, []).append(user_id)
+    return out
+
+
 def recently_lost_staff(*, session: Session, settings: Settings) -> list[uuid.UUID]:
     """Users who may still hold a negotiate token with the `staff` group although they are no
     longer staff: not staff now (REPORTER or deactivated) and changed within a token's lifetime
@@ -80,9 +104,14 @@ def recently_lost_staff(*, session: Session, settings: Settings) -> list[uuid.UU
 
 
 def send(
-    events: Sequence[Event], *, settings: Settings, staff_excluded: Sequence[uuid.UUID] = ()
+    events: Sequence[Event],
+    *,
+    settings: Settings,
+    staff_excluded: Sequence[uuid.UUID] = (),
+    watchers: dict[int, list[uuid.UUID]] | None = None,
 ) -> Delivery:
-    """Send each event to its groups, keeping `staff_excluded` users out of `staff`; never raises."""
+    """Send each event to its groups (and its watchers' groups), keeping `staff_excluded` users out
+    of `staff`; never raises."""
     result = Delivery()
     only_staff = staff_filter(list(staff_excluded))
     try:
@@ -94,7 +123,7 @@ def send(
     for event in events:
         message = to_message(event).model_dump(mode="json")
         try:
-            for group in groups_for_event(event):
+            for group in groups_for_event(event, (watchers or {}).get(event.id, ())):
                 client.send_to_group(
                     group,
                     message,
@@ -130,7 +159,8 @@ def _claim_and_publish(claim: Select[Event], *, session: Session, settings: Sett
         claim.where(Event.published_at.is_(None)).order_by(Event.id).with_for_update(skip_locked=True)
     ).all()
     excluded = recently_lost_staff(session=session, settings=settings) if events else []
-    delivery = send(events, settings=settings, staff_excluded=excluded)
+    watchers = watcher_ids([e.id for e in events], session=session) if events else {}
+    delivery = send(events, settings=settings, staff_excluded=excluded, watchers=watchers)
     _mark_published(session, delivery.published)
     return len(events), delivery
 

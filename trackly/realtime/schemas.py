@@ -6,18 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from trackly.http import QueryModel
+from trackly.schemas import Schema
 
 
-class EventMessage(BaseModel):
+class EventMessage(Schema):
     """One event as sent over Web PubSub and returned by the catch-up feed."""
 
     id: int = Field(description="The event's sequence number: increases, and is the dedupe key.")
     type: str = Field(
         description="issue_created, issue_updated, issue_status_changed, issue_deleted, "
-        "attachment_added or attachment_removed."
+        "attachment_added, attachment_removed, issue_assigned, issue_labeled, issue_unlabeled, "
+        "comment_added, comment_edited, comment_deleted, watcher_added or watcher_removed."
     )
     issue_id: uuid.UUID | None
     user_id: uuid.UUID | None = Field(description="Who made the change.")
@@ -29,10 +31,14 @@ class EventMessage(BaseModel):
     )
 
 
-class NegotiateOut(BaseModel):
+class NegotiateOut(Schema):
     url: str = Field(description="Open a WebSocket here with subprotocol json.webpubsub.azure.v1.")
     expires_at: datetime = Field(description="The access token in `url` is refused after this time.")
     groups: list[str] = Field(description="The groups the connection is put into when it connects.")
+    last_event_id: int = Field(
+        description="The newest event id you may see now (0 when none): pass it as `after` to "
+        "`/events` to catch up from this moment on."
+    )
 
 
 class EventsQuery(QueryModel):
@@ -40,14 +46,14 @@ class EventsQuery(QueryModel):
     limit: int = Field(default=100, ge=1, le=500, description="At most this many events (1-500).")
 
 
-class EventFeed(BaseModel):
+class EventFeed(Schema):
     events: list[EventMessage]
     next_after: int = Field(
         description="Pass as `after` to continue: the last returned id, or `after` when none came back."
     )
 
 
-class OutboxRun(BaseModel):
+class OutboxRun(Schema):
     """What one run of the outbox timer did."""
 
     published: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trackly.auth.policy import sees_all_issues
@@ -45,7 +45,15 @@ def feed(user: User, *, after: int, limit: int, session: Session) -> EventFeed:
     )
 
 
-def negotiate(user: User, *, settings: Settings) -> NegotiateOut:
+def last_event_id(user: User, *, session: Session) -> int:
+    """The newest event id `user` may see (0 when none): where a new client starts its cursor."""
+    query = select(func.max(Event.id))
+    if not sees_all_issues(user):
+        query = query.where(Event.audience_owner_id == user.id)
+    return int(session.scalar(query) or 0)
+
+
+def negotiate(user: User, *, settings: Settings, session: Session) -> NegotiateOut:
     """A client access URL for `user`: identity and groups come from the verified user only.
 
     The token lists the groups the service puts the connection into at connect time and grants
@@ -65,7 +73,12 @@ def negotiate(user: User, *, settings: Settings) -> NegotiateOut:
         raise ServiceUnavailable(
             "Live updates are unavailable right now; try again shortly.", headers={"Retry-After": "10"}
         ) from None
-    return NegotiateOut(url=str(token["url"]), expires_at=_expiry(str(token["token"])), groups=groups)
+    return NegotiateOut(
+        url=str(token["url"]),
+        expires_at=_expiry(str(token["token"])),
+        groups=groups,
+        last_event_id=last_event_id(user, session=session),
+    )
 
 
 def _expiry(token: str) -> datetime:

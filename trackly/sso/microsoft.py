@@ -76,6 +76,7 @@ def build_app(settings: Settings) -> Any:
             instance_discovery=None if validate else False,
             token_cache=msal.TokenCache(),
             http_cache=_HTTP_CACHE,
+            timeout=(3, 10),  # connect, read: MSAL's default is to wait forever
         )
     except Exception as exc:  # discovery failed: network, TLS, or a wrong authority URL
         log.warning("MSAL authority %s unusable: %s", settings.MICROSOFT_AUTHORITY, exc)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from trackly.http import QueryModel, RequestModel
+from trackly.schemas import Schema
 
 MAX_RETURN_TO = 2048
 
@@ -70,16 +71,16 @@ class GoogleIn(RequestModel):
     )
 
 
-class UserPath(BaseModel):
+class UserPath(Schema):
     user_id: uuid.UUID
 
 
-class LinkPath(BaseModel):
+class LinkPath(Schema):
     user_id: uuid.UUID
     link_id: uuid.UUID
 
 
-class SsoLinkOut(BaseModel):
+class SsoLinkOut(Schema):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

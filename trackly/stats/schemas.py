@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly.http import QueryModel, RequestModel
+from trackly.schemas import Schema
 
 
-class DailyStatsOut(BaseModel):
+class DailyStatsOut(Schema):
     """One UTC day: the state at the end of the day (today: as of the latest run) and its activity."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -59,13 +60,13 @@ class DailyQuery(QueryModel):
         return self
 
 
-class Changes(BaseModel):
+class Changes(Schema):
     total_change: int | None = Field(description="today.total_issues - yesterday.total_issues")
     open_change: int | None = Field(description="today.status_open - yesterday.status_open")
     critical_change: int | None = Field(description="today.severity_critical - yesterday.severity_critical")
 
 
-class SummaryOut(BaseModel):
+class SummaryOut(Schema):
     today: DailyStatsOut | None
     yesterday: DailyStatsOut | None
     changes: Changes
@@ -85,14 +86,14 @@ class AggregateIn(RequestModel):
         return self
 
 
-class DayRange(BaseModel):
+class DayRange(Schema):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     from_: date = Field(alias="from")
     to: date
 
 
-class AggregateOut(BaseModel):
+class AggregateOut(Schema):
     model_config = ConfigDict(populate_by_name=True)
 
     mode: str = Field(description="'scheduled' (today and missing days) or 'rebuild' (the given range).")
@@ -108,14 +109,14 @@ class TrendsQuery(QueryModel):
     days: int = Field(default=30, ge=1, le=366, description="Number of days ending today.")
 
 
-class OpenBySeverity(BaseModel):
+class OpenBySeverity(Schema):
     LOW: list[int]
     MEDIUM: list[int]
     HIGH: list[int]
     CRITICAL: list[int]
 
 
-class TrendsOut(BaseModel):
+class TrendsOut(Schema):
     """Chart-ready series: index i of every list belongs to `days[i]` (oldest first)."""
 
     days: list[date]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from trackly.auth.schemas import Email, FullName, NewPassword, NoNul
 from trackly.http.endpoint import QueryModel, RequestModel
 from trackly.models import Role
+from trackly.schemas import Schema
 
 
-class UserPath(BaseModel):
+class UserPath(Schema):
     user_id: uuid.UUID
 
 

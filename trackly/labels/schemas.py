@@ -1,0 +1,85 @@
+"""Request and response bodies of labels."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from trackly.http import RequestModel
+from trackly.schemas import Schema
+
+NAME_MAX = 50
+DESCRIPTION_MAX = 200
+DEFAULT_COLOR = "#6b7280"
+
+LabelName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f\x7f]*\S"
+    ),
+    Field(description="1-50 characters after trimming; unique regardless of case.", examples=["bug"]),
+]
+Color = Annotated[
+    str,
+    StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$"),
+    AfterValidator(str.lower),
+    Field(description="A `#rrggbb` colour (stored in lower case).", examples=["#d73a4a"]),
+]
+LabelDescription = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_MAX),
+    Field(examples=["Something is broken"]),
+]
+
+
+class LabelCreate(RequestModel):
+    name: LabelName
+    color: Color = DEFAULT_COLOR
+    description: LabelDescription = ""
+
+
+class LabelUpdate(RequestModel):
+    """Changed fields only."""
+
+    name: LabelName | SkipJsonSchema[None] = None
+    color: Color | SkipJsonSchema[None] = None
+    description: LabelDescription | SkipJsonSchema[None] = None
+
+    @field_validator("name", "color", "description", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("This field cannot be null; leave it out to keep the current value.")
+        return value
+
+
+class LabelOut(Schema):
+    id: uuid.UUID
+    name: str
+    color: str
+    description: str
+    created_at: datetime
+
+
+class IssueLabelOut(Schema):
+    """A label as an issue carries it."""
+
+    id: uuid.UUID
+    name: str
+    color: str
+
+
+class LabelCountOut(Schema):
+    id: uuid.UUID
+    name: str
+    color: str
+    issues: int = Field(description="Issues the caller can see that carry this label.")
+    open_issues: int = Field(description="Of those, the ones not DONE.")
+
+
+class IssuesByLabel(Schema):
+    issues_by_label: list[LabelCountOut] = Field(description="Every label, zeros included, by name.")
