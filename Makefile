@@ -8,7 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM  # tests/realtime/test_browser.py launches this executable
 
 .PHONY: help setup browser run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
 
@@ -37,11 +39,11 @@ setup: $(VENV)/.installed node_modules/.installed
 # uses it as is, nothing is downloaded).
 browser:
 	@test -x $(CHROMIUM) || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
 run: setup
-	$(PY) -m trackly serve --port $(PORT)
+	$(PY) -m trackly serve --port $(PORT) $(RUN_ARGS)
 
 test: setup browser
 	$(PY) -m pytest --ignore=tests/hardening -n 2 $(PYTEST_ARGS)

@@ -23,10 +23,11 @@ from urllib.parse import quote
 
 import azure.functions as func
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from trackly.config import Settings, SettingsError, get_settings
 from trackly.http.endpoint import REGISTRY, error_response, problem_response
+from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.router import HttpFunction, Router, TimerFunction, discover
 
 log = logging.getLogger("trackly.devhost")
@@ -103,36 +104,31 @@ class LocalHost:
         peer = environ.get("REMOTE_ADDR") or "unknown"
         prior = headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
-        host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        # The address this host was started on, never the Host header: URLs the app builds
+        # from the request (Location, Link) must not be steerable by whoever sends the request.
+        server_name = environ["SERVER_NAME"]
+        if server_name in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard bind, not a bind here)
+            server_name = "localhost"
+        elif ":" in server_name:
+            server_name = f"[{server_name}]"
+        host = f"{server_name}:{environ['SERVER_PORT']}"
         url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
         origin = headers.get("Origin")
-        settings_ok = True
+        settings: Settings | None = None
         try:
             settings = get_settings()
             cors_origins, body_limit = settings.cors_origins, settings.MAX_REQUEST_BYTES
         except SettingsError:  # the function itself answers 503 and says why in the log
-            settings_ok = False
             cors_origins, body_limit = [], Settings.model_fields["MAX_REQUEST_BYTES"].default
         allowed_origin = origin if origin and origin in cors_origins else None
 
         if method == "OPTIONS" and "Access-Control-Request-Method" in headers:
-            if allowed_origin is None:
-                # So a browser client's CORS failure is visible in the terminal, not only in
-                # the browser console.
-                log.warning(
-                    "refused preflight: OPTIONS %s -> 403 (origin %s is not in %s)",
-                    path,
-                    origin or "(none)",
-                    ", ".join(cors_origins) or "(no allowed origins)",
-                )
-            return self._preflight(start_response, allowed_origin, origin)
+            return self._preflight(start_response, allowed_origin, origin, path=path, allowed=cors_origins)
 
         request_id = uuid.uuid4().hex
         try:
             function, route_params = self.router.match(method, path)
-            spec = REGISTRY.get(function.name)
-            if spec is not None and settings_ok:
-                body_limit = spec.body_limit(settings)  # e.g. the multipart upload's own limit
+            body_limit = _body_limit(function, settings, body_limit)
         except MethodNotAllowed as exc:
             self._read_body(environ, body_limit)  # consumed, so a kept-alive connection stays in step
             allowed = ", ".join(sorted(exc.valid_methods or []))
@@ -190,9 +186,21 @@ class LocalHost:
 
     @staticmethod
     def _preflight(
-        start_response: StartResponse, allowed_origin: str | None, origin: str | None
+        start_response: StartResponse,
+        allowed_origin: str | None,
+        origin: str | None,
+        *,
+        path: str,
+        allowed: list[str],
     ) -> Iterable[bytes]:
         if allowed_origin is None:
+            # So a browser client's CORS failure shows in the terminal, not only in its console.
+            log.warning(
+                "refused preflight: OPTIONS %s -> 403 (origin %s is not in %s)",
+                path,
+                origin or "(none)",
+                ", ".join(allowed) or "(no allowed origins)",
+            )
             start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Vary", "Origin")])
             return [f"Origin {origin or '(none)'} is not allowed.".encode()]
         start_response(
@@ -262,6 +270,12 @@ class LocalHost:
             log.exception("timer %s failed", timer.name)
 
 
+def _body_limit(function: HttpFunction, settings: Settings | None, default: int) -> int:
+    """The function's own request body limit (e.g. the multipart upload's), else the default."""
+    spec = REGISTRY.get(function.name)
+    return spec.body_limit(settings) if spec is not None and settings is not None else default
+
+
 def resolve_schedule(schedule: str) -> str:
     """`%STATS_SCHEDULE%` -> the value of that app setting, as the Functions host does."""
     match = re.fullmatch(r"%([A-Za-z0-9_]+)%", schedule.strip())
@@ -295,7 +309,30 @@ def _single_params(query: str) -> dict[str, str]:
         return {}
 
 
+class _RequestHandler(WSGIRequestHandler):
+    """Errors the HTTP server answers before any function runs (a request line too long: 414,
+    too many or too long headers: 431, a malformed request: 400) are problem+json, like every
+    other error of this API, instead of the standard library's HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self.close_connection = True
+        reasons = {
+            414: "The request URL is too long.",
+            431: "The request headers are too large (too many, or one too long).",
+        }
+        detail = reasons.get(code) or f"The request could not be read: {message or 'malformed request'}."
+        body = problem_body(code, detail)
+        self.send_response(code, message)
+        self.send_header("Content-Type", PROBLEM_CONTENT_TYPE)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+
 def build_server(app: func.FunctionApp, host: str, port: int) -> tuple[BaseWSGIServer, LocalHost]:
     local = LocalHost(app)
-    server = make_server(host, port, local, threaded=True)
+    server = make_server(host, port, local, threaded=True, request_handler=_RequestHandler)
     return server, local

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from tests.attachments.conftest import PNG, put_blob, start_upload
@@ -232,3 +233,26 @@ def test_a_blob_created_by_copy_is_rejected(as_reporter, reporter, issue_of, con
     target.start_copy_from_url(f"{source.url}?{read_sas}")
     assert target.get_blob_properties().copy.source  # Azurite recorded x-ms-copy-source
     _rejects(as_reporter, issue_id, created, engine=engine, container=container, reason="copied")
+
+
+# Strict JSON types (issue 16, item 8): no coercion into an integer field.
+
+
+@pytest.mark.parametrize("value", ["5", True, 0.5])
+def test_an_integer_field_takes_only_a_json_integer(as_reporter, value, storage_env) -> None:
+    issue = as_reporter.post("issues", {"title": "with a file"}).json()
+    resp = as_reporter.post(
+        f"issues/{issue['id']}/attachments",
+        {"filename": "a.png", "content_type": "image/png", "size_bytes": value},
+    )
+    problem = assert_problem(resp, 422)
+    assert any(e["loc"] == "body.size_bytes" for e in problem["errors"]), problem
+
+
+def test_an_integral_float_is_an_integer_as_json_schema_says(as_reporter, storage_env) -> None:
+    issue = as_reporter.post("issues", {"title": "with a file"}).json()
+    resp = as_reporter.post(
+        f"issues/{issue['id']}/attachments",
+        {"filename": "a.png", "content_type": "image/png", "size_bytes": 68.0},
+    )
+    assert resp.status_code == 201, resp.text

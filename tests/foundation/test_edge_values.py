@@ -49,6 +49,11 @@ def test_huge_integer_anywhere_in_a_json_body_is_400(
     assert _count(engine, "issues") == 0
 
 
+def test_huge_integer_in_a_query_string_is_422(as_reporter: Api) -> None:
+    assert_problem(as_reporter.get("issues", params={"limit": HUGE}), 422, "limit")
+    assert_problem(as_reporter.get("events", params={"after": HUGE}), 422, "after")
+
+
 def test_integer_just_under_the_limit_is_validated_normally(as_reporter: Api) -> None:
     body = '{"title": "t", "severity": ' + "9" * 4300 + "}"
     resp = as_reporter.post("issues", data=body, headers={"Content-Type": "application/json"})

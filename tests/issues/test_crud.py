@@ -282,3 +282,15 @@ def test_collection_routes_with_and_without_trailing_slash(as_reporter: Api) -> 
     assert as_reporter.get("issues").status_code == 200
     assert as_reporter.get("issues/").status_code == 200
     assert as_reporter.post("issues/", json={"title": "slash"}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "title", ["\u200b", "\u200b\u200c\u200d\u2060\ufeff", " \u200b \u00a0", "\u2062\u2063"]
+)
+def test_a_title_with_no_visible_character_is_refused(as_reporter: Api, title: str) -> None:
+    problem = assert_problem(as_reporter.post("issues", {"title": title}), 422)
+    assert problem["errors"][0]["loc"] == "body.title"
+    issue = as_reporter.post("issues", {"title": "visible"}).json()
+    resp = as_reporter.patch(f"issues/{issue['id']}", {"title": title})
+    assert_problem(resp, 422)
+    assert as_reporter.post("issues", {"title": "\u200bA\u200b"}).status_code == 201  # one visible is enough

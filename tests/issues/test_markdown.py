@@ -120,7 +120,8 @@ def test_markdown_features_survive() -> None:
     for fragment in ("<h1>Title</h1>", "<em>em</em>", "<strong>strong</strong>", "<code>code</code>",
                      "<s>gone</s>", "<li>a</li>", "<ol>", "<blockquote>", "<pre><code>x = 1",
                      '<a href="https://example.com/path?q=1" rel="noopener noreferrer nofollow ugc">link</a>',
-                     '<img src="https://example.com/p.png" alt="pic">', "<table>", "<td>1</td>"):  # fmt: skip
+                     '<a href="https://example.com/p.png" rel="noopener noreferrer nofollow ugc">pic</a>',
+                     "<table>", "<td>1</td>"):  # fmt: skip
         assert fragment in html, (fragment, html)
     assert markdown.render("") == ""
     assert markdown.render("   \n ") == ""
@@ -133,3 +134,17 @@ def test_api_serves_sanitized_html(as_reporter: Api) -> None:
     assert issue["description"].startswith("Hi <img")  # the Markdown source is kept as written
     fetched = as_reporter.get(f"issues/{issue['id']}").json()
     assert fetched["description_html"] == issue["description_html"]
+
+
+def test_remote_images_are_links_never_embedded() -> None:
+    """A reader's browser must not fetch a third party's image just by opening the issue."""
+    html = markdown.render('![tracker](https://evil.example/pixel.gif "t") and ![](https://x.example/a.png)')
+    assert "<img" not in html
+    assert (
+        '<a href="https://evil.example/pixel.gif" rel="noopener noreferrer nofollow ugc">tracker</a>' in html
+    )
+    assert (
+        '<a href="https://x.example/a.png" rel="noopener noreferrer nofollow ugc">https://x.example/a.png</a>'
+        in html
+    )
+    assert "<img" not in markdown.sanitize('<img src="https://evil.example/pixel.gif">')

@@ -36,6 +36,7 @@ def test_reporter_gets_only_their_own_group_and_no_roles(
         params={"user_id": "someone-else", "groups": "staff", "role": "webpubsub.joinLeaveGroup"},
     )
     assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"  # the URL carries an access token
     body = response.json()
     assert body["groups"] == [f"user.{reporter.id}"]
     claims = _claims(body, webpubsub)

@@ -32,6 +32,7 @@ def test_code_is_stored_hashed_and_works_once(api: Api, users: Any, engine: Any)
     first = api.post("auth/exchange", json={"code": code})
     assert first.status_code == 200, first.text
     assert first.json()["user"]["id"] == str(user.id)
+    assert first.headers["Cache-Control"] == "no-store"  # it carries tokens
     assert_problem(api.post("auth/exchange", json={"code": code}), 401, "already used")
 
 

@@ -23,6 +23,7 @@ def test_valid_credential_signs_in_and_links(api: Api, google: GoogleKeys, users
     body = resp.json()
     assert body["user"]["id"] == str(user.id)
     assert body["tokens"]["access_token"] and body["tokens"]["refresh_token"]
+    assert resp.headers["Cache-Control"] == "no-store"  # it carries tokens
     with engine.connect() as conn:
         link = conn.execute(text("SELECT provider, subject FROM sso_links")).one()
     assert (link.provider, link.subject) == ("google", "g-1")

@@ -55,7 +55,7 @@ _SWAGGER_INIT = """window.addEventListener('load', function () {
   window.ui = SwaggerUIBundle({
     url: '/api/openapi.json', dom_id: '#swagger-ui', deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-    layout: 'StandaloneLayout', persistAuthorization: true
+    layout: 'StandaloneLayout', persistAuthorization: false
   });
 });"""
 
@@ -68,10 +68,15 @@ _REDOC_HTML = """<!doctype html>
 
 _HTML = "text/html; charset=utf-8"
 _CACHE = {"Cache-Control": "public, max-age=3600"}
-# The pages load only same-origin scripts; nothing from a CDN.
+# The pages load only same-origin scripts; nothing from a CDN. A token pasted into Swagger UI
+# stays in that page's memory (persistAuthorization: false): not in localStorage, not framed by
+# another site (clickjacking), not sent on in a Referer.
 _CSP = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-    "style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' blob:"
+    "style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' blob:; "
+    "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
 }
 
 

@@ -34,11 +34,15 @@ log = logging.getLogger(__name__)
     response=NegotiateOut,
     errors=(401, 403, 503),
 )
-def negotiate(call: Call[None, None, None]) -> NegotiateOut:
+def negotiate(call: Call[None, None, None]) -> Reply:
     """Open a WebSocket to `url` with subprotocol `json.webpubsub.azure.v1`. The connection is put
     into `groups` by the service (staff: every event; `user.<id>`: events of your own issues).
     Dedupe messages by `id`; after a reconnect, fetch `GET /events?after=<last id>`."""
-    return service.negotiate(call.user, settings=call.settings, session=call.session)
+    # The URL carries an access token: never stored by any cache.
+    return Reply(
+        service.negotiate(call.user, settings=call.settings, session=call.session),
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @endpoint(

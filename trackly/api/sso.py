@@ -32,7 +32,8 @@ bp = func.Blueprint()
 TAGS = ["sso"]
 CALLBACK_ROUTE = "auth/microsoft/callback"
 # Redirects carry one-time values: never cache them, never leak them in a Referer.
-_REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+NO_STORE = {"Cache-Control": "no-store"}  # answers that carry tokens
+_REDIRECT_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer"}
 
 
 def _redirect(location: str, *, set_cookie: str | None = None) -> Reply:
@@ -113,9 +114,11 @@ def microsoft_callback(call: Call[None, MicrosoftCallbackQuery, None]) -> Reply:
     tags=TAGS,
     errors=(401,),
 )
-def exchange_code(call: Call[None, None, ExchangeIn]) -> LoginOut:
+def exchange_code(call: Call[None, None, ExchangeIn]) -> Reply:
     """A code works once, within 60 seconds of the sign-in; otherwise 401."""
-    return service.exchange_code(call.body.code, session=call.session, settings=call.settings)
+    return Reply(
+        service.exchange_code(call.body.code, session=call.session, settings=call.settings), headers=NO_STORE
+    )
 
 
 @endpoint(
@@ -129,11 +132,14 @@ def exchange_code(call: Call[None, None, ExchangeIn]) -> LoginOut:
     tags=TAGS,
     errors=(401, 403, 503),
 )
-def google_sign_in(call: Call[None, None, GoogleIn]) -> LoginOut:
+def google_sign_in(call: Call[None, None, GoogleIn]) -> Reply:
     """`credential` is the ID token from Google Identity Services. It must be signed by Google,
     for GOOGLE_CLIENT_ID, unexpired, with a verified email; otherwise 401. A genuine Google user
     with no Trackly account (and no auto-provisioning for their domain) gets 403."""
-    return service.google_sign_in(call.body.credential, session=call.session, settings=call.settings)
+    return Reply(
+        service.google_sign_in(call.body.credential, session=call.session, settings=call.settings),
+        headers=NO_STORE,
+    )
 
 
 @endpoint(

@@ -37,6 +37,7 @@ from trackly.errors import (
     UriTooLong,
 )
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+from trackly.http.strict import body_type_errors, query_type_errors
 from trackly.schemas import Schema
 
 if TYPE_CHECKING:  # the ORM and pydantic-settings load with the first request, not at import
@@ -50,6 +51,8 @@ Q = TypeVar("Q")
 B = TypeVar("B")
 
 MAX_URL_LENGTH = 8192
+# Every answer: a browser must never guess a type other than the declared one.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -368,7 +371,10 @@ def _build_call(
     if any("\x00" in str(v) for v in route_params.values()):
         raise BadRequest("The URL may not contain the NUL character (U+0000).")
     path = _validate(spec.path_model, route_params, "path", errors)
-    query = _validate(spec.query_model, _query_dict(spec.query_model, req), "query", errors)
+    query_data = _query_dict(spec.query_model, req)
+    wrong_query = query_type_errors(spec.query_model, query_data) if spec.query_model and query_data else []
+    errors.extend(wrong_query)
+    query = None if wrong_query else _validate(spec.query_model, query_data, "query", errors)
     body: Any = None
     raw = req.get_body() or b""
     limit = spec.body_limit(settings)
@@ -378,7 +384,9 @@ def _build_call(
         # An absent optional body means "all defaults"; a JSON `null` body is invalid like any
         # other non-object.
         data = _parse_json(req, raw, required=spec.body_required) if raw.strip() or spec.body_required else {}
-        body = _validate(spec.body_model, data, "body", errors)
+        wrong_types = body_type_errors(spec.body_model, data)
+        errors.extend(wrong_types)
+        body = None if wrong_types else _validate(spec.body_model, data, "body", errors)
     elif raw.strip() and spec.method in ("POST", "PUT", "PATCH") and spec.raw_body is None:
         raise BadRequest("This endpoint takes no request body.")
     if errors:
@@ -516,7 +524,10 @@ def _to_json(value: Any, declared: Any) -> bytes:
 def _render(spec: EndpointSpec, result: Any, request_id: str) -> func.HttpResponse:
     reply = result if isinstance(result, Reply) else Reply(body=result)
     status = reply.status or (204 if reply.body is None and spec.status == 200 else spec.status)
-    headers = {"X-Request-Id": request_id, **reply.headers}
+    headers = {"X-Request-Id": request_id, **NOSNIFF, **reply.headers}
+    if spec.auth and spec.method == "GET" and "Cache-Control" not in headers:
+        # Per-user data: a shared cache must not keep it, and the browser must revalidate.
+        headers["Cache-Control"] = "private, no-cache"
     if status in (204, 304) or (reply.body is None and reply.content_type is None):
         # No body, but a Content-Type all the same: the Python worker adds `text/plain` to any
         # response without one, so name the type this endpoint's representation has.
@@ -552,7 +563,7 @@ def problem_response(
         errors=errors,
         extra=extra,
     )
-    all_headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "X-Request-Id": request_id}
+    all_headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "X-Request-Id": request_id, **NOSNIFF}
     all_headers.update(headers or {})
     return func.HttpResponse(body=body, status_code=status, headers=all_headers)
 

@@ -57,7 +57,31 @@ def build_openapi(*, title: str, version: str, description: str = "") -> dict[st
         "tags": sorted(({"name": t} for t in {t for s in specs for t in s.tags}), key=lambda t: t["name"]),
     }
     _drop_impossible_null_defaults(doc)
+    for name in {spec.body_model.__name__ for spec in specs if spec.body_model is not None}:
+        _no_nul_in_text(components.get(name))
+    for ops in paths.values():
+        for op in ops.values():
+            for param in op["parameters"]:
+                if param["in"] == "query":
+                    _no_nul_in_text(param["schema"])
     return doc
+
+
+# Text may not contain U+0000 (PostgreSQL cannot store it; the endpoint layer refuses it).
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _no_nul_in_text(node: Any) -> None:
+    """State the NUL rule on free-text strings of request bodies and query parameters (strings
+    with a pattern, format or enum already exclude it or are checked by them)."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & node.keys():
+            node["pattern"] = NO_NUL
+        for value in node.values():
+            _no_nul_in_text(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul_in_text(value)
 
 
 def _allows_null(schema: dict[str, Any]) -> bool:
@@ -124,15 +148,20 @@ def _parameters(spec: EndpointSpec) -> list[dict[str, Any]]:
                 "Idempotency-Key",
                 "Repeat a request safely: the same key and body within 24 h return the first response.",
                 max_length=255,
+                pattern=r"^[\x21-\x7e]{1,255}$",  # visible ASCII, as the idempotency module checks
             )
         )
     return params
 
 
-def _header(name: str, description: str, max_length: int | None = None) -> dict[str, Any]:
+def _header(
+    name: str, description: str, max_length: int | None = None, pattern: str | None = None
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
     if max_length:
         schema["maxLength"] = max_length
+    if pattern:
+        schema["pattern"] = pattern
     return {"name": name, "in": "header", "required": False, "description": description, "schema": schema}
 
 

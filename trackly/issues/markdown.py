@@ -3,6 +3,10 @@
 Two layers: markdown-it-py with raw HTML disabled (HTML in the source is shown as text), then
 nh3 (ammonia) with an allowlist of tags, attributes and URL schemes. No script, style, iframe,
 event handler, `javascript:` or `data:` URL survives either layer.
+
+No image is ever embedded: `![alt](url)` becomes a link to the image. An embedded remote image
+would be fetched by every reader's browser from a server the author chose (read receipts, IP
+addresses, a tracking pixel per viewer); a link is fetched only by whoever clicks it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,12 @@ from typing import Any
 ALLOWED_TAGS = frozenset(
     {
         "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5",
-        "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table",
+        "h6", "hr", "i", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table",
         "tbody", "td", "th", "thead", "tr", "ul",
     }
 )  # fmt: skip
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
     "ol": {"start"},
     "th": {"align"},
     "td": {"align"},
@@ -39,7 +42,18 @@ def _renderer() -> Any:
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
+    md.add_render_rule("image", _image_as_link)
     return md
+
+
+def _image_as_link(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    """`![alt](src "title")` -> `<a href="src">alt</a>` (the sanitizer then vets the URL)."""
+    from markdown_it.common.utils import escapeHtml
+
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env) or src
+    return f'<a href="{escapeHtml(src)}">{escapeHtml(alt)}</a>'
 
 
 def sanitize(html: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -41,10 +42,19 @@ def _check_file_url(value: str) -> str | None:
 
 
 # Trimmed, 1-200 characters, at least one non-space character.
+def _visible(title: str) -> str:
+    # `\S` lets zero-width spaces, joiners and other format characters through: a title made
+    # only of those shows as nothing in every list.
+    if not any(unicodedata.category(ch)[0] not in ("C", "Z") for ch in title):
+        raise ValueError("The title must contain at least one visible character.")
+    return title
+
+
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX, pattern=r"\S"),
-    Field(description="1-200 characters after trimming surrounding whitespace."),
+    AfterValidator(_visible),
+    Field(description="1-200 characters after trimming surrounding whitespace, at least one visible."),
 ]
 Description = Annotated[
     str,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from trackly.auth.policy import sees_all_issues
@@ -15,6 +15,8 @@ from trackly.models import Event, User
 from trackly.realtime import groups as realtime_groups
 from trackly.realtime.client import get_client
 from trackly.realtime.schemas import EventFeed, EventMessage, NegotiateOut
+
+T = TypeVar("T")
 
 
 def to_message(event: Event) -> EventMessage:
@@ -35,9 +37,7 @@ def to_message(event: Event) -> EventMessage:
 def feed(user: User, *, after: int, limit: int, session: Session) -> EventFeed:
     """Events after `after` in id order, filtered like the live groups: staff see every event,
     a reporter only the events of issues they created (deleted ones included)."""
-    query = select(Event).where(Event.id > after)
-    if not sees_all_issues(user):
-        query = query.where(Event.audience_owner_id == user.id)
+    query = _visible_to(user, select(Event).where(Event.id > after))
     events = session.scalars(query.order_by(Event.id).limit(limit)).all()
     return EventFeed(
         events=[to_message(e) for e in events],
@@ -47,10 +47,15 @@ def feed(user: User, *, after: int, limit: int, session: Session) -> EventFeed:
 
 def last_event_id(user: User, *, session: Session) -> int:
     """The newest event id `user` may see (0 when none): where a new client starts its cursor."""
-    query = select(func.max(Event.id))
-    if not sees_all_issues(user):
-        query = query.where(Event.audience_owner_id == user.id)
-    return int(session.scalar(query) or 0)
+    return int(session.scalar(_visible_to(user, select(func.max(Event.id)))) or 0)
+
+
+def _visible_to(user: User, query: Select[T]) -> Select[T]:
+    """The feed's filter (one place, so the feed and `last_event_id` agree): staff see every
+    event, a reporter the events of the issues they created."""
+    if sees_all_issues(user):
+        return query
+    return query.where(Event.audience_owner_id == user.id)
 
 
 def negotiate(user: User, *, settings: Settings, session: Session) -> NegotiateOut:

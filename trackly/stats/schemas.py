@@ -76,6 +76,9 @@ class SummaryOut(Schema):
 class AggregateIn(RequestModel):
     """Rebuild this range from the events (both or neither; without a body: the scheduled run)."""
 
+    # The document states the pairing the validator below enforces.
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"from": ["to"], "to": ["from"]}})
+
     from_: date | SkipJsonSchema[None] = Field(default=None, alias="from")
     to: date | SkipJsonSchema[None] = None
 

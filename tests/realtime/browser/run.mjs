@@ -71,7 +71,8 @@ async function openPage(browser, name) {
   const hash = new URLSearchParams({ api: config.api, email: user.email, password: user.password, backoff: '200' });
   await page.goto(`${config.page}#${hash}`);
   try {
-    await page.waitForFunction(() => window.opens >= 1 || window.errors.length > 0, null, { timeout: HANG_GUARD_MS });
+    // Connected and caught up: from here on, new events can only arrive live.
+    await page.waitForFunction(() => window.syncs >= 1 || window.errors.length > 0, null, { timeout: HANG_GUARD_MS });
   } catch {
     throw new CheckFailed(`${name}'s page did not connect: ${await page.locator('body').innerText()}`);
   }
@@ -145,6 +146,7 @@ async function main() {
     await api('PATCH', `/issues/${missed[0]}`, bob, { title: 'Missed issue 1 (edited)' });
     check((await received(staffPage)).every((r) => !missed.includes(r.payload.issue_id)), 'a missed event arrived while cut');
     await control('accept-clients');
+    await staffPage.waitForFunction(() => window.syncs >= 2, null, { timeout: HANG_GUARD_MS });
     for (const id of missed) await waitForIssue(staffPage, 'staff', id, 'an issue created while cut');
     await staffPage.waitForFunction(
       (id) => window.received.some((r) => r.payload.issue_id === id && r.payload.type === 'issue_updated'),
@@ -170,6 +172,8 @@ async function main() {
     const ids = staffGot.map((r) => r.payload.id);
     const opens = await staffPage.evaluate(() => window.opens);
     check(opens === 2, `the staff page should have connected twice, not ${opens} times`);
+    const syncs = await staffPage.evaluate(() => window.syncs);
+    check(syncs === 2, `the staff page should have caught up twice, not ${syncs} times`);
     const aliceFinal = (await received(alicePage)).map((r) => r.payload.issue_id);
     check(
       aliceFinal.length === 1 && aliceFinal[0] === aliceIssue.id,

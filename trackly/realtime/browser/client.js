@@ -12,7 +12,8 @@
 // once (dedupe by `id`). It negotiates again before the token expires and whenever the socket
 // closes, with exponential back-off and jitter. Messages have the original SSE stream's shape:
 // {type, issue_id, user_id, user_name, timestamp, data} plus `id`; a {type: 'connected'} message
-// follows every (re)connect, as the SSE stream sent on connect.
+// follows every (re)connect, as the SSE stream sent on connect. A `sync` event fires when the
+// catch-up after a (re)connect has finished.
 
 const SUBPROTOCOL = 'json.webpubsub.azure.v1';
 const DEFAULTS = { minBackoffMs: 1000, maxBackoffMs: 30000, renewBeforeMs: 60000, pageSize: 500 };
@@ -40,6 +41,7 @@ export class LiveUpdates extends EventTarget {
     this.onmessage = null;
     this.onopen = null;
     this.onerror = null;
+    this.onsync = null;
     this._cursor = Number.isInteger(options.after) ? options.after : null; // every id <= cursor was handled
     this._seen = new Set(); // ids above the cursor already delivered (live before the feed caught up)
     this._socket = null;
@@ -141,8 +143,9 @@ export class LiveUpdates extends EventTarget {
       after = page.next_after;
       this._cursor = Math.max(this._cursor, after);
       for (const id of this._seen) if (id <= this._cursor) this._seen.delete(id);
-      if (page.events.length < this.options.pageSize) return;
+      if (page.events.length < this.options.pageSize) break;
     }
+    this._emit(new Event('sync')); // caught up: everything up to now has been delivered
   }
 
   _apply(event, via) {
