@@ -172,7 +172,7 @@ def test_adding_and_removing_an_attachment_changes_the_issue_etag(
     [("page.html", "page.html.png"), ("invoice.pdf.exe", "invoice.pdf.exe.png"), ("shot", "shot.png"),
      ("Shot.PNG", "Shot.PNG")],
 )  # fmt: skip
-def test_a_download_is_saved_with_an_extension_of_its_verified_type(
+def test_a_download_is_saved_with_an_extension_of_its_verified_type(  # noqa: PLR0917 (pytest fixtures)
     as_reporter, reporter, issue_of, container, filename: str, saved_as: str
 ) -> None:
     issue_id = issue_of(reporter)
