@@ -40,19 +40,57 @@ FLOOR_MODULES = "azure.functions, sqlalchemy.orm, pydantic, psycopg2, jwt"
 FLOOR_IMPORTS = f"import {FLOOR_MODULES}"
 
 
-def _env() -> dict[str, str]:
+# What a user behind a new instance waits for: the import, the worker indexing the functions,
+# then the first request (here GET /issues/{id}: authentication, the ORM, a service, rendering).
+_FIRST_REQUEST = """
+import json, sys, time
+t = time.perf_counter()
+import function_app
+imported = time.perf_counter() - t
+import azure.functions as func
+functions = function_app.app.get_functions()  # what the worker does to index the app
+get_issue = next(f for f in functions if f.get_function_name() == "get_issue").get_user_function()
+class Context:
+    invocation_id = "cold"
+req = func.HttpRequest(
+    method="GET",
+    url="http://127.0.0.1:7071/api/issues/{issue_id}",
+    headers={{"Authorization": "Bearer {token}"}},
+    params={{}},
+    route_params={{"issue_id": "{issue_id}"}},
+    body=b"",
+)
+resp = get_issue(req=req, context=Context())
+first = time.perf_counter() - t
+t = time.perf_counter()
+resp2 = get_issue(req=req, context=Context())
+warm = time.perf_counter() - t
+print(json.dumps({{"imported": imported, "first": first, "warm": warm,
+                  "status": [resp.status_code, resp2.status_code]}}))
+"""
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPYCACHEPREFIX", "PYTHONPATH")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # never write: each probe sees exactly the staged state
+    env.update(extra or {})
     return env
 
 
-def _probe(imports: str, cwd: Path, importtime: bool = False) -> tuple[dict[str, Any], float, str]:
+def _probe(
+    imports: str,
+    cwd: Path,
+    importtime: bool = False,
+    *,
+    code: str | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], float, str]:
     args = [sys.executable, "-B"]
     if importtime:
         args += ["-X", "importtime"]
-    args += ["-c", _PROBE.format(imports=imports, heavy=HEAVY_SDKS)]
+    args += ["-c", code or _PROBE.format(imports=imports, heavy=HEAVY_SDKS)]
     started = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, check=True)
+    proc = subprocess.run(args, cwd=cwd, env=_env(env), capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall, proc.stderr
 
@@ -89,7 +127,10 @@ def _slowest_over_floor(app_stderr: str, floor_stderr: str, top: int = 10) -> li
     return [r for r in slowest_imports(app_stderr, top=10**6) if r["module"] not in floor_names][:top]
 
 
-def run(repeat: int = 7, source: Path = ROOT) -> dict[str, Any]:
+def run(repeat: int = 7, source: Path = ROOT, first_request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`first_request`: {"env": app settings, "token": access token, "issue_id": an issue} to
+    also time import + indexing + the first GET /issues/{id} (and a second, warm one)."""
+    first: dict[str, list[float]] = {"imported": [], "first": [], "warm": []}
     with tempfile.TemporaryDirectory(prefix="trackly-coldstart-") as tmp:
         plain = stage(source, Path(tmp) / "plain")
         compiled = stage(source, Path(tmp) / "compiled")
@@ -115,6 +156,13 @@ def run(repeat: int = 7, source: Path = ROOT) -> dict[str, Any]:
                 samples[name]["wall"].append(wall * 1000)
                 samples[name]["modules"].append(data["modules"])
                 heavy[name].update(data["heavy"])
+            if first_request:
+                code = _FIRST_REQUEST.format(token=first_request["token"], issue_id=first_request["issue_id"])
+                data = _probe("", compiled, code=code, env=first_request["env"])[0]
+                if data["status"] != [200, 200]:
+                    raise RuntimeError(f"first-request probe answered {data['status']}")
+                for key, values in first.items():
+                    values.append(data[key] * 1000)
         floor_stderr = _probe(FLOOR_IMPORTS, empty, importtime=True)[2]
         app_stderr = _probe(APP_IMPORTS, compiled, importtime=True)[2]
 
@@ -133,6 +181,8 @@ def run(repeat: int = 7, source: Path = ROOT) -> dict[str, Any]:
         for unit, key in (("ms", "ratio_to_floor"), ("cpu_ms", "cpu_ratio_to_floor")):
             pairs = zip(samples[name][unit], samples["floor"][unit], strict=True)
             results[name][key] = summary([a / f for a, f in pairs])
+    if first_request:
+        results["first_request"] = {key: summary(values) for key, values in first.items()}
     results["slowest_imports"] = slowest_imports(app_stderr)
     results["slowest_over_floor"] = _slowest_over_floor(app_stderr, floor_stderr)
     return results

@@ -35,12 +35,14 @@ class _Context:
 
 class SqlRecorder:
     """Counts and keeps the statements the app's engine sends while `active`, and counts the
-    other round trips a request costs: pool liveness pings and commits."""
+    other round trips a request costs: pool liveness pings, and per transaction the BEGIN
+    (psycopg2 sends it before the first statement) and the COMMIT."""
 
     def __init__(self) -> None:
         self.active = False
         self.statements: list[tuple[str, Any, bool]] = []
         self.pings = 0
+        self.begins = 0
         self.commits = 0
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
@@ -48,6 +50,7 @@ class SqlRecorder:
         from trackly import db
 
         event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "begin", self._begin)
         event.listen(Engine, "commit", self._commit)
         # A ping is a round trip the statement events never see; count it where the pool sends it.
         dialect = db.get_engine().dialect
@@ -65,13 +68,17 @@ class SqlRecorder:
         if self.active:
             self.statements.append((args[2], args[3], args[5]))
 
+    def _begin(self, *args: Any) -> None:
+        if self.active:
+            self.begins += 1
+
     def _commit(self, *args: Any) -> None:
         if self.active:
             self.commits += 1
 
     def start(self) -> None:
         self.statements = []
-        self.pings = self.commits = 0
+        self.pings = self.begins = self.commits = 0
         self.active = True
 
     def stop(self) -> list[tuple[str, Any, bool]]:
@@ -80,7 +87,7 @@ class SqlRecorder:
 
     @property
     def round_trips(self) -> int:
-        return len(self.statements) + self.pings + self.commits
+        return len(self.statements) + self.pings + self.begins + self.commits
 
 
 @dataclass
@@ -180,18 +187,25 @@ def bench_users() -> BenchUsers:
 # --- timing ---------------------------------------------------------------------------------------
 
 
-def interleaved(fns: list[Callable[[], Any]], repeat: int, warmup: int = 5) -> list[list[float]]:
+def interleaved(
+    fns: list[Callable[[], Any]], repeat: int, warmup: int = 5, cpu: list[list[float]] | None = None
+) -> list[list[float]]:
     """Time several callables in alternation, so load from other processes on the machine hits
-    each of them alike (a ratio between them is then meaningful on a busy machine)."""
+    each of them alike (a ratio between them is then meaningful on a busy machine). With `cpu`,
+    also collect this process's CPU time per call (the work our own layers do: unlike wall time,
+    it does not grow while the process waits for a core or for the database)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
     out: list[list[float]] = [[] for _ in fns]
+    cpu_out: list[list[float]] = cpu if cpu is not None else []
+    cpu_out.extend([] for _ in fns)
     for _ in range(repeat):
-        for samples, fn in zip(out, fns, strict=True):
-            t = time.perf_counter()
+        for samples, cpu_samples, fn in zip(out, cpu_out or [[] for _ in fns], fns, strict=True):
+            t, c = time.perf_counter(), time.process_time()
             fn()
             samples.append((time.perf_counter() - t) * 1000)
+            cpu_samples.append((time.process_time() - c) * 1000)
     return out
 
 
@@ -440,9 +454,11 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
             replay.run(statements, remap=remap)
         except psycopg2.Error:
             mode = "rollback"  # a unique value in the captured statements cannot be replayed twice
+        cpu: list[list[float]] = []
         app_ms, raw_ms = interleaved(
             [checked, lambda st=statements, m=mode, r=remap: replay.run(st, commit=m == "commit", remap=r)],
             repeat,
+            cpu=cpu,
         )
         app_s, raw_s = summary(app_ms), summary(raw_ms)
         out["endpoints"].append(
@@ -452,9 +468,11 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
                 "raw_sql": raw_s,
                 "ratio": app_s["median"] / raw_s["median"] if raw_s["median"] else None,
                 "ratio_min": app_s["min"] / raw_s["min"] if raw_s["min"] else None,
+                "app_cpu": summary(cpu[0]),
+                "raw_cpu": summary(cpu[1]),
                 "queries": len(statements),
                 "round_trips": round_trips,
-                "raw_round_trips": len(statements) + (mode == "commit"),
+                "raw_round_trips": len(statements) + 2,  # + BEGIN and COMMIT (or ROLLBACK)
                 "replay": mode,
                 "original_ms": scenario.original_ms,
                 "unexpected_statuses": sorted(set(unexpected)),

@@ -23,7 +23,7 @@ import psycopg2
 from sqlalchemy.engine import make_url
 
 from bench import coldstart, http_load, inprocess
-from bench.common import BENCH_EMAIL_DOMAIN, bench_url, ensure_database, fmt_ms
+from bench.common import BENCH_EMAIL_DOMAIN, app_environment, bench_url, ensure_database, fmt_ms
 from bench.seed import seed
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -144,6 +144,19 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
             "| original FastAPI app (reference figure from another day, not this run) | 1870 ms "
             "| | | | | | blob SDK eager |"
         )
+        fr = cs.get("first_request")
+        if fr:
+            old = _before(before, "coldstart", "first_request") or {}
+            was = ", ".join(
+                f"{k} {old[k]['median']:.0f} ms" for k in ("imported", "first", "warm") if old.get(k)
+            )
+            add("")
+            add(
+                "New instance to first response (bytecode shipped; import, index the functions, first "
+                f"GET /issues/{{id}}): import {fmt_ms(fr['imported'], 0)}, first response at "
+                f"{fmt_ms(fr['first'], 0)}, the next request {fmt_ms(fr['warm'], 1)}"
+                + (f" (before: {was})" if was else "")
+            )
         add("")
         over = cs.get("slowest_over_floor") or cs["slowest_imports"]
         add(
@@ -159,10 +172,10 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
         )
         add(
             "| endpoint | app | raw SQL baseline | ratio (of medians; of minimums) | before: app (ratio) "
-            "| queries | round trips "
-            "(raw) | before: queries / round trips | original, reference figure (not this run) |"
+            "| CPU per request: app / raw (before: app) | queries | round trips (raw) "
+            "| before: queries / round trips | original, reference figure (not this run) |"
         )
-        add("|---|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|---|---|")
         for e in hc["endpoints"]:
             orig = f"{e['original_ms']:.1f} ms" if e.get("original_ms") else "-"
             note = " (replay rolled back)" if e["replay"] != "commit" else ""
@@ -170,9 +183,15 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
             old = _named(_before(before, "handlers", "endpoints"), "name", e["name"]) or {}
             was = f"{old['app']['median']:.2f} ms ({old['ratio']:.1f}x)" if old.get("app") else "-"
             was_rt = f"{old.get('queries', '-')} / {old.get('round_trips', '-')}" if old else "-"
+            cpu = (
+                f"{e['app_cpu']['median']:.2f} / {e['raw_cpu']['median']:.2f} ms"
+                + (f" ({old['app_cpu']['median']:.2f} ms)" if old.get("app_cpu") else "")
+                if e.get("app_cpu")
+                else "-"
+            )
             add(
                 f"| {e['name']}{bad} | {fmt_ms(e['app'])} | {fmt_ms(e['raw_sql'])}{note} | "
-                f"{e['ratio']:.1f}x; {e.get('ratio_min') or 0:.1f}x | {was} | {e['queries']} | "
+                f"{e['ratio']:.1f}x; {e.get('ratio_min') or 0:.1f}x | {was} | {cpu} | {e['queries']} | "
                 f"{e.get('round_trips', '-')} "
                 f"({e.get('raw_round_trips', '-')}) | {was_rt} | {orig} |"
             )
@@ -188,11 +207,11 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
                 f"| login, argon2 excluded | {lg['login_excluding_argon2_median']:.2f} ms (total "
                 f"{fmt_ms(lg['login'])} - argon2) | {fmt_ms(lg['raw_sql'])} | "
                 f"{lg['ratio_excluding_argon2']:.1f}x; {lg.get('ratio_min_excluding_argon2') or 0:.1f}x | "
-                f"{was} | {lg['queries']} | "
-                f"{lg.get('round_trips', '-')} ({lg['queries'] + 1}) | "
+                f"{was} | | {lg['queries']} | "
+                f"{lg.get('round_trips', '-')} ({lg['queries'] + 2}) | "
                 f"{old.get('queries', '-')} / {old.get('round_trips', '-')} | 345 ms (bcrypt 12 incl.) |"
             )
-            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | | | | |")
+            add(f"| argon2id verify alone | {fmt_ms(lg['argon2_verify'])} | | | | | | | | |")
         for s in hc.get("skipped", []):
             add(f"- not measured: {s}")
         if isinstance(lg, dict) and lg.get("skipped"):
@@ -200,14 +219,18 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
         add("")
         add(
             "App and baseline are timed in alternation. Round trips = statements + pool liveness "
-            "pings + commits (the raw baseline: statements + one commit). The original's figures "
+            "pings + BEGIN and COMMIT per transaction (the raw baseline: statements + one BEGIN and "
+            "one COMMIT). The original's figures "
             "come from /work/shared/reference/original-trackly.md, measured on another day: its "
             "source is not available here, so no same-run ratio against it is claimed."
         )
         add("")
     qp = results.get("queries")
     if qp:
-        add("## Queries per request (SQLAlchemy before_cursor_execute; round trips add pings and commits)")
+        add(
+            "## Queries per request (SQLAlchemy before_cursor_execute; round trips add pings, BEGIN "
+            "and COMMIT)"
+        )
         add("| endpoint | status | queries | round trips | before: queries / round trips |")
         add("|---|---|---|---|---|")
         for r in qp["rows"]:
@@ -278,6 +301,16 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
     return "\n".join(lines)
 
 
+def _first_request_probe(url: str) -> dict[str, Any]:
+    """What the cold-start probe needs to send a first request to the bench database."""
+    inprocess.apply_environment(url)
+    return {
+        "env": app_environment(url),
+        "token": inprocess.bench_users().tokens["maintainer"],
+        "issue_id": inprocess.sample_issue_id(url),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=None)
@@ -308,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         results["main_database_issues"] = issue_count(url)
     if "coldstart" in only:
         print("[bench] cold start ...", flush=True)
-        results["coldstart"] = coldstart.run(args.cold_runs)
+        probe = _first_request_probe(url) if "handlers" in only else None
+        results["coldstart"] = coldstart.run(args.cold_runs, first_request=probe)
     if "handlers" in only:
         print("[bench] handler cost ...", flush=True)
         results["handlers"] = inprocess.handler_cost(url, args.repeat)
