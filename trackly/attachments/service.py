@@ -151,6 +151,34 @@ def sanitize_filename(raw: str) -> str:
     return name
 
 
+# The extensions a saved file may carry for each verified type (the first is added when missing).
+_EXTENSIONS = {
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg", ".jpe"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+    "text/plain": (".txt", ".text", ".log", ".md"),
+    "text/csv": (".csv",),
+    "application/json": (".json",),
+    "application/zip": (".zip",),
+}
+
+
+def download_name(filename: str, content_type: str) -> str:
+    """The name a browser saves the file under ends with an extension of its verified type, so
+    `invoice.pdf.exe` or `page.html` declared as image/png is saved as `....png` and opened as
+    what was checked, not as what the uploader named it."""
+    import mimetypes
+
+    allowed = _EXTENSIONS.get(content_type) or tuple(
+        ext for ext in [mimetypes.guess_extension(content_type, strict=False)] if ext
+    )
+    if not allowed or filename.lower().endswith(allowed):
+        return filename
+    return filename + allowed[0]
+
+
 def content_disposition(filename: str) -> str:
     """`attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266 / 8187)."""
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
@@ -360,7 +388,7 @@ def download_link(
         attachment.blob_name,
         permission=BlobSasPermissions(read=True),
         expires_at=expires_at,
-        content_disposition=content_disposition(attachment.filename),
+        content_disposition=content_disposition(download_name(attachment.filename, attachment.content_type)),
         content_type=content_type,
     )
     return DownloadLink(url=url, expires_at=expires_at)
