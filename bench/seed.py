@@ -17,6 +17,10 @@ What it creates (the existing rows of these tables are removed first):
   issue's current status; payload.changes, payload.issue (snapshot after the change),
   payload.actor_name. All marked published (the outbox timer has nothing to do).
 - attachments: about one issue in eight has one or two ACTIVE attachment rows (fake blob names).
+- collaboration: 12 labels; three issues in four carry one or two; issues that left OPEN are
+  mostly assigned to the staff member who moved them; 0-3 comments per issue (1.5 on average,
+  the first by staff), each with its comment_added event; the creator, the assignee and the
+  commenters watch.
 daily_stats is left empty, so the statistics backfill has work to do.
 """
 
@@ -31,6 +35,7 @@ import psycopg2
 from bench.common import BENCH_EMAIL_DOMAIN, BENCH_PASSWORD, bench_url, ensure_database
 
 ADMINS, MAINTAINERS, REPORTERS = 2, 8, 200
+TABLES = ("users", "issues", "events", "attachments", "issue_labels", "comments")
 
 COMPONENTS = [
     "login page",
@@ -61,6 +66,10 @@ COMPONENTS = [
     "file download",
     "status badge",
 ]
+LABELS = [
+    "bug", "regression", "performance", "security", "ui", "api", "docs", "mobile",
+    "customer", "needs-info", "good first issue", "wontfix",
+]  # fmt: skip
 PROBLEMS = [
     "crashes when",
     "is slow when",
@@ -148,7 +157,7 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
     print(f"seeding {issues:,} issues into {url.rsplit('@', 1)[-1]}")
     cur.execute(
         "TRUNCATE attachments, events, idempotency_keys, daily_stats, issues, refresh_tokens, "
-        "login_throttle, sso_links, auth_flows, login_codes, users RESTART IDENTITY CASCADE"
+        "login_throttle, sso_links, auth_flows, login_codes, labels, users RESTART IDENTITY CASCADE"
     )
     pw = _password_hash()
     cur.execute(
@@ -179,7 +188,18 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
         "FROM users u WHERE u.id = b.id"
     )
     cur.execute("CREATE UNIQUE INDEX ON bench_reporters (idx); CREATE UNIQUE INDEX ON bench_staff (idx)")
-    cur.execute("SELECT count(*) FROM bench_staff")
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE bench_labels AS
+        SELECT (g - 1) AS idx, gen_random_uuid() AS id, name
+        FROM unnest({_sql_array(LABELS)}) WITH ORDINALITY AS l(name, g);
+        INSERT INTO labels (id, name, color, description, created_at)
+        SELECT id, name, '#' || lpad(to_hex((idx * 1234567) % 16777216), 6, '0'), '',
+               now() - interval '800 days'
+        FROM bench_labels;
+        SELECT count(*) FROM bench_staff;
+        """
+    )
     staff = cur.fetchone()[0]
     dropped = _drop_indexes(cur, ["issues", "events", "attachments"])
     conn.commit()
@@ -234,10 +254,11 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
         cur.execute(
             f"""
             INSERT INTO issues (id, title, description, severity, status, created_by, updated_by,
-                                file_url, version, created_at, updated_at)
+                                file_url, version, created_at, updated_at, assignee_id)
             SELECT id, title, description, severity, ({statuses})[steps + 1], created_by,
                    CASE WHEN steps > 0 THEN staff_id ELSE created_by END, NULL, 1 + steps,
-                   created_at, CASE WHEN steps > 0 THEN last_change ELSE created_at END
+                   created_at, CASE WHEN steps > 0 THEN last_change ELSE created_at END,
+                   CASE WHEN steps > 0 AND g % 5 <> 0 THEN staff_id END
             FROM stage
             """
         )
@@ -286,6 +307,7 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
             WHERE s.g % 8 = 0
             """
         )
+        _seed_collaboration(cur, len(LABELS))
         conn.commit()
         done += n
         print(
@@ -300,11 +322,11 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
         cur.execute(definition)
     print(f"  rebuilt {len(dropped)} indexes in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
-    for table in ("users", "issues", "events", "attachments"):
+    for table in (*TABLES, "labels", "watchers"):
         cur.execute(f"VACUUM (ANALYZE) {table}")
     print(f"  vacuum analyze in {time.perf_counter() - t0:.1f} s")
     counts = {}
-    for table in ("users", "issues", "events", "attachments"):
+    for table in TABLES:
         cur.execute(f"SELECT count(*) FROM {table}")
         counts[table] = cur.fetchone()[0]
     conn.close()
@@ -314,6 +336,59 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
         flush=True,
     )
     return {"counts": counts, "seconds": elapsed}
+
+
+def _seed_collaboration(cur: Any, labels: int) -> None:
+    """Labels, comments (with their events) and watchers of the issues in `stage`."""
+    cur.execute(
+        f"""
+        INSERT INTO issue_labels (issue_id, label_id)
+        SELECT DISTINCT s.id, l.id
+        FROM stage s
+        JOIN bench_labels l ON l.idx IN (s.g % {labels}, (s.g * 7 + s.g / 3) % {labels})
+        WHERE s.g % 4 <> 0
+        """
+    )
+    # Comment k of an issue: the first by the staff member, then alternating with the reporter,
+    # spread over the issue's life.
+    cur.execute(
+        """
+        CREATE TEMP TABLE stage_comments ON COMMIT DROP AS
+        SELECT gen_random_uuid() AS id, s.id AS issue_id, s.created_by AS owner_id, s.title, s.severity,
+               s.created_at AS issue_created_at, k,
+               CASE WHEN k % 2 = 1 THEN s.staff_id ELSE s.created_by END AS author_id,
+               CASE WHEN k % 2 = 1 THEN s.staff_name ELSE s.reporter_name END AS author_name,
+               'Comment ' || k || ' on issue ' || s.g || ': ' || left(s.description, 80) AS body,
+               s.created_at + interval '1 minute' + (s.last_change - s.created_at) * k / 4 AS at
+        FROM stage s, generate_series(1, s.g % 4) k
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO comments (id, issue_id, author_id, body, version, created_at, updated_at)
+        SELECT id, issue_id, author_id, body, 1, at, at FROM stage_comments;
+        INSERT INTO events (type, issue_id, actor_id, audience_owner_id, payload, created_at, published_at)
+        SELECT 'comment_added', c.issue_id, c.author_id, c.owner_id,
+               jsonb_build_object(
+                 'changes', jsonb_build_object('body', jsonb_build_array(NULL, c.body)),
+                 'issue', jsonb_build_object('title', c.title, 'status', i.status, 'severity', c.severity,
+                                             'created_by', c.owner_id::text,
+                                             'created_at', to_jsonb(c.issue_created_at),
+                                             'assignee_id', i.assignee_id::text),
+                 'actor_name', c.author_name,
+                 'comment', jsonb_build_object('id', c.id::text, 'author_id', c.author_id::text)),
+               c.at, c.at
+        FROM stage_comments c JOIN issues i ON i.id = c.issue_id
+        ORDER BY c.at;
+        INSERT INTO watchers (issue_id, user_id, created_at)
+        SELECT issue_id, user_id, min(at) FROM (
+          SELECT s.id AS issue_id, s.created_by AS user_id, s.created_at AS at FROM stage s
+          UNION ALL SELECT i.id, i.assignee_id, i.updated_at FROM stage s JOIN issues i ON i.id = s.id
+            WHERE i.assignee_id IS NOT NULL
+          UNION ALL SELECT issue_id, author_id, at FROM stage_comments
+        ) w GROUP BY issue_id, user_id;
+        """
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from sqlalchemy import text
 
@@ -164,3 +165,19 @@ def test_adding_and_removing_an_attachment_changes_the_issue_etag(
     after = as_reporter.get(f"issues/{issue_id}", headers={"If-None-Match": etag2})
     assert after.status_code == 200
     assert after.json()["attachments"] == []
+
+
+@pytest.mark.parametrize(
+    ("filename", "saved_as"),
+    [("page.html", "page.html.png"), ("invoice.pdf.exe", "invoice.pdf.exe.png"), ("shot", "shot.png"),
+     ("Shot.PNG", "Shot.PNG")],
+)  # fmt: skip
+def test_a_download_is_saved_with_an_extension_of_its_verified_type(  # noqa: PLR0917 (pytest fixtures)
+    as_reporter, reporter, issue_of, container, filename: str, saved_as: str
+) -> None:
+    issue_id = issue_of(reporter)
+    active = upload_file(as_reporter, issue_id, PNG, content_type="image/png", filename=filename)
+    assert active["filename"] == filename  # the display name is kept as given
+    location = as_reporter.get(f"issues/{issue_id}/attachments/{active['id']}/download").headers["Location"]
+    blob = requests.get(location, timeout=10)
+    assert blob.headers["Content-Disposition"].startswith(f'attachment; filename="{saved_as}"; ')

@@ -260,6 +260,14 @@ def test_list_costs_a_constant_number_of_queries(as_maintainer: Api, maintainer:
                 " 'text/plain', 1, 'ACTIVE' FROM issues ORDER BY created_at DESC LIMIT 30"
             )
         )
+        conn.execute(
+            text("INSERT INTO labels (id, name, color) VALUES (gen_random_uuid(), 'bug', '#d73a4a')")
+        )
+        conn.execute(text("INSERT INTO issue_labels SELECT i.id, l.id FROM issues i, labels l"))
+        conn.execute(
+            text("INSERT INTO comments (id, issue_id, body) SELECT gen_random_uuid(), id, 'c' FROM issues")
+        )
+        conn.execute(text("UPDATE issues SET assignee_id = created_by"))
     event.listen(app_engine, "before_cursor_execute", count)
     try:
         small = as_maintainer.get("issues", params={"limit": 5})
@@ -272,5 +280,11 @@ def test_list_costs_a_constant_number_of_queries(as_maintainer: Api, maintainer:
     assert len(small.json()) == 5 and len(big.json()) == 100
     assert sum(len(i["attachments"]) for i in big.json()) == 30
     assert all(i["created_by_name"] == "Mark Maintainer" for i in big.json())
-    # The user, the page, the total, the attachments, and the labels + comment counts.
+    # The collaboration fields come with the page, not per issue.
+    assert sum(i["comment_count"] for i in big.json()) == 100 and all(
+        len(i["labels"]) == 1 for i in big.json()
+    )
+    assert all(i["assignee_name"] == "Mark Maintainer" for i in big.json())
+    # The user, the page, the total, the attachments, and one for the assignee names, labels and
+    # comment counts of the page.
     assert small_count == big_count <= 5, statements

@@ -10,10 +10,11 @@ Refresh rule (`refresh`), with T the presented token:
 2. REFRESH_TOKEN_ROTATION=false and T never rotated -> a new access token; T itself is handed
    back and stays valid until it expires or is revoked (only its hash is stored).
 3. T never rotated -> T is marked rotated, a successor in the same family is issued.
-4. T rotated at most REFRESH_TOKEN_REUSE_GRACE_SECONDS ago (and the grace is > 0) -> a *new
-   sibling* refresh token in the same family plus an access token. The successor issued the
-   first time is never re-issued (only its hash exists), so the second tab simply gets its own
-   token; both tokens belong to the same family and die together on logout or theft detection.
+4. T rotated at most REFRESH_TOKEN_REUSE_GRACE_SECONDS ago (and the grace is > 0) -> the *same*
+   successor as the first time, plus a fresh access token. Only hashes are stored, so a
+   successor is derived from T (HMAC with the signing key): a replay can reproduce it and check
+   it against the stored hash, while nobody without T can. Replays mint nothing new, so a
+   leaked token replayed inside the window gains nothing the first caller did not get.
 5. T rotated longer ago than the grace window -> treated as theft: the whole family is revoked
    and the answer is 401. The revocation must be committed even though the request fails, so
    `refresh` returns the error instead of raising it (the handler renders it after commit).
@@ -25,7 +26,9 @@ rule 4 (grace > 0) or rule 5 (grace = 0, which also revokes the winner's new tok
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -50,10 +53,21 @@ def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def successor_of(token: str, settings: Settings) -> str:
+    """The refresh token that replaces `token` on rotation (deterministic, see rule 4)."""
+    digest = hmac.new(settings.jwt_secret.encode(), b"refresh-successor:" + token.encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
 def new_refresh_token(
-    user: User, *, session: Session, settings: Settings, family_id: uuid.UUID | None = None
+    user: User,
+    *,
+    session: Session,
+    settings: Settings,
+    family_id: uuid.UUID | None = None,
+    token: str | None = None,
 ) -> tuple[str, RefreshToken]:
-    token = secrets.token_urlsafe(32)
+    token = token or secrets.token_urlsafe(32)
     now = clock.now()
     row = RefreshToken(
         id=uuid.uuid4(),
@@ -109,7 +123,11 @@ def refresh(token: str, *, session: Session, settings: Settings) -> RefreshResul
         if not settings.REFRESH_TOKEN_ROTATION:
             return RefreshResult(tokens=_pair(user, token, row.family_id, settings))
         successor, new_row = new_refresh_token(
-            user, session=session, settings=settings, family_id=row.family_id
+            user,
+            session=session,
+            settings=settings,
+            family_id=row.family_id,
+            token=successor_of(token, settings),
         )
         row.rotated_at = now
         row.replaced_by_id = new_row.id
@@ -118,8 +136,11 @@ def refresh(token: str, *, session: Session, settings: Settings) -> RefreshResul
 
     grace = settings.REFRESH_TOKEN_REUSE_GRACE_SECONDS
     if grace > 0 and now - row.rotated_at <= timedelta(seconds=grace):
-        sibling, _ = new_refresh_token(user, session=session, settings=settings, family_id=row.family_id)
-        return RefreshResult(tokens=_pair(user, sibling, row.family_id, settings))
+        successor = successor_of(token, settings)
+        issued = session.get(RefreshToken, row.replaced_by_id) if row.replaced_by_id else None
+        if issued is None or issued.token_hash != hash_refresh_token(successor) or issued.revoked_at:
+            return RefreshResult(error=Unauthorized(INVALID_REFRESH))
+        return RefreshResult(tokens=_pair(user, successor, row.family_id, settings))
 
     revoke_family(row.family_id, session=session)
     return RefreshResult(error=Unauthorized(REUSED_REFRESH))

@@ -38,7 +38,7 @@ def build_openapi(*, title: str, version: str, description: str = "") -> dict[st
     keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)
     ] + [(m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)]
-    refs, top = models_json_schema(keyed, ref_template=REF, schema_generator=GenerateJsonSchema)
+    refs, top = models_json_schema(keyed, ref_template=REF, schema_generator=_Generator)
     components: dict[str, Any] = dict(top.get("$defs", {}))
 
     paths: dict[str, dict[str, Any]] = {}
@@ -82,6 +82,30 @@ def _no_nul_in_text(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _no_nul_in_text(value)
+
+
+class _Generator(GenerateJsonSchema):
+    """Strings that are trimmed before their length is checked (`strip_whitespace`) are published
+    as a pattern on the trimmed part: `maxLength` would refuse what the code accepts (a 200
+    character title with a space around it)."""
+
+    def str_schema(self, schema: Any) -> dict[str, Any]:
+        out: dict[str, Any] = super().str_schema(schema)
+        if not schema.get("strip_whitespace") or "max_length" not in schema:
+            return out
+        low, high = int(schema.get("min_length") or 0), int(schema["max_length"])
+        out.pop("maxLength", None)
+        out.pop("minLength", None)
+        if low >= 2:
+            core = rf"\S[\s\S]{{{low - 2},{high - 2}}}\S"
+        else:
+            core = rf"(?:\S|\S[\s\S]{{0,{high - 2}}}\S)" + ("" if low else "?")
+        trimmed = rf"^\s*{core}\s*$"
+        if "pattern" in out:
+            out["allOf"] = [{"pattern": trimmed}]
+        else:
+            out["pattern"] = trimmed
+        return out
 
 
 def _allows_null(schema: dict[str, Any]) -> bool:
@@ -182,6 +206,9 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
             "required": spec.body_required,
             "content": {"application/json": {"schema": dict(refs[(spec.body_model, "validation")])}},
         }
+    elif spec.raw_body is not None:
+        media_type, schema = spec.raw_body
+        op["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
 
     ok: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.status != 204 and spec.response is not None:
@@ -201,9 +228,9 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
     codes = set(spec.errors) | set(_ALWAYS)
     if spec.auth:
         codes |= set(_WITH_AUTH)
-    if spec.path_model or spec.query_model or spec.body_model:
+    if spec.path_model or spec.query_model or spec.body_model or spec.raw_body:
         codes |= {400, 422}
-    if spec.body_model is not None:
+    if spec.body_model is not None or spec.raw_body is not None:
         codes |= set(_WITH_INPUT)
     codes.add(414)
     for code in sorted(codes):

@@ -14,6 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
+    bindparam,
     cast,
     delete,
     func,
@@ -33,6 +35,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from trackly import clock
+from trackly.attachments import links
 from trackly.attachments import service as attachments
 from trackly.attachments.schemas import AttachmentOut
 from trackly.auth.policy import Action, Facts, require, sees_all_issues
@@ -70,7 +73,7 @@ def etag_for(issue_id: uuid.UUID, version: int) -> str:
     return make_etag(issue_id, version)
 
 
-def _labels_column() -> ColumnElement[Any]:
+def _labels_column(source: Any = Issue) -> ColumnElement[Any]:
     """The issue's labels as a JSON array sorted by name (a correlated subquery: no extra query)."""
     label = func.json_build_object("id", Label.id, "name", Label.name, "color", Label.color)
     return type_coerce(
@@ -81,19 +84,19 @@ def _labels_column() -> ColumnElement[Any]:
         )
         .select_from(IssueLabel)
         .join(Label, Label.id == IssueLabel.label_id)
-        .where(IssueLabel.issue_id == Issue.id)
-        .correlate(Issue)
+        .where(IssueLabel.issue_id == source.id)
+        .correlate(source)
         .scalar_subquery(),
         JSON,
     )
 
 
-def _comment_count_column() -> ColumnElement[int]:
+def _comment_count_column(source: Any = Issue) -> ColumnElement[int]:
     return (
         select(func.count())
         .select_from(Comment)
-        .where(Comment.issue_id == Issue.id)
-        .correlate(Issue)
+        .where(Comment.issue_id == source.id)
+        .correlate(source)
         .scalar_subquery()
     )
 
@@ -121,8 +124,8 @@ def _page_rows() -> PageSelect:
     )
 
 
-def _assignee_name_column() -> ColumnElement[str | None]:
-    return select(User.full_name).where(User.id == Issue.assignee_id).correlate(Issue).scalar_subquery()
+def _assignee_name_column(source: Any = Issue) -> ColumnElement[str | None]:
+    return select(User.full_name).where(User.id == source.assignee_id).correlate(source).scalar_subquery()
 
 
 def _rows() -> RowSelect:
@@ -130,15 +133,21 @@ def _rows() -> RowSelect:
     return _page_rows().add_columns(_assignee_name_column(), _labels_column(), _comment_count_column())
 
 
+@lru_cache(maxsize=1)
+def _extras_query() -> Select[uuid.UUID, str | None, Any, int]:
+    # Built once: constructing the correlated subqueries costs more CPU than running them.
+    return select(Issue.id, _assignee_name_column(), _labels_column(), _comment_count_column()).where(
+        Issue.id.in_(bindparam("ids", expanding=True))
+    )
+
+
 def _extras(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, tuple[str | None, Any, int]]:
-    """Assignee names, labels and comment counts of a page of issues, in one query."""
+    """The assignee's name, labels and comment count of a page of issues: one query whatever the
+    page size (kept out of the page query, whose plan stays on the list indexes)."""
     if not issue_ids:
         return {}
-    rows = session.execute(
-        select(Issue.id, _assignee_name_column(), _labels_column(), _comment_count_column()).where(
-            Issue.id.in_(issue_ids)
-        )
-    )
+    # Core execution: plain columns need none of the ORM layer.
+    rows = session.connection().execute(_extras_query(), {"ids": issue_ids})
     return {issue_id: (assignee, labels, count) for issue_id, assignee, labels, count in rows}
 
 
@@ -240,6 +249,7 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
     )
     session.add(issue)
     session.flush()
+    files = _claim_upload(issue, actor, session=session)
     watchers.watch(issue.id, actor.id, session=session)
     record(
         session=session,
@@ -250,10 +260,23 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
     )
     return _out(
         IssueRow(issue, actor.full_name, actor.full_name, None, [], 0),
-        [],
+        files,
         viewer=actor,
         preset=workflow.active_preset(),
     )
+
+
+def _claim_upload(issue: Issue, actor: User, *, session: Session) -> list[AttachmentOut]:
+    """When `file_url` names a file uploaded with POST /files/upload (the schema made it the
+    internal reference), attach the caller's own unclaimed upload to the issue in this
+    transaction; someone else's or an already used upload is refused."""
+    attachment_id = links.attachment_id_in(issue.file_url)
+    if attachment_id is None:
+        return []
+    from trackly.attachments import uploads
+
+    attachment = uploads.claim(attachment_id, issue, actor=actor, session=session)
+    return [AttachmentOut.model_validate(attachment)]
 
 
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
@@ -307,6 +330,8 @@ def update_issue(
 
     for name, (_old, new) in changes.items():
         setattr(issue, name, new)
+    if "file_url" in changes:
+        _claim_upload(issue, actor, session=session)
     touch(issue, actor)
     session.flush()
     if issue.assignee_id is not None and "assignee_id" in changes:

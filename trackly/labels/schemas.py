@@ -19,7 +19,12 @@ DEFAULT_COLOR = "#6b7280"
 LabelName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f\x7f]*\S"
+        # `\s*`: the value is trimmed before the pattern applies, and the document must say so
+        # (a leading tab is accepted, so the published pattern may not refuse it).
+        strip_whitespace=True,
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=r"^\s*[^\x00-\x1f\x7f]*\S",
     ),
     Field(description="1-50 characters after trimming; unique regardless of case.", examples=["bug"]),
 ]

@@ -1,0 +1,100 @@
+"""What the collaboration fields cost the issue list: today's list against the list before them,
+A/B in one process, interleaved (the machine is shared, so wall time drifts; alternating call by
+call puts both sides under the same load).
+
+    python -m bench.list_fields [--database-url URL] [--repeat 300]
+
+"before" runs the list as it was before labels/assignee/comment counts: the page query alone
+(issues + creator/editor names), the total and the attachments, rendered without the new fields.
+"now" is `trackly.issues.service.list_issues` (the page query wrapped with the assignee name,
+labels and comment count). Both render the same 20 issues of the handler bench's list
+(OPEN or TRIAGED, by severity) for a MAINTAINER, and are serialized to JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+from bench.common import bench_url
+from bench.inprocess import apply_environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.list_fields")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--repeat", type=int, default=300)
+    args = parser.parse_args(argv)
+    apply_environment(bench_url(args.database_url))
+
+    from pydantic import TypeAdapter
+    from sqlalchemy import select
+
+    from trackly import db
+    from trackly.attachments import service as attachments
+    from trackly.issues import service, workflow
+    from trackly.issues.schemas import IssueListQuery, IssueOut
+    from trackly.models import Role, User
+
+    query = IssueListQuery.model_validate({"status": ["OPEN", "TRIAGED"], "sort": "-severity", "limit": 20})
+    dump = TypeAdapter(list[IssueOut]).dump_json
+    old_fields = {"assignee_id", "assignee_name", "labels", "comment_count"}
+
+    with db.session_scope() as session:
+        viewer = session.scalars(select(User).where(User.role == Role.MAINTAINER).limit(1)).one()
+
+        def before() -> bytes:
+            page_query, count_query = service.list_queries(query, viewer=viewer)
+            rows = session.execute(page_query).all()[: query.limit]
+            from_counters = service.counter_total_query(query, viewer=viewer)
+            session.scalar(count_query if from_counters is None else from_counters)
+            files = attachments.active_for_issues([r[0].id for r in rows], session=session)
+            preset = workflow.active_preset()
+            items = [
+                service._out(
+                    service.IssueRow(issue, c_name, u_name, None, [], 0),
+                    files[issue.id],
+                    viewer=viewer,
+                    preset=preset,
+                )
+                for issue, c_name, u_name in rows
+            ]
+            return dump(items, exclude=old_fields)  # type: ignore[arg-type]
+
+        def now() -> bytes:
+            page = service.list_issues(query, viewer=viewer, session=session)
+            return dump(page.items)
+
+        samples: dict[str, list[tuple[float, float]]] = {"before": [], "now": []}
+        for _ in range(20):  # warm both paths (statement caches, pools, pydantic)
+            before(), now()
+        for i in range(args.repeat):
+            for name, fn in (
+                (("before", before), ("now", now)) if i % 2 else (("now", now), ("before", before))
+            ):
+                wall, cpu = time.perf_counter(), time.process_time()
+                fn()
+                samples[name].append(
+                    ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
+                )
+            session.rollback()  # no long-lived snapshot between calls
+    out: dict[str, Any] = {}
+    for name, values in samples.items():
+        out[name] = {
+            "wall_ms": statistics.median(v[0] for v in values),
+            "cpu_ms": statistics.median(v[1] for v in values),
+        }
+    print(f"{'':8} {'median wall':>12} {'median CPU (app process)':>26}")
+    for name, figures in out.items():
+        print(f"{name:8} {figures['wall_ms']:10.2f} ms {figures['cpu_ms']:24.2f} ms")
+    print(
+        f"ratio    {out['now']['wall_ms'] / out['before']['wall_ms']:10.2f}x "
+        f"{out['now']['cpu_ms'] / out['before']['cpu_ms']:24.2f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
