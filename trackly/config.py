@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     AZURE_STORAGE_TIMEOUT_SECONDS: float = Field(default=5, gt=0, le=60)
     UPLOAD_SAS_MINUTES: int = Field(default=10, ge=1, le=60)
     DOWNLOAD_SAS_MINUTES: int = Field(default=5, ge=1, le=60)
+    # Lifetime of the signed `file_url` links to files uploaded with POST /files/upload.
+    FILE_LINK_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
     MAX_ATTACHMENT_BYTES: int = Field(default=25 * 1024 * 1024, ge=1)
     MAX_ATTACHMENTS_PER_ISSUE: int = Field(default=20, ge=1)
     ALLOWED_CONTENT_TYPES: CsvList = Field(default_factory=lambda: list(DEFAULT_CONTENT_TYPES))

@@ -26,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from trackly.config import Settings, SettingsError, get_settings
-from trackly.http.endpoint import error_response, problem_response
+from trackly.http.endpoint import REGISTRY, error_response, problem_response
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.router import HttpFunction, Router, TimerFunction, discover
 
@@ -114,6 +114,7 @@ class LocalHost:
         host = f"{server_name}:{environ['SERVER_PORT']}"
         url = f"http://{host}{quote(path, safe='/:@!$&()*+,;=-._~')}" + (f"?{query}" if query else "")
         origin = headers.get("Origin")
+        settings: Settings | None = None
         try:
             settings = get_settings()
             cors_origins, body_limit = settings.cors_origins, settings.MAX_REQUEST_BYTES
@@ -122,22 +123,14 @@ class LocalHost:
         allowed_origin = origin if origin and origin in cors_origins else None
 
         if method == "OPTIONS" and "Access-Control-Request-Method" in headers:
-            if allowed_origin is None:
-                # So a browser client's CORS failure is visible in the terminal, not only in
-                # the browser console.
-                log.warning(
-                    "refused preflight: OPTIONS %s -> 403 (origin %s is not in %s)",
-                    path,
-                    origin or "(none)",
-                    ", ".join(cors_origins) or "(no allowed origins)",
-                )
-            return self._preflight(start_response, allowed_origin, origin)
+            return self._preflight(start_response, allowed_origin, origin, path=path, allowed=cors_origins)
 
-        body = self._read_body(environ, body_limit)
         request_id = uuid.uuid4().hex
         try:
             function, route_params = self.router.match(method, path)
+            body_limit = _body_limit(function, settings, body_limit)
         except MethodNotAllowed as exc:
+            self._read_body(environ, body_limit)  # consumed, so a kept-alive connection stays in step
             allowed = ", ".join(sorted(exc.valid_methods or []))
             response = problem_response(
                 405,
@@ -148,11 +141,13 @@ class LocalHost:
             )
             log.warning("unrouted request: %s %s -> 405 (allowed: %s)", method, path, allowed)
         except NotFound:
+            self._read_body(environ, body_limit)
             response = problem_response(
                 404, f"There is no endpoint at {path}.", request_id=request_id, instance=path
             )
             log.warning("unrouted request: %s %s -> 404", method, path)
         else:
+            body = self._read_body(environ, body_limit)
             request = func.HttpRequest(
                 method=method,
                 url=url,
@@ -191,9 +186,21 @@ class LocalHost:
 
     @staticmethod
     def _preflight(
-        start_response: StartResponse, allowed_origin: str | None, origin: str | None
+        start_response: StartResponse,
+        allowed_origin: str | None,
+        origin: str | None,
+        *,
+        path: str,
+        allowed: list[str],
     ) -> Iterable[bytes]:
         if allowed_origin is None:
+            # So a browser client's CORS failure shows in the terminal, not only in its console.
+            log.warning(
+                "refused preflight: OPTIONS %s -> 403 (origin %s is not in %s)",
+                path,
+                origin or "(none)",
+                ", ".join(allowed) or "(no allowed origins)",
+            )
             start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Vary", "Origin")])
             return [f"Origin {origin or '(none)'} is not allowed.".encode()]
         start_response(
@@ -261,6 +268,12 @@ class LocalHost:
             _call_user_function(timer.user_function, timer.name, timer.arg_name, LocalTimerRequest(past_due))
         except Exception:  # a failing timer must not take the host down
             log.exception("timer %s failed", timer.name)
+
+
+def _body_limit(function: HttpFunction, settings: Settings | None, default: int) -> int:
+    """The function's own request body limit (e.g. the multipart upload's), else the default."""
+    spec = REGISTRY.get(function.name)
+    return spec.body_limit(settings) if spec is not None and settings is not None else default
 
 
 def resolve_schedule(schedule: str) -> str:

@@ -156,6 +156,7 @@ var appSettings = {
   AZURE_STORAGE_TIMEOUT_SECONDS: '5'
   UPLOAD_SAS_MINUTES: '10'
   DOWNLOAD_SAS_MINUTES: '5'
+  FILE_LINK_MINUTES: '30'
   MAX_ATTACHMENT_BYTES: '26214400'
   MAX_ATTACHMENTS_PER_ISSUE: '20'
   ALLOWED_CONTENT_TYPES: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,application/json,application/zip'

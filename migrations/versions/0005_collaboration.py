@@ -1,7 +1,7 @@
 """Collaboration: labels, issue labels, comments, watchers, notifications, and issues.assignee_id.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29 20:33:31.000259
 
 Adding the nullable `assignee_id` column is a catalog-only change (no table rewrite); its index is
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"  # one linear history: 0002 -> 0003 (uploads) -> 0005
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -178,6 +178,7 @@ class Row:
     json: Any = None
     query: dict[str, str] | None = None
     headers: dict[str, str] | None = None
+    files: Any = None  # a multipart/form-data body, as requests' `files=`
     path: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     fixtures: tuple[str, ...] = ()

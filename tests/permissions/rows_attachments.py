@@ -4,6 +4,7 @@ deleting needs the uploader, a maintainer or an admin."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from sqlalchemy.orm import Session
@@ -63,6 +64,23 @@ def _active_by_maintainer(ctx: Ctx) -> Prepared:
     return _uploaded(ctx, by=ctx.maintainer, complete=True)
 
 
+def _signed_link_of_reporter_upload(ctx: Ctx) -> Prepared:
+    """A file the reporter uploaded with POST /files/upload; the request opens its signed link
+    (the link is the permission: anyone holding it, token or not, is redirected)."""
+    resp = ctx.api_as(ctx.reporter).post("files/upload", files={"file": ("a.png", PNG, "image/png")})
+    assert resp.status_code == 200, resp.text
+    link = urlsplit(resp.json()["file_url"])
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    return Prepared(path={"attachment_id": link.path.rsplit("/", 1)[1]}, query=query)
+
+
+def _forged_link(ctx: Ctx) -> Prepared:
+    prepared = _signed_link_of_reporter_upload(ctx)
+    assert prepared.query is not None
+    prepared.query["sig"] = "0" * 64
+    return prepared
+
+
 ROWS = [
     Row(
         "create_attachment",
@@ -102,5 +120,25 @@ ROWS = [
         setup=_active_by_maintainer,
         fixtures=STORAGE,
         variant="uploaded by a maintainer",
+    ),
+    Row(
+        "upload_file",
+        expect(anonymous=401, reporter=200, maintainer=200, admin=200),
+        files={"file": ("shot.png", PNG, "image/png")},
+        fixtures=STORAGE,
+    ),
+    Row(
+        "open_file",
+        expect(anonymous=302, reporter=302, maintainer=302, admin=302),
+        setup=_signed_link_of_reporter_upload,
+        fixtures=STORAGE,
+        variant="signed link",
+    ),
+    Row(
+        "open_file",
+        expect(anonymous=403, reporter=403, maintainer=403, admin=403),
+        setup=_forged_link,
+        fixtures=STORAGE,
+        variant="forged signature",
     ),
 ]

@@ -69,6 +69,7 @@ def test_permission(row: Row, actor: str, request: pytest.FixtureRequest) -> Non
         method,
         path,
         json=body,
+        files=row.files,
         params=prepared.query if prepared.query is not None else row.query,
         headers=prepared.headers if prepared.headers is not None else row.headers,
     )

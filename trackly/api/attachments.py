@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from trackly import clock
+from trackly.attachments import limits, links
 from trackly.attachments.schemas import (
     AttachmentCreate,
     AttachmentCreated,
@@ -13,7 +15,10 @@ from trackly.attachments.schemas import (
     AttachmentPath,
     DownloadLink,
     DownloadQuery,
+    FileLinkQuery,
+    FilePath,
     IssueAttachmentPath,
+    UploadedFileOut,
 )
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint
@@ -24,10 +29,11 @@ from trackly.lazy import lazy
 
 if TYPE_CHECKING:
     from trackly import housekeeping
-    from trackly.attachments import service
+    from trackly.attachments import service, uploads
 else:  # imported by the first request that needs them: keeps the ORM out of cold start
     housekeeping = lazy("trackly.housekeeping")
     service = lazy("trackly.attachments.service")
+    uploads = lazy("trackly.attachments.uploads")
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -170,9 +176,72 @@ def delete_attachment(call: Call[AttachmentPath, None, None]) -> Deleted:
     return Deleted(id=call.path.attachment_id, message="The attachment was deleted.")
 
 
+@endpoint(
+    bp,
+    "POST",
+    "files/upload",
+    summary="Upload a file (the original client's upload)",
+    tags=TAGS,
+    action=Action.FILE_UPLOAD,
+    response=UploadedFileOut,
+    errors=(413, 415, 422),
+    raw_body=("multipart/form-data", limits.REQUEST_SCHEMA),
+    max_body_bytes=limits.max_request_bytes,
+)
+def upload_file(call: Call[None, None, None]) -> Reply:
+    """`multipart/form-data` with one part named `file`. The file is checked like a SAS upload
+    (type allowlist: 415; size over MAX_ATTACHMENT_BYTES, at most ~100 MB: 413; content that does
+    not match its type, or an empty file: 422; nothing is stored then) and kept as an upload of
+    the caller not yet tied to an issue. Send the answer's `file_url` in `POST /issues` to attach
+    it to the new issue; unclaimed uploads are removed after a day."""
+    upload = uploads.parse_multipart(call.raw_body, call.header("Content-Type"), settings=call.settings)
+    attachment = uploads.store(upload, user=call.user, session=call.session, settings=call.settings)
+    url = links.public_url(
+        links.ref_for(attachment.id), api_base=call.url_for(""), now=clock.now(), settings=call.settings
+    )
+    assert url is not None
+    out = UploadedFileOut(
+        file_url=url,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size_bytes=attachment.size_bytes,
+        attachment=AttachmentOut.model_validate(attachment),
+    )
+    return Reply(out, headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    bp,
+    "GET",
+    "files/{attachment_id:guid}",
+    summary="Open an uploaded file through its signed link",
+    tags=TAGS,
+    auth=False,
+    path=FilePath,
+    query=FileLinkQuery,
+    status=302,
+    errors=(403, 404),
+    response_headers={"Location": "A read-only SAS URL for the file, valid DOWNLOAD_SAS_MINUTES."},
+)
+def open_file(call: Call[FilePath, FileLinkQuery, None]) -> Reply:
+    """The `file_url` of an issue whose file came from `POST /files/upload`: opens in a browser
+    without a token. The signature (HMAC over the attachment id and `expires`) and the expiry
+    are checked (403 when wrong, tampered or expired), then the answer redirects (302) to a fresh
+    read-only SAS URL served as a download."""
+    url = uploads.open_link(
+        call.path.attachment_id,
+        expires=call.query.expires,
+        sig=call.query.sig,
+        session=call.session,
+        settings=call.settings,
+    )
+    return Reply(None, status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
 @scheduled(bp, "cleanup_attachments", schedule="%ATTACHMENT_CLEANUP_SCHEDULE%")
 def cleanup_attachments(run: Run) -> None:
-    """Remove abandoned PENDING uploads and blobs that no attachment refers to; also purge
+    """Remove abandoned PENDING uploads, uploads of POST /files/upload unclaimed for a day and
+    blobs that no attachment refers to; also purge
     expired idempotency records, sign-in flow state, one-time codes and old refresh tokens."""
     purged = housekeeping.purge(session=run.session)
     run.commit()  # the purge stands on its own, whatever happens to the blob cleanup
@@ -185,7 +254,8 @@ def cleanup_attachments(run: Run) -> None:
         log.info("attachment cleanup skipped: another run holds the lock")
     else:
         log.info(
-            "attachment cleanup: %d stale pending attachments, %d orphan blobs removed",
+            "attachment cleanup: %d stale pending attachments, %d unclaimed uploads, %d orphan blobs removed",
             report.pending_removed,
+            report.unclaimed_removed,
             report.orphan_blobs_removed,
         )

@@ -7,6 +7,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
 
+from trackly import clock
+from trackly.attachments import links
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
 from trackly.http.deletion import Deleted
@@ -47,6 +49,18 @@ def _etag(issue: IssueOut) -> str:
     return service.etag_for(issue.id, issue.version)
 
 
+def _public_file_url(call: Call[Any, Any, Any], file_url: str | None) -> str | None:
+    """A stored reference to an uploaded file becomes a signed link that a browser opens
+    without a token (trackly.attachments.links); external links pass through."""
+    return links.public_url(file_url, api_base=call.url_for(""), now=clock.now(), settings=call.settings)
+
+
+def _public(call: Call[Any, Any, Any], issue: IssueOut) -> IssueOut:
+    if not links.is_ref(issue.file_url):
+        return issue
+    return issue.model_copy(update={"file_url": _public_file_url(call, issue.file_url)})
+
+
 @endpoint(
     bp,
     "POST",
@@ -72,8 +86,11 @@ def create_issue(call: Call[None, None, IssueCreate]) -> Reply:
         fingerprint = idempotency.request_hash("POST issues", call.body.model_dump(mode="json"))
         stored = idempotency.claim(user.id, key, fingerprint, session=call.session)
         if stored is not None:
+            body = stored.body
+            if isinstance(body, dict) and links.is_ref(body.get("file_url")):
+                body = {**body, "file_url": _public_file_url(call, body["file_url"])}
             return Reply(
-                stored.body,
+                body,
                 status=stored.status,
                 headers={**stored.headers, idempotency.REPLAYED_HEADER: "true"},
             )
@@ -88,7 +105,7 @@ def create_issue(call: Call[None, None, IssueCreate]) -> Reply:
             headers=headers,
             session=call.session,
         )
-    return Reply(issue, status=201, headers=headers)
+    return Reply(_public(call, issue), status=201, headers=headers)
 
 
 @endpoint(
@@ -118,7 +135,7 @@ def list_issues(call: Call[None, IssueListQuery, None]) -> Reply:
         ]
         params.append(("cursor", page.next_cursor))
         headers["Link"] = f'<{call.url_for("issues")}?{urlencode(params)}>; rel="next"'
-    return Reply(page.items, headers=headers)
+    return Reply([_public(call, issue) for issue in page.items], headers=headers)
 
 
 @endpoint(
@@ -139,6 +156,9 @@ def get_issue(call: Call[IssuePath, None, None]) -> Reply:
     """An issue the caller may not see answers 404 (its existence is not revealed)."""
     issue = service.get_issue(call.path.issue_id, viewer=call.user, session=call.session)
     etag = _etag(issue)
+    if links.is_ref(issue.file_url):
+        # The signed file link expires; a cached copy revalidated with 304 would keep a dead one.
+        return Reply(_public(call, issue), headers={"ETag": etag, "Cache-Control": "no-store"})
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if matches(etag, parse_tags(call.header("If-None-Match"))):
         return Reply(None, status=304, headers=headers)
@@ -175,7 +195,7 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
         if_match=if_match_tags(call.header("If-Match"), required=call.settings.REQUIRE_IF_MATCH),
         session=call.session,
     )
-    return Reply(issue, headers={"ETag": _etag(issue)})
+    return Reply(_public(call, issue), headers={"ETag": _etag(issue)})
 
 
 @endpoint(

@@ -16,7 +16,7 @@ class AttachmentOut(Schema):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    issue_id: uuid.UUID
+    issue_id: uuid.UUID | None = Field(description="Null for an upload not yet attached to an issue.")
     filename: str
     content_type: str
     size_bytes: int
@@ -72,3 +72,27 @@ class DownloadQuery(Schema):
     redirect: bool = Field(
         default=True, description="true (default): answer 302 to the file; false: answer 200 with the URL."
     )
+
+
+class UploadedFileOut(Schema):
+    """The answer to `POST /files/upload`, in the original Trackly's shape."""
+
+    file_url: str = Field(
+        description="A signed link to the file (opens without a token for FILE_LINK_MINUTES); "
+        "send it as `file_url` in `POST /issues` to attach the file to the new issue."
+    )
+    filename: str = Field(description="The sanitized file name.")
+    content_type: str
+    size_bytes: int
+    attachment: AttachmentOut
+
+
+class FilePath(Schema):
+    attachment_id: uuid.UUID
+
+
+class FileLinkQuery(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    expires: int = Field(ge=0, le=2**40, description="Unix time after which the link is refused.")
+    sig: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="The link's HMAC-SHA256 signature.")

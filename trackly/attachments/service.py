@@ -50,6 +50,10 @@ from trackly.models import Attachment, AttachmentStatus, Issue, User
 log = logging.getLogger(__name__)
 
 BLOB_PREFIX = "issues/"
+UPLOADS_PREFIX = "uploads/"  # POST /files/upload (trackly.attachments.uploads)
+UNCLAIMED_MAX_AGE = timedelta(days=1)
+# A blob under uploads/ younger than this may belong to an upload whose row is not committed yet.
+UPLOAD_ORPHAN_GRACE = timedelta(minutes=30)
 MAX_FILENAME_CHARS = 200
 PENDING_MAX_AGE = timedelta(hours=1)
 # pg_try_advisory_xact_lock key for the cleanup timer (any constant unique within the app).
@@ -57,6 +61,7 @@ CLEANUP_LOCK_KEY = 0x7472_6B61_7474_0001  # "trkatt" + 1
 CLEANUP_BATCH = 500
 
 _BLOB_NAME = re.compile(r"^issues/([0-9a-f-]{36})/([0-9a-f-]{36})$")
+_UPLOAD_BLOB_NAME = re.compile(r"^uploads/([0-9a-f-]{36})$")
 
 
 # --- contract used by the issues service --------------------------------------------------------
@@ -75,7 +80,8 @@ def active_for_issues(
         .order_by(Attachment.created_at, Attachment.id)
     )
     for row in rows:
-        out[row.issue_id].append(AttachmentOut.model_validate(row))
+        if row.issue_id is not None:  # always, given the filter; narrows the type
+            out[row.issue_id].append(AttachmentOut.model_validate(row))
     return out
 
 
@@ -90,11 +96,21 @@ def on_issue_deleted(issue: Issue, *, session: Session) -> None:
     if not settings.storage_configured:
         return
     prefix = issue_prefix(issue.id)
+    # Files uploaded with POST /files/upload keep their `uploads/` blob name when claimed.
+    claimed_uploads = list(
+        session.scalars(
+            select(Attachment.blob_name).where(
+                Attachment.issue_id == issue.id, Attachment.blob_name.startswith(UPLOADS_PREFIX)
+            )
+        )
+    )
 
     def delete_blobs() -> None:
         store = storage.get_storage(get_settings())
         for blob in list(storage.list_blobs(store, prefix)):
             storage.delete_blob(store, blob.name)
+        for name in claimed_uploads:
+            storage.delete_blob(store, name)
 
     db.on_commit(session, delete_blobs)
 
@@ -446,13 +462,16 @@ def _event_summary(attachment: Attachment) -> dict[str, object]:
 class CleanupReport:
     skipped: bool = False
     pending_removed: int = 0
+    unclaimed_removed: int = 0
     orphan_blobs_removed: int = 0
     removed_blob_names: list[str] = field(default_factory=list)
 
 
 def cleanup(*, session: Session, settings: Settings, now: datetime | None = None) -> CleanupReport:
-    """Remove PENDING attachments older than an hour (and their blobs), and blobs with no live
-    attachment row (left by a failed issue or attachment delete, or by a rejection).
+    """Remove PENDING attachments older than an hour (and their blobs), uploads of
+    POST /files/upload never claimed by an issue within a day, and blobs with no live
+    attachment row (left by a failed issue or attachment delete, a rejection, or an upload
+    whose transaction failed).
 
     Idempotent. A transaction-scoped advisory lock makes a second concurrent run return at once
     (`skipped`); the row locks use SKIP LOCKED so a completion in progress is left alone.
@@ -479,12 +498,40 @@ def cleanup(*, session: Session, settings: Settings, now: datetime | None = None
         report.pending_removed += 1
     session.flush()
 
+    unclaimed = session.scalars(
+        select(Attachment)
+        .where(Attachment.issue_id.is_(None), Attachment.created_at < now - UNCLAIMED_MAX_AGE)
+        .order_by(Attachment.created_at)
+        .limit(CLEANUP_BATCH)
+        .with_for_update(skip_locked=True)  # a claim in progress keeps its row
+    ).all()
+    for attachment in unclaimed:
+        storage.delete_blob(store, attachment.blob_name)
+        report.removed_blob_names.append(attachment.blob_name)
+        session.delete(attachment)
+        report.unclaimed_removed += 1
+    session.flush()
+
     batch: list[tuple[str, uuid.UUID]] = []
     for blob in storage.list_blobs(store, BLOB_PREFIX):
         match = _BLOB_NAME.match(blob.name)
         if match is None:
             continue  # not a name this server generates: leave it alone
         batch.append((blob.name, uuid.UUID(match.group(2))))
+        if len(batch) >= CLEANUP_BATCH:
+            _remove_orphans(batch, store, session=session, report=report)
+            batch = []
+    if batch:
+        _remove_orphans(batch, store, session=session, report=report)
+
+    batch = []
+    for blob in storage.list_blobs(store, UPLOADS_PREFIX):
+        match = _UPLOAD_BLOB_NAME.match(blob.name)
+        if match is None:
+            continue
+        if blob.last_modified is None or blob.last_modified > now - UPLOAD_ORPHAN_GRACE:
+            continue  # its row may still be on its way to a commit
+        batch.append((blob.name, uuid.UUID(match.group(1))))
         if len(batch) >= CLEANUP_BATCH:
             _remove_orphans(batch, store, session=session, report=report)
             batch = []

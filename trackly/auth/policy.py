@@ -42,6 +42,7 @@ class Action(enum.StrEnum):
     ATTACHMENT_CREATE = "attachment.create"
     ATTACHMENT_READ = "attachment.read"
     ATTACHMENT_DELETE = "attachment.delete"
+    FILE_UPLOAD = "file.upload"  # POST /files/upload: a file for an issue yet to be created
     # collaboration
     ISSUE_ASSIGN = "issue.assign"
     ISSUE_LABEL = "issue.label"
@@ -144,6 +145,7 @@ RULES: dict[Action, Rule] = {
     Action.ATTACHMENT_CREATE: _staff_or_own,
     Action.ATTACHMENT_READ: _staff_or_own,
     Action.ATTACHMENT_DELETE: _delete_attachment,
+    Action.FILE_UPLOAD: _roles(EVERYONE),
     Action.ISSUE_ASSIGN: _roles(STAFF),
     Action.ISSUE_LABEL: _roles(STAFF),
     Action.LABEL_LIST: _roles(EVERYONE),

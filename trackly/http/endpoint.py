@@ -101,6 +101,13 @@ class EndpointSpec:
     idempotency_key_header: bool = False
     conditional: str | None = None  # "read" (If-None-Match) or "write" (If-Match)
     handler: Callable[..., Any] | None = None
+    # A non-JSON request body the handler parses itself (e.g. multipart/form-data), documented
+    # with this OpenAPI schema, and its own size limit (instead of MAX_REQUEST_BYTES).
+    raw_body: tuple[str, dict[str, Any]] | None = None
+    max_body_bytes: "Callable[[Settings], int] | None" = None
+
+    def body_limit(self, settings: "Settings") -> int:
+        return self.max_body_bytes(settings) if self.max_body_bytes else settings.MAX_REQUEST_BYTES
 
     @property
     def openapi_path(self) -> str:
@@ -216,6 +223,8 @@ def endpoint(
     idempotency_key_header: bool = False,
     conditional: str | None = None,
     name: str | None = None,
+    raw_body: tuple[str, dict[str, Any]] | None = None,
+    max_body_bytes: "Callable[[Settings], int] | None" = None,
 ) -> Callable[[Handler], Handler]:
     """Declare an HTTP function. See the module docstring."""
 
@@ -245,6 +254,8 @@ def endpoint(
             idempotency_key_header=idempotency_key_header,
             conditional=conditional,
             handler=handler,
+            raw_body=raw_body,
+            max_body_bytes=max_body_bytes,
         )
         REGISTRY[fname] = spec
 
@@ -366,10 +377,9 @@ def _build_call(
     query = None if wrong_query else _validate(spec.query_model, query_data, "query", errors)
     body: Any = None
     raw = req.get_body() or b""
-    if len(raw) > settings.MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(
-            f"The request body is {len(raw)} bytes; the limit is {settings.MAX_REQUEST_BYTES} bytes."
-        )
+    limit = spec.body_limit(settings)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {limit} bytes.")
     if spec.body_model is not None:
         # An absent optional body means "all defaults"; a JSON `null` body is invalid like any
         # other non-object.
@@ -377,7 +387,7 @@ def _build_call(
         wrong_types = body_type_errors(spec.body_model, data)
         errors.extend(wrong_types)
         body = None if wrong_types else _validate(spec.body_model, data, "body", errors)
-    elif raw.strip() and spec.method in ("POST", "PUT", "PATCH"):
+    elif raw.strip() and spec.method in ("POST", "PUT", "PATCH") and spec.raw_body is None:
         raise BadRequest("This endpoint takes no request body.")
     if errors:
         raise Unprocessable(_summarize(errors), errors=errors)

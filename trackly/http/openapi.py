@@ -206,6 +206,9 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
             "required": spec.body_required,
             "content": {"application/json": {"schema": dict(refs[(spec.body_model, "validation")])}},
         }
+    elif spec.raw_body is not None:
+        media_type, schema = spec.raw_body
+        op["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
 
     ok: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.status != 204 and spec.response is not None:
@@ -225,9 +228,9 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
     codes = set(spec.errors) | set(_ALWAYS)
     if spec.auth:
         codes |= set(_WITH_AUTH)
-    if spec.path_model or spec.query_model or spec.body_model:
+    if spec.path_model or spec.query_model or spec.body_model or spec.raw_body:
         codes |= {400, 422}
-    if spec.body_model is not None:
+    if spec.body_model is not None or spec.raw_body is not None:
         codes |= set(_WITH_INPUT)
     codes.add(414)
     for code in sorted(codes):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from trackly.attachments import links
 from trackly.attachments.schemas import AttachmentOut
 from trackly.http import QueryModel, RequestModel
 from trackly.labels.schemas import IssueLabelOut
@@ -24,14 +25,19 @@ SEARCH_MAX = 200
 
 
 def _check_file_url(value: str) -> str | None:
-    """An absolute https URL with a host; an empty string means "no link" (the original client)."""
+    """An absolute https URL with a host; an empty string means "no link" (the original client).
+    A link to a file uploaded with POST /files/upload (`http(s)://…/api/files/{id}`, any query)
+    becomes the internal reference `/api/files/{id}`, which the issues service claims."""
     if value == "":
         return None
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("The link must not contain spaces or control characters.")
+    uploaded = links.attachment_id_in(value)
+    if uploaded is not None and urlsplit(value).scheme.lower() in ("http", "https"):
+        return links.ref_for(uploaded)
     parts = urlsplit(value)
     if parts.scheme.lower() != "https" or not parts.hostname:
         raise ValueError("The link must be an absolute https:// URL.")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError("The link must not contain spaces or control characters.")
     return value
 
 
@@ -57,9 +63,12 @@ Description = Annotated[
 ]
 FileUrl = Annotated[
     str,
-    StringConstraints(max_length=FILE_URL_MAX, pattern=r"^(https://\S+)?$"),
+    StringConstraints(max_length=FILE_URL_MAX, pattern=r"^(https?://\S+)?$"),
     AfterValidator(_check_file_url),
-    Field(description="An https:// URL, or null (an empty string is stored as null)."),
+    Field(
+        description="An https:// URL, or the `file_url` answered by `POST /files/upload` (attaches "
+        "that upload), or null (an empty string is stored as null)."
+    ),
 ]
 
 _NOT_NULL = ("title", "description", "severity", "status")
@@ -110,7 +119,10 @@ class IssueOut(Schema):
     updated_by_name: str | None
     created_at: datetime
     updated_at: datetime
-    file_url: str | None
+    file_url: str | None = Field(
+        description="An external https link, or for a file uploaded with POST /files/upload a "
+        "signed link that opens it without a token for FILE_LINK_MINUTES."
+    )
     version: int
     attachments: list[AttachmentOut] = Field(description="ACTIVE attachments, oldest first.")
     assignee_id: uuid.UUID | None = Field(default=None, description="The assigned maintainer or admin.")

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from trackly import clock
+from trackly.attachments import links
 from trackly.attachments import service as attachments
 from trackly.attachments.schemas import AttachmentOut
 from trackly.auth.policy import Action, Facts, require, sees_all_issues
@@ -248,6 +249,7 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
     )
     session.add(issue)
     session.flush()
+    files = _claim_upload(issue, actor, session=session)
     watchers.watch(issue.id, actor.id, session=session)
     record(
         session=session,
@@ -258,10 +260,23 @@ def create_issue(data: IssueCreate, *, actor: User, session: Session) -> IssueOu
     )
     return _out(
         IssueRow(issue, actor.full_name, actor.full_name, None, [], 0),
-        [],
+        files,
         viewer=actor,
         preset=workflow.active_preset(),
     )
+
+
+def _claim_upload(issue: Issue, actor: User, *, session: Session) -> list[AttachmentOut]:
+    """When `file_url` names a file uploaded with POST /files/upload (the schema made it the
+    internal reference), attach the caller's own unclaimed upload to the issue in this
+    transaction; someone else's or an already used upload is refused."""
+    attachment_id = links.attachment_id_in(issue.file_url)
+    if attachment_id is None:
+        return []
+    from trackly.attachments import uploads
+
+    attachment = uploads.claim(attachment_id, issue, actor=actor, session=session)
+    return [AttachmentOut.model_validate(attachment)]
 
 
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
@@ -315,6 +330,8 @@ def update_issue(
 
     for name, (_old, new) in changes.items():
         setattr(issue, name, new)
+    if "file_url" in changes:
+        _claim_upload(issue, actor, session=session)
     touch(issue, actor)
     session.flush()
     if issue.assignee_id is not None and "assignee_id" in changes:

@@ -114,11 +114,19 @@ class Attachment(Base):
             "created_at",
             postgresql_where=text("status = 'PENDING'"),
         ),
+        Index(
+            "ix_attachments_unclaimed_created_at",
+            "created_at",
+            postgresql_where=text("issue_id IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    # Rows go with their issue; the issue service deletes the blobs first.
-    issue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), nullable=False)
+    # Rows go with their issue; the issue service deletes the blobs first. NULL: an upload of the
+    # original client (`POST /files/upload`) not yet claimed by `POST /issues {file_url}`.
+    issue_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), nullable=True
+    )
     uploaded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     blob_name: Mapped[str] = mapped_column(String(512), nullable=False, unique=True)
     filename: Mapped[str] = mapped_column(String(255), nullable=False)
