@@ -4,8 +4,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-29 21:30:00.000000
 
-Nullable / defaulted columns: catalog-only changes. Existing rows read zeros and nulls until the
-next aggregation run recomputes them (a rebuild of past days fills them in from the events).
+Nullable / defaulted columns: catalog-only changes. Existing rows read `{}` and NULL until a run
+recomputes them (a rebuild of past days fills them in from the events); a row whose
+unassigned_open is NULL is never used as the base of an incremental run.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ def upgrade() -> None:
             nullable=False,
         ),
     )
-    op.add_column(
-        "daily_stats", sa.Column("unassigned_open", sa.Integer(), server_default=sa.text("0"), nullable=False)
-    )
+    # NULL marks a row computed before this revision: the next run does not build on it.
+    op.add_column("daily_stats", sa.Column("unassigned_open", sa.Integer(), nullable=True))
     op.add_column("daily_stats", sa.Column("median_hours_to_first_response", sa.Float(), nullable=True))
 
 

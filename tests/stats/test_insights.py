@@ -218,3 +218,22 @@ def test_daily_endpoint_serves_the_insights(ref: Reference, as_admin: Api, as_ma
     assert body[0]["unassigned_open"] == 3
     assert body[0]["median_hours_to_first_response"] == pytest.approx(1.25)
     assert list(body[0]["open_by_assignee"].values()) == [1]
+
+
+def test_an_incremental_run_never_builds_on_a_row_from_before_the_insights(
+    ref: Reference, engine: Engine
+) -> None:
+    from sqlalchemy import text
+
+    _run(at(4, 1))  # Mar 1-3 are final now: the next run starts from Mar 3's stored row
+    with engine.begin() as conn:  # what a row written before migration 0006 looks like
+        conn.execute(
+            text(
+                "UPDATE daily_stats SET unassigned_open = NULL, open_by_assignee = '{\"x\": 99}' WHERE date = :d"
+            ),
+            {"d": date(2026, 3, 3)},
+        )
+    _run(at(5, 23, 59, 59, 500_000))
+    rows, expected = insight_rows(engine), expected_rows(ref, date(2026, 3, 5))
+    assert rows[date(2026, 3, 4)] == expected[date(2026, 3, 4)]
+    assert rows[date(2026, 3, 5)] == expected[date(2026, 3, 5)]

@@ -69,8 +69,24 @@ def keys_for(email: str, client_ip: str) -> Keys:
 
 
 def limit_for(key: str, settings: Settings) -> int:
-    factor = IP_FACTOR if key.startswith("ip:") else 1
+    factor = IP_FACTOR if key.startswith(("ip:", "signup:")) else 1
     return settings.LOGIN_MAX_FAILURES * factor
+
+
+@dataclass(frozen=True)
+class SignupKeys:
+    """Sign-up attempts per client address: `signup:<address>`, IP_FACTOR x LOGIN_MAX_FAILURES per
+    window, every attempt counted (a created account too), so nobody can probe which emails
+    have accounts, or create accounts, at scale from one address."""
+
+    ip: str
+
+    def all(self) -> list[ColumnElement[str] | str]:
+        return [self.ip]
+
+
+def signup_keys_for(client_ip: str) -> SignupKeys:
+    return SignupKeys(ip=("signup:" + (client_ip or "unknown"))[:MAX_KEY_LENGTH])
 
 
 def lock_seconds(lockouts: int) -> int:
@@ -82,7 +98,7 @@ def _retry_after(locked_until: datetime, now: datetime) -> int:
     return max(1, int((locked_until - now).total_seconds() + 0.999))
 
 
-def reserve_attempt(keys: Keys, *, settings: Settings) -> None:
+def reserve_attempt(keys: Keys | SignupKeys, *, settings: Settings) -> None:
     """Count one sign-in attempt for both keys in its own committed transaction.
 
     Raises TooManyRequests (with Retry-After) when either key is locked; then nothing is counted.
@@ -94,7 +110,7 @@ def reserve_attempt(keys: Keys, *, settings: Settings) -> None:
         raise TooManyRequests(THROTTLED, retry_after=retry_after)
 
 
-def _reserve(keys: Keys, *, session: Session, settings: Settings) -> int:
+def _reserve(keys: Keys | SignupKeys, *, session: Session, settings: Settings) -> int:
     """Returns seconds to wait (0 = the attempt was counted and may proceed)."""
     now = clock.now()
     window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)

@@ -45,7 +45,8 @@ class DailyStats(Base):
     open_by_assignee: Mapped[dict[str, int]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
-    unassigned_open: Mapped[int] = _counter()
+    # NULL: never computed (a row written before this column existed).
+    unassigned_open: Mapped[int | None] = mapped_column(Integer)
     median_hours_to_first_response: Mapped[float | None] = mapped_column(Float)
     computed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()"), nullable=False

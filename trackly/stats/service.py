@@ -29,6 +29,7 @@ transitions, the hours from the issue's creation to the transition.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -254,27 +255,48 @@ ON CONFLICT (date) DO UPDATE SET
 # Insights of [start, end): the open (not DONE, not deleted) issues per assignee at the end of each
 # day and the median time to first response. Every event carries its issue's snapshot (status and
 # assignee_id), so the same moves as above (lag() over the issue's events, +1 new / -1 previous
-# state) run per assignee key ('' = unassigned) on top of the state before the range.
-_INSIGHTS_SQL = f"""
-WITH snap AS (
-    SELECT e.id, e.issue_id, e.created_at,
-           (e.type <> '{_DELETED}' AND e.payload->'issue'->>'status' <> 'DONE') AS is_open,
-           coalesce(e.payload->'issue'->>'assignee_id', '') AS k
+# state) run per assignee key ('' = unassigned) on top of the counts before the range (:base, a
+# JSON object {key: n}: the previous final row's, or from the events as in INSIGHTS_BEFORE_SQL).
+_SNAPSHOT_OPEN = f"(e.type <> '{_DELETED}' AND e.payload->'issue'->>'status' <> 'DONE')"
+_SNAPSHOT_KEY = "coalesce(e.payload->'issue'->>'assignee_id', '')"
+
+INSIGHTS_BEFORE_SQL = f"""
+SELECT k, count(*) AS n
+FROM (
+    SELECT DISTINCT ON (e.issue_id) {_SNAPSHOT_OPEN} AS is_open, {_SNAPSHOT_KEY} AS k
     FROM events e
-    WHERE e.issue_id IS NOT NULL AND e.payload->'issue' IS NOT NULL AND e.created_at < :end
+    WHERE e.issue_id IS NOT NULL AND e.payload->'issue' IS NOT NULL AND e.created_at < :before
+    ORDER BY e.issue_id, e.id DESC
+) latest
+WHERE is_open
+GROUP BY k
+"""  # noqa: S608 (constants only; values are bound parameters)
+
+_INSIGHTS_SQL = f"""
+WITH ev AS (
+    SELECT e.id, e.issue_id, (e.created_at AT TIME ZONE 'UTC')::date AS day,
+           {_SNAPSHOT_OPEN} AS is_open, {_SNAPSHOT_KEY} AS k
+    FROM events e
+    WHERE e.issue_id IS NOT NULL AND e.payload->'issue' IS NOT NULL
+      AND e.created_at >= :start AND e.created_at < :end
 ),
-latest_before AS (
-    SELECT DISTINCT ON (issue_id) id, issue_id, is_open, k
-    FROM snap WHERE created_at < :start
-    ORDER BY issue_id, id DESC
+prior AS (
+    SELECT p.id, p.issue_id, p.is_open, p.k
+    FROM (SELECT DISTINCT issue_id FROM ev) touched
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.issue_id, {_SNAPSHOT_OPEN} AS is_open, {_SNAPSHOT_KEY} AS k
+        FROM events e
+        WHERE e.issue_id = touched.issue_id AND e.payload->'issue' IS NOT NULL AND e.created_at < :start
+        ORDER BY e.id DESC
+        LIMIT 1
+    ) p
 ),
 seq AS (
     SELECT u.day, u.is_open, u.k, lag(u.is_open) OVER w AS prev_open, lag(u.k) OVER w AS prev_k
     FROM (
-        SELECT id, issue_id, (created_at AT TIME ZONE 'UTC')::date AS day, is_open, k
-        FROM snap WHERE created_at >= :start
+        SELECT id, issue_id, day, is_open, k FROM ev
         UNION ALL
-        SELECT id, issue_id, NULL::date, is_open, k FROM latest_before
+        SELECT id, issue_id, NULL::date, is_open, k FROM prior
     ) u
     WINDOW w AS (PARTITION BY u.issue_id ORDER BY u.id)
 ),
@@ -286,7 +308,7 @@ deltas AS (
     ) moves
     GROUP BY day, k
 ),
-base AS (SELECT k, count(*) AS n FROM latest_before WHERE is_open GROUP BY k),
+base AS (SELECT key AS k, CAST(value AS bigint) AS n FROM jsonb_each_text(CAST(:base AS jsonb))),
 keys AS (SELECT k FROM base UNION SELECT k FROM deltas UNION SELECT ''),
 days AS (
     SELECT g::date AS day
@@ -333,6 +355,8 @@ FROM per_day p LEFT JOIN responses r ON r.day = p.day
 WHERE ds.date = p.day
 """  # noqa: S608 (constants only; values are bound parameters)
 
+Insights = dict[str, int]  # open issues per assignee key ('' = unassigned)
+
 
 _RANGE_WITH_PRIOR = _range_sql(with_prior=True)
 _RANGE_FROM_ZERO = _range_sql(with_prior=False)
@@ -345,6 +369,25 @@ def state_before(moment: datetime, *, session: Session) -> State:
     """The state counters of all issues just before `moment`, straight from the events."""
     row = session.execute(text(STATE_BEFORE_SQL), {"before": moment}).mappings().one()
     return {name: int(row[name]) for name in STATE_COUNTERS}
+
+
+def insights_before(moment: datetime, *, session: Session) -> Insights:
+    """Open issues per assignee key just before `moment`, straight from the events."""
+    rows = session.execute(text(INSIGHTS_BEFORE_SQL), {"before": moment})
+    return {str(k): int(n) for k, n in rows}
+
+
+def _stored_insights(day: date, *, session: Session, final_only: bool) -> Insights | None:
+    """The stored open-per-assignee counts of `day`; None when missing, not final (if asked), or
+    never computed (rows written before migration 0006 have unassigned_open NULL)."""
+    row = session.execute(
+        select(DailyStats.computed_at, DailyStats.open_by_assignee, DailyStats.unassigned_open).where(
+            DailyStats.date == day
+        )
+    ).first()
+    if row is None or row[2] is None or (final_only and not is_final(day, row[0])):
+        return None
+    return {**{str(k): int(n) for k, n in (row[1] or {}).items()}, "": int(row[2])}
 
 
 def state_at_end_of(day: date, *, session: Session) -> State:
@@ -381,7 +424,14 @@ def _stored_state(day: date, *, session: Session, final_only: bool) -> State | N
 
 
 def _compute_chunk(
-    start: date, end: date, base: State, *, with_prior: bool, session: Session, now: datetime
+    start: date,
+    end: date,
+    base: State,
+    insights: Insights,
+    *,
+    with_prior: bool,
+    session: Session,
+    now: datetime,
 ) -> int:
     params: dict[str, Any] = {
         "start": day_start(start),
@@ -396,7 +446,7 @@ def _compute_chunk(
     # The rows now exist: complete them with the insights of the same days.
     session.execute(
         text(_INSIGHTS_SQL),
-        {k: params[k] for k in ("start", "end", "first_day", "last_day")},
+        {**{k: params[k] for k in ("start", "end", "first_day", "last_day")}, "base": json.dumps(insights)},
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -422,21 +472,30 @@ def compute_range(
     chunk = chunk_days or (end - start).days + 1
     cursor = start
     base: State | None = None
+    insights: Insights | None = None
     while cursor <= end:
         last = min(end, cursor + timedelta(days=chunk - 1))
         from_zero = first_day is None or cursor <= first_day
         if from_zero:
-            base = empty_state()
-        elif base is None:
-            if trust_stored_base:
-                base = _stored_state(cursor - timedelta(days=1), session=session, final_only=True)
+            base, insights = empty_state(), {}
+        else:
+            previous = cursor - timedelta(days=1)
+            if base is None and trust_stored_base:
+                base = _stored_state(previous, session=session, final_only=True)
             if base is None:
                 base = state_before(day_start(cursor), session=session)
-        rows += _compute_chunk(cursor, last, base, with_prior=not from_zero, session=session, now=now)
+            if insights is None and trust_stored_base:
+                insights = _stored_insights(previous, session=session, final_only=True)
+            if insights is None:
+                insights = insights_before(day_start(cursor), session=session)
+        rows += _compute_chunk(
+            cursor, last, base, insights, with_prior=not from_zero, session=session, now=now
+        )
         if progress is not None:
             progress((last - cursor).days + 1)
         cursor = last + timedelta(days=1)
         base = _stored_state(last, session=session, final_only=False)
+        insights = _stored_insights(last, session=session, final_only=False)
     return rows
 
 
