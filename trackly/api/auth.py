@@ -127,6 +127,7 @@ def logout_all(call: Call[None, None, None]) -> None:
     "auth/me",
     action=Action.SELF_READ,
     response=UserOut,
+    read_only=True,
     summary="The signed-in user",
     tags=["auth"],
 )
