@@ -376,7 +376,8 @@ def _seed_collaboration(cur: Any, labels: int) -> None:
                                              'created_at', to_jsonb(c.issue_created_at),
                                              'assignee_id', i.assignee_id::text),
                  'actor_name', c.author_name,
-                 'comment', jsonb_build_object('id', c.id::text, 'author_id', c.author_id::text)),
+                 'comment', jsonb_build_object('id', c.id::text, 'author_id', c.author_id::text,
+                                               'staff_response', c.k % 2 = 1)),
                c.at, c.at
         FROM stage_comments c JOIN issues i ON i.id = c.issue_id
         ORDER BY c.at;

@@ -35,6 +35,9 @@ NEW_FIELDS = {
     "created_count",
     "resolved_count",
     "mean_hours_to_done",
+    "open_by_assignee",
+    "unassigned_open",
+    "median_hours_to_first_response",
     "computed_at",
 }
 

@@ -105,13 +105,15 @@ def create_comment(issue_id: uuid.UUID, data: CommentCreate, *, actor: User, ses
     session.add(comment)
     session.flush()
     watchers.watch_all(issue.id, [actor.id, *mentioned(data.body, issue, session=session)], session=session)
+    # A staff member answering someone else's issue: what "time to first response" measures.
+    response = actor.role in STAFF and actor.id != issue.created_by
     record(
         session=session,
         type=EventType.COMMENT_ADDED,
         issue=issue,
         actor=actor,
         changes={"body": [None, comment.body]},
-        extra={"comment": _event_comment(comment)},
+        extra={"comment": {**_event_comment(comment), "staff_response": response}},
     )
     return _out(comment, actor.full_name)
 

@@ -128,8 +128,10 @@ def _assignee_name_column(source: Any = Issue) -> ColumnElement[str | None]:
     return select(User.full_name).where(User.id == source.assignee_id).correlate(source).scalar_subquery()
 
 
+@lru_cache(maxsize=1)
 def _rows() -> RowSelect:
-    """One issue with everything it renders, in one query."""
+    """One issue with everything it renders, in one query. Built once (statements are immutable;
+    `.where()` returns a new one): the correlated subqueries cost more CPU to build than to run."""
     return _page_rows().add_columns(_assignee_name_column(), _labels_column(), _comment_count_column())
 
 

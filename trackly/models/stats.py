@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import Date, DateTime, Float, Integer, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trackly.models.base import Base, created_at_column
@@ -38,6 +39,15 @@ class DailyStats(Base):
     created_count: Mapped[int] = _counter()
     resolved_count: Mapped[int] = _counter()
     mean_hours_to_done: Mapped[float | None] = mapped_column(Float)
+    # Insights once work is assigned (end of the day; open = not DONE): open issues per assignee
+    # ({user id: n}, only n > 0), unassigned open issues, and the median hours from creation to
+    # the first staff comment on someone else's issue, over the issues first answered that day.
+    open_by_assignee: Mapped[dict[str, int]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    # NULL: never computed (a row written before this column existed).
+    unassigned_open: Mapped[int | None] = mapped_column(Integer)
+    median_hours_to_first_response: Mapped[float | None] = mapped_column(Float)
     computed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()"), nullable=False
     )

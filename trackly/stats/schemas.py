@@ -40,6 +40,16 @@ class DailyStatsOut(Schema):
     mean_hours_to_done: float | None = Field(
         description="Mean hours from creation to those DONE transitions; null when none."
     )
+    open_by_assignee: dict[str, int] = Field(
+        description="Open (not DONE) issues per assignee at the end of the day: {user id: count}, counts > 0."
+    )
+    unassigned_open: int = Field(
+        description="Open (not DONE) issues without an assignee at the end of the day."
+    )
+    median_hours_to_first_response: float | None = Field(
+        description="Median hours from creation to the first staff comment (by someone other than the "
+        "creator), over the issues first answered during the day; null when none."
+    )
     computed_at: datetime
 
 

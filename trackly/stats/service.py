@@ -29,6 +29,7 @@ transitions, the hours from the issue's creation to the transition.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -251,6 +252,112 @@ ON CONFLICT (date) DO UPDATE SET
 """  # noqa: S608 (constants only; values are bound parameters)
 
 
+# Insights of [start, end): the open (not DONE, not deleted) issues per assignee at the end of each
+# day and the median time to first response. Every event carries its issue's snapshot (status and
+# assignee_id), so the same moves as above (lag() over the issue's events, +1 new / -1 previous
+# state) run per assignee key ('' = unassigned) on top of the counts before the range (:base, a
+# JSON object {key: n}: the previous final row's, or from the events as in INSIGHTS_BEFORE_SQL).
+_SNAPSHOT_OPEN = f"(e.type <> '{_DELETED}' AND e.payload->'issue'->>'status' <> 'DONE')"
+_SNAPSHOT_KEY = "coalesce(e.payload->'issue'->>'assignee_id', '')"
+
+INSIGHTS_BEFORE_SQL = f"""
+SELECT k, count(*) AS n
+FROM (
+    SELECT DISTINCT ON (e.issue_id) {_SNAPSHOT_OPEN} AS is_open, {_SNAPSHOT_KEY} AS k
+    FROM events e
+    WHERE e.issue_id IS NOT NULL AND e.payload->'issue' IS NOT NULL AND e.created_at < :before
+    ORDER BY e.issue_id, e.id DESC
+) latest
+WHERE is_open
+GROUP BY k
+"""  # noqa: S608 (constants only; values are bound parameters)
+
+_INSIGHTS_SQL = f"""
+WITH ev AS (
+    SELECT e.id, e.issue_id, (e.created_at AT TIME ZONE 'UTC')::date AS day,
+           {_SNAPSHOT_OPEN} AS is_open, {_SNAPSHOT_KEY} AS k
+    FROM events e
+    WHERE e.issue_id IS NOT NULL AND e.payload->'issue' IS NOT NULL
+      AND e.created_at >= :start AND e.created_at < :end
+),
+prior AS (
+    SELECT p.id, p.issue_id, p.is_open, p.k
+    FROM (SELECT DISTINCT issue_id FROM ev) touched
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.issue_id, {_SNAPSHOT_OPEN} AS is_open, {_SNAPSHOT_KEY} AS k
+        FROM events e
+        WHERE e.issue_id = touched.issue_id AND e.payload->'issue' IS NOT NULL AND e.created_at < :start
+        ORDER BY e.id DESC
+        LIMIT 1
+    ) p
+),
+seq AS (
+    SELECT u.day, u.is_open, u.k, lag(u.is_open) OVER w AS prev_open, lag(u.k) OVER w AS prev_k
+    FROM (
+        SELECT id, issue_id, day, is_open, k FROM ev
+        UNION ALL
+        SELECT id, issue_id, NULL::date, is_open, k FROM prior
+    ) u
+    WINDOW w AS (PARTITION BY u.issue_id ORDER BY u.id)
+),
+deltas AS (
+    SELECT day, k, sum(d) AS d FROM (
+        SELECT day, k, 1 AS d FROM seq WHERE day IS NOT NULL AND is_open
+        UNION ALL
+        SELECT day, prev_k, -1 FROM seq WHERE day IS NOT NULL AND prev_open
+    ) moves
+    GROUP BY day, k
+),
+base AS (SELECT key AS k, CAST(value AS bigint) AS n FROM jsonb_each_text(CAST(:base AS jsonb))),
+keys AS (SELECT k FROM base UNION SELECT k FROM deltas UNION SELECT ''),
+days AS (
+    SELECT g::date AS day
+    FROM generate_series(CAST(:first_day AS date), CAST(:last_day AS date), interval '1 day') g
+),
+running AS (
+    SELECT days.day, keys.k,
+           CAST(coalesce(b.n, 0) + sum(coalesce(d.d, 0)) OVER (PARTITION BY keys.k ORDER BY days.day)
+                AS integer) AS n
+    FROM days CROSS JOIN keys
+    LEFT JOIN base b ON b.k = keys.k
+    LEFT JOIN deltas d ON d.day = days.day AND d.k = keys.k
+),
+per_day AS (
+    SELECT day,
+           coalesce(sum(n) FILTER (WHERE k = ''), 0) AS unassigned_open,
+           coalesce(jsonb_object_agg(k, n) FILTER (WHERE k <> '' AND n > 0), '{{}}'::jsonb)
+               AS open_by_assignee
+    FROM running
+    GROUP BY day
+),
+responses AS (
+    SELECT (e.created_at AT TIME ZONE 'UTC')::date AS day,
+           percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY extract(epoch FROM e.created_at - (e.payload->'issue'->>'created_at')::timestamptz)
+                        / 3600.0
+           ) AS median_hours
+    FROM events e
+    WHERE e.type = '{EventType.COMMENT_ADDED.value}'
+      AND e.payload->'comment'->>'staff_response' = 'true'
+      AND e.created_at >= :start AND e.created_at < :end
+      AND NOT EXISTS (
+          SELECT 1 FROM events p
+          WHERE p.issue_id = e.issue_id AND p.id < e.id AND p.type = '{EventType.COMMENT_ADDED.value}'
+            AND p.payload->'comment'->>'staff_response' = 'true'
+      )
+    GROUP BY 1
+)
+UPDATE daily_stats ds
+SET open_by_assignee = p.open_by_assignee,
+    unassigned_open = CAST(p.unassigned_open AS integer),
+    median_hours_to_first_response = CAST(r.median_hours AS double precision)
+FROM per_day p LEFT JOIN responses r ON r.day = p.day
+WHERE ds.date = p.day
+"""  # noqa: S608 (constants only; values are bound parameters)
+
+Insights = dict[str, int]  # open issues per assignee key ('' = unassigned)
+
+
 _RANGE_WITH_PRIOR = _range_sql(with_prior=True)
 _RANGE_FROM_ZERO = _range_sql(with_prior=False)
 
@@ -262,6 +369,25 @@ def state_before(moment: datetime, *, session: Session) -> State:
     """The state counters of all issues just before `moment`, straight from the events."""
     row = session.execute(text(STATE_BEFORE_SQL), {"before": moment}).mappings().one()
     return {name: int(row[name]) for name in STATE_COUNTERS}
+
+
+def insights_before(moment: datetime, *, session: Session) -> Insights:
+    """Open issues per assignee key just before `moment`, straight from the events."""
+    rows = session.execute(text(INSIGHTS_BEFORE_SQL), {"before": moment})
+    return {str(k): int(n) for k, n in rows}
+
+
+def _stored_insights(day: date, *, session: Session, final_only: bool) -> Insights | None:
+    """The stored open-per-assignee counts of `day`; None when missing, not final (if asked), or
+    never computed (rows written before migration 0006 have unassigned_open NULL)."""
+    row = session.execute(
+        select(DailyStats.computed_at, DailyStats.open_by_assignee, DailyStats.unassigned_open).where(
+            DailyStats.date == day
+        )
+    ).first()
+    if row is None or row[2] is None or (final_only and not is_final(day, row[0])):
+        return None
+    return {**{str(k): int(n) for k, n in (row[1] or {}).items()}, "": int(row[2])}
 
 
 def state_at_end_of(day: date, *, session: Session) -> State:
@@ -298,7 +424,14 @@ def _stored_state(day: date, *, session: Session, final_only: bool) -> State | N
 
 
 def _compute_chunk(
-    start: date, end: date, base: State, *, with_prior: bool, session: Session, now: datetime
+    start: date,
+    end: date,
+    base: State,
+    insights: Insights,
+    *,
+    with_prior: bool,
+    session: Session,
+    now: datetime,
 ) -> int:
     params: dict[str, Any] = {
         "start": day_start(start),
@@ -310,6 +443,11 @@ def _compute_chunk(
     params.update({f"base_{name}": value for name, value in base.items()})
     sql = _RANGE_WITH_PRIOR if with_prior else _RANGE_FROM_ZERO
     result = session.execute(text(sql), params)
+    # The rows now exist: complete them with the insights of the same days.
+    session.execute(
+        text(_INSIGHTS_SQL),
+        {**{k: params[k] for k in ("start", "end", "first_day", "last_day")}, "base": json.dumps(insights)},
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -334,21 +472,30 @@ def compute_range(
     chunk = chunk_days or (end - start).days + 1
     cursor = start
     base: State | None = None
+    insights: Insights | None = None
     while cursor <= end:
         last = min(end, cursor + timedelta(days=chunk - 1))
         from_zero = first_day is None or cursor <= first_day
         if from_zero:
-            base = empty_state()
-        elif base is None:
-            if trust_stored_base:
-                base = _stored_state(cursor - timedelta(days=1), session=session, final_only=True)
+            base, insights = empty_state(), {}
+        else:
+            previous = cursor - timedelta(days=1)
+            if base is None and trust_stored_base:
+                base = _stored_state(previous, session=session, final_only=True)
             if base is None:
                 base = state_before(day_start(cursor), session=session)
-        rows += _compute_chunk(cursor, last, base, with_prior=not from_zero, session=session, now=now)
+            if insights is None and trust_stored_base:
+                insights = _stored_insights(previous, session=session, final_only=True)
+            if insights is None:
+                insights = insights_before(day_start(cursor), session=session)
+        rows += _compute_chunk(
+            cursor, last, base, insights, with_prior=not from_zero, session=session, now=now
+        )
         if progress is not None:
             progress((last - cursor).days + 1)
         cursor = last + timedelta(days=1)
         base = _stored_state(last, session=session, final_only=False)
+        insights = _stored_insights(last, session=session, final_only=False)
     return rows
 
 
