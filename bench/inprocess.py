@@ -44,6 +44,7 @@ class SqlRecorder:
         self.pings = 0
         self.begins = 0
         self.commits = 0
+        self.autocommit = False
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
 
@@ -72,13 +73,20 @@ class SqlRecorder:
         if self.active:
             self.begins += 1
 
-    def _commit(self, *args: Any) -> None:
-        if self.active:
+    def _commit(self, conn: Any) -> None:
+        if not self.active:
+            return
+        if conn.connection.dbapi_connection.autocommit:
+            # A read-only session (trackly.db.new_session): the driver sent neither BEGIN nor COMMIT.
+            self.begins -= 1
+            self.autocommit = True
+        else:
             self.commits += 1
 
     def start(self) -> None:
         self.statements = []
         self.pings = self.begins = self.commits = 0
+        self.autocommit = False
         self.active = True
 
     def stop(self) -> list[tuple[str, Any, bool]]:
@@ -235,9 +243,13 @@ class RawReplay:
         *,
         commit: bool = True,
         remap: dict[Any, Any] | None = None,
+        autocommit: bool = False,
     ) -> int:
-        """`remap` replaces captured values (e.g. point an UPDATE at a row of the replay's own)."""
+        """`remap` replaces captured values (e.g. point an UPDATE at a row of the replay's own);
+        `autocommit` replays without BEGIN/COMMIT, as the app's read-only requests run."""
         remap = dict(remap or {})
+        if self.conn.autocommit != autocommit:
+            self.conn.autocommit = autocommit
         size = 0
         cur = self.conn.cursor()
         try:
@@ -439,6 +451,7 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
         call()
         statements = app.recorder.stop()
         round_trips = app.recorder.round_trips
+        autocommit = app.recorder.autocommit
         unexpected: list[int] = []
 
         def checked(
@@ -451,12 +464,17 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
         remap = getattr(call, "replay_remap", None)
         mode = "commit"
         try:
-            replay.run(statements, remap=remap)
+            replay.run(statements, remap=remap, autocommit=autocommit)
         except psycopg2.Error:
             mode = "rollback"  # a unique value in the captured statements cannot be replayed twice
         cpu: list[list[float]] = []
         app_ms, raw_ms = interleaved(
-            [checked, lambda st=statements, m=mode, r=remap: replay.run(st, commit=m == "commit", remap=r)],
+            [
+                checked,
+                lambda st=statements, m=mode, r=remap, a=autocommit: replay.run(
+                    st, commit=m == "commit", remap=r, autocommit=a
+                ),
+            ],
             repeat,
             cpu=cpu,
         )
@@ -472,7 +490,8 @@ def handler_cost(url: str, repeat: int) -> dict[str, Any]:
                 "raw_cpu": summary(cpu[1]),
                 "queries": len(statements),
                 "round_trips": round_trips,
-                "raw_round_trips": len(statements) + 2,  # + BEGIN and COMMIT (or ROLLBACK)
+                # + BEGIN and COMMIT (or ROLLBACK), unless replayed in autocommit like the app
+                "raw_round_trips": len(statements) + (0 if autocommit else 2),
                 "replay": mode,
                 "original_ms": scenario.original_ms,
                 "unexpected_statuses": sorted(set(unexpected)),

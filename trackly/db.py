@@ -208,6 +208,7 @@ def build_engine(
             cparams["password"] = source.token()
 
     ping_idle_connections(engine, clock=clock)
+    event.listen(engine.pool, "checkin", _autocommit_off)
     return engine
 
 
@@ -225,6 +226,8 @@ def get_engine() -> Engine:
                     raise ServiceUnavailable("The database is not configured (DATABASE_URL is empty).")
                 _engine = build_engine(settings)
                 _factory = sessionmaker(_engine, expire_on_commit=False)
+                event.listen(_factory, "before_flush", _refuse_flush)
+                event.listen(_factory, "do_orm_execute", _refuse_dml)
     return _engine
 
 
@@ -238,10 +241,47 @@ def dispose_engine() -> None:
         _factory = None
 
 
-def new_session() -> Session:
+def new_session(*, read_only: bool = False) -> Session:
+    """A Session; `read_only` runs each statement in its own implicit transaction (autocommit):
+    no BEGIN and COMMIT round trips. Under READ COMMITTED every statement takes its own snapshot
+    anyway, so a read sees the same rows either way. Writes through it are refused (nothing
+    would roll them back)."""
     get_engine()
     assert _factory is not None
-    return _factory()
+    session = _factory()
+    if read_only:
+        session.info[READ_ONLY] = True
+        # Set on the driver directly: SQLAlchemy's isolation_level="AUTOCOMMIT" would send
+        # `SET default_transaction_isolation` when it resets the connection at check-in, a round
+        # trip that gives back one of the two this saves. `_autocommit_off` resets it for free.
+        pooled = session.connection().connection
+        pooled.info[AUTOCOMMIT] = True
+        pooled.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+    return session
+
+
+READ_ONLY = "read_only"
+AUTOCOMMIT = "trackly_autocommit"
+
+
+def _autocommit_off(dbapi_connection: Any, record: Any) -> None:
+    """Pool check-in: a connection lent to a read-only session goes back to transactions."""
+    if record.info.pop(AUTOCOMMIT, False) and dbapi_connection is not None:
+        dbapi_connection.autocommit = False
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A write through a read-only Session: a programming error (the endpoint's declaration)."""
+
+
+def _refuse_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlyViolation("this session is read-only: flushing changes is refused")
+
+
+def _refuse_dml(state: Any) -> None:
+    if state.session.info.get(READ_ONLY) and (state.is_insert or state.is_update or state.is_delete):
+        raise ReadOnlyViolation("this session is read-only: INSERT, UPDATE and DELETE are refused")
 
 
 def on_commit(session: Session, callback: Callable[[], None]) -> None:

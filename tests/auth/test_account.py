@@ -119,3 +119,34 @@ def test_password_change_and_sign_in_count_in_one_account_bucket(api: Api, users
         body = {"current_password": f"guess-{n}-yy", "new_password": "new-password-1"}
         assert_problem(me.put("auth/password", json=body), 403)
     assert_problem(api.post("auth/login", json={"email": "İLKER@example.com", "password": PASSWORD}), 429)
+
+
+def test_signup_is_throttled_per_client_address(live_server: str, settings_env: Any, engine: Engine) -> None:
+    """Every sign-up attempt counts against the client address (created or refused alike), so
+    probing which emails have accounts, or creating accounts in bulk, stops after
+    4 x LOGIN_MAX_FAILURES attempts per window; another address is not affected."""
+    from tests.support.api import session_from
+
+    settings_env(SIGNUP_ENABLED="true", LOGIN_MAX_FAILURES="2")
+    prober = Api(live_server, session=session_from("127.0.0.7"))
+    statuses = [
+        prober.post(
+            "auth/signup",
+            json={"email": f"probe{n}@example.com", "password": "long enough pass", "full_name": "P"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},  # forged: ignored
+        ).status_code
+        for n in range(8)
+    ]
+    assert statuses == [201] * 8
+    refused = prober.post(
+        "auth/signup", json={"email": "probe9@example.com", "password": "long enough pass", "full_name": "P"}
+    )
+    assert_problem(refused, 429)
+    assert "Retry-After" in refused.headers
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM users WHERE email = 'probe9@example.com'")).scalar() == 0
+        )
+    other = Api(live_server, session=session_from("127.0.0.8"))
+    body = {"email": "someone@example.com", "password": "long enough pass", "full_name": "S"}
+    assert other.post("auth/signup", json=body).status_code == 201

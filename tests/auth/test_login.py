@@ -107,7 +107,8 @@ def test_throttle_is_shared_state_in_postgresql(live_server: str, users: Any, en
     blocked = login(second, "victim@example.com", "the-right-one")
     assert_problem(blocked, 429, "too many")
     assert 55 <= int(blocked.headers["Retry-After"]) <= 60
-    assert _rows(engine)["account:victim@example.com"]["locked_until"] is not None
+    assert _rows(engine)["pair:victim@example.com|127.0.0.1"]["locked_until"] is not None
+    assert _rows(engine)["account:victim@example.com"]["locked_until"] is None  # slowed only later
     assert login(first, "victim@example.com", "the-right-one").status_code == 429
 
     with engine.begin() as conn:
@@ -207,8 +208,8 @@ def test_concurrent_guesses_cannot_overshoot_the_limit(live_server: str, users: 
     assert sorted(statuses) == [401] * 5 + [429] * 3
 
 
-def test_sign_in_costs_seven_statements(api: Api, users: Any) -> None:
-    """Throttle reservation (insert, lock, count), user lookup, throttle release (2), new
+def test_sign_in_costs_six_statements(api: Api, users: Any) -> None:
+    """Throttle reservation (insert-and-lock, count), user lookup, throttle release (2), new
     refresh token. A per-row write creeping back in shows up here."""
     from sqlalchemy import event
 
@@ -227,4 +228,41 @@ def test_sign_in_costs_seven_statements(api: Api, users: Any) -> None:
     finally:
         event.remove(app_engine, "before_cursor_execute", count)
     assert response.status_code == 200
-    assert len(statements) == 7, statements
+    assert len(statements) == 6, statements
+
+
+def test_a_stranger_cannot_lock_the_owner_out(live_server: str, users: Any, engine: Engine) -> None:
+    """Guessing from one address locks that address out of the account, not the owner at
+    another address (before: one shared account counter, so five wrong guesses by anyone
+    locked the owner out, for longer on every round)."""
+    users(email="owner@example.com", password="the-right-one")
+    stranger = Api(live_server, session=session_from("127.0.0.5"))
+    for n in range(5):
+        assert_problem(login(stranger, "owner@example.com", f"guess-{n}"), 401)
+    assert_problem(login(stranger, "owner@example.com", "guess-x"), 429)
+    owner = Api(live_server, session=session_from("127.0.0.6"))
+    assert login(owner, "owner@example.com", "the-right-one").status_code == 200
+
+
+def test_guessing_from_many_addresses_only_slows_the_account(live_server: str, users: Any) -> None:
+    """Spread over many addresses, ACCOUNT_FACTOR x LOGIN_MAX_FAILURES guesses per window are
+    allowed; then the whole account waits the base lock (60 s), and again only 60 s on the next
+    round (no exponential growth for the account as a whole)."""
+    from trackly.auth import throttle
+
+    users(email="popular@example.com", password="the-right-one")
+    limit = 5 * throttle.ACCOUNT_FACTOR
+    owner = Api(live_server, session=session_from("127.0.200.1"))
+    start = clock.now()
+    for round_ in range(2):
+        moment = start + timedelta(seconds=(throttle.BASE_LOCK_SECONDS + 1) * round_)
+        with clock.frozen(moment):
+            for n in range(limit):
+                address = f"127.{1 + round_}.{1 + n // 4}.{10 + n % 4}"  # 4 guesses per address
+                client = Api(live_server, session=session_from(address))
+                assert_problem(login(client, "popular@example.com", f"guess-{n}"), 401)
+            slowed = login(owner, "popular@example.com", "the-right-one")
+            assert_problem(slowed, 429)
+            assert int(slowed.headers["Retry-After"]) == throttle.BASE_LOCK_SECONDS
+    with clock.frozen(start + timedelta(seconds=(throttle.BASE_LOCK_SECONDS + 1) * 2)):
+        assert login(owner, "popular@example.com", "the-right-one").status_code == 200

@@ -31,9 +31,13 @@ def stats_timer() -> Any:
     return next(t for t in timers if t.name == "aggregate_daily_stats")
 
 
-def test_timer_is_registered_on_the_schedule_setting() -> None:
+def test_timer_is_registered_on_the_schedule_setting(settings_env: Any) -> None:
     from trackly.devhost import resolve_schedule
 
+    # The schedule is read from the settings, which need the test environment (JWT secret,
+    # TRACKLY_ENV) that `settings_env` installs; without it this test passed only after some other
+    # test had installed it. STATS_SCHEDULE unset: the default is what is checked.
+    settings_env(STATS_SCHEDULE=None)
     timer = stats_timer()
     assert timer.schedule == "%STATS_SCHEDULE%"
     assert timer.run_on_startup is False

@@ -127,6 +127,7 @@ def logout_all(call: Call[None, None, None]) -> None:
     "auth/me",
     action=Action.SELF_READ,
     response=UserOut,
+    read_only=True,
     summary="The signed-in user",
     tags=["auth"],
 )
@@ -169,8 +170,12 @@ def change_password(call: Call[None, None, PasswordChangeIn]) -> None:
     status=201,
     summary="Create a REPORTER account (when SIGNUP_ENABLED=true)",
     tags=["auth"],
-    errors=(403, 409),
+    errors=(403, 409, 429),
 )
 def signup(call: Call[None, None, SignupIn]) -> Reply:
-    """Always creates a REPORTER; a `role` field is refused (422). 403 while sign-up is off."""
-    return Reply(service.signup(call.body, session=call.session, settings=call.settings), headers=NO_STORE)
+    """Always creates a REPORTER; a `role` field is refused (422). 403 while sign-up is off;
+    429 after too many sign-up attempts from one client address."""
+    created = service.signup(
+        call.body, client_ip=call.client_ip, session=call.session, settings=call.settings
+    )
+    return Reply(created, headers=NO_STORE)

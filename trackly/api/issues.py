@@ -116,6 +116,7 @@ def create_issue(call: Call[None, None, IssueCreate]) -> Reply:
     tags=TAGS,
     action=Action.ISSUE_LIST,
     query=IssueListQuery,
+    read_only=True,
     response=list[IssueOut],
     response_headers={
         "X-Total-Count": "How many issues match the filters (for the caller), across all pages.",
@@ -151,6 +152,7 @@ def list_issues(call: Call[None, IssueListQuery, None]) -> Reply:
     response_headers=ETAG_HEADER,
     extra_responses={304: "Not modified: the If-None-Match tag is current."},
     conditional="read",
+    read_only=True,
 )
 def get_issue(call: Call[IssuePath, None, None]) -> Reply:
     """An issue the caller may not see answers 404 (its existence is not revealed)."""
@@ -272,6 +274,7 @@ def delete_issue(call: Call[IssuePath, None, None]) -> Deleted:
     path=IssuePath,
     response=list[HistoryEntry],
     errors=(404,),
+    read_only=True,
 )
 def issue_history(call: Call[IssuePath, None, None]) -> list[HistoryEntry]:
     """Every recorded change, oldest first: `{id, type, actor, at, changes: {field: [old, new]}}`."""
@@ -286,6 +289,7 @@ def issue_history(call: Call[IssuePath, None, None]) -> list[HistoryEntry]:
     tags=TAGS,
     action=Action.ISSUE_LIST,
     response=IssueCount,
+    read_only=True,
 )
 def issue_stats_count(call: Call[None, None, None]) -> IssueCount:
     return IssueCount(total_issues=service.count_issues(viewer=call.user, session=call.session))
@@ -299,6 +303,7 @@ def issue_stats_count(call: Call[None, None, None]) -> IssueCount:
     tags=TAGS,
     action=Action.ISSUE_LIST,
     response=IssuesByStatus,
+    read_only=True,
 )
 def issue_stats_by_status(call: Call[None, None, None]) -> IssuesByStatus:
     return IssuesByStatus(issues_by_status=service.count_by_status(viewer=call.user, session=call.session))
@@ -312,6 +317,7 @@ def issue_stats_by_status(call: Call[None, None, None]) -> IssuesByStatus:
     tags=TAGS,
     action=Action.ISSUE_LIST,
     response=IssuesBySeverity,
+    read_only=True,
 )
 def issue_stats_by_severity(call: Call[None, None, None]) -> IssuesBySeverity:
     return IssuesBySeverity(

@@ -51,6 +51,7 @@ RANGE_LIMIT = 366
     action=Action.STATS_READ,
     query=DailyQuery,
     response=list[DailyStatsOut],
+    read_only=True,
 )
 def daily_stats(call: Call[None, DailyQuery, None]) -> list[DailyStatsOut]:
     """One row per UTC day (state at the end of the day, activity during it), newest first.
@@ -76,6 +77,7 @@ def _out(row: "DailyStats | None") -> DailyStatsOut | None:
     tags=["stats"],
     action=Action.STATS_READ,
     response=SummaryOut,
+    read_only=True,
 )
 def stats_summary(call: Call[None, None, None]) -> SummaryOut:
     """Today's and yesterday's rows (UTC; null when not computed yet) and their differences

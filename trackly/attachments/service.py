@@ -24,9 +24,10 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from urllib.parse import quote
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -67,6 +68,19 @@ _UPLOAD_BLOB_NAME = re.compile(r"^uploads/([0-9a-f-]{36})$")
 # --- contract used by the issues service --------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _active_query() -> Select[Attachment]:
+    # Built once (every issue read runs it); the ids are bound per call.
+    return (
+        select(Attachment)
+        .where(
+            Attachment.issue_id.in_(bindparam("ids", expanding=True)),
+            Attachment.status == AttachmentStatus.ACTIVE,
+        )
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+
+
 def active_for_issues(
     issue_ids: list[uuid.UUID], *, session: Session
 ) -> dict[uuid.UUID, list[AttachmentOut]]:
@@ -74,11 +88,7 @@ def active_for_issues(
     out: dict[uuid.UUID, list[AttachmentOut]] = {i: [] for i in issue_ids}
     if not issue_ids:
         return out
-    rows = session.scalars(
-        select(Attachment)
-        .where(Attachment.issue_id.in_(issue_ids), Attachment.status == AttachmentStatus.ACTIVE)
-        .order_by(Attachment.created_at, Attachment.id)
-    )
+    rows = session.scalars(_active_query(), {"ids": issue_ids})
     for row in rows:
         if row.issue_id is not None:  # always, given the filter; narrows the type
             out[row.issue_id].append(AttachmentOut.model_validate(row))

@@ -127,14 +127,26 @@ def store(upload: UploadedFile, *, user: User, session: Session, settings: Setti
         )
 
     store_ = storage.get_storage(settings)
+    # The bytes go to storage before the row is written and with no transaction open, so a hung
+    # storage service never pins a pooled database connection (the wait is bounded, but a
+    # connection per stuck upload would still starve other requests).
+    session.commit()
     store_.ensure_container()
     attachment_id = uuid.uuid4()
+    blob_name = blob_name_for(attachment_id)
+    from azure.storage.blob import ContentSettings
+
+    with storage.translate_errors():
+        store_.container.get_blob_client(blob_name).upload_blob(
+            upload.data, overwrite=False, content_settings=ContentSettings(content_type=content_type)
+        )
+    # If the transaction below fails, the blob has no row: the cleanup timer removes it.
     now = clock.now()
     attachment = Attachment(
         id=attachment_id,
         issue_id=None,
         uploaded_by=user.id,
-        blob_name=blob_name_for(attachment_id),
+        blob_name=blob_name,
         filename=sanitize_filename(upload.filename),
         content_type=content_type,
         size_bytes=size,
@@ -144,13 +156,6 @@ def store(upload: UploadedFile, *, user: User, session: Session, settings: Setti
     )
     session.add(attachment)
     session.flush()
-    from azure.storage.blob import ContentSettings
-
-    with storage.translate_errors():
-        store_.container.get_blob_client(attachment.blob_name).upload_blob(
-            upload.data, overwrite=False, content_settings=ContentSettings(content_type=content_type)
-        )
-    # If the transaction then fails, the blob has no row: the cleanup timer removes it.
     return attachment
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from functools import lru_cache
+
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from trackly.auth.tokens import AccessClaims, decode_access_token
@@ -22,6 +24,18 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+@lru_cache(maxsize=1)
+def _user_and_session_open() -> Select[User, bool]:
+    """The user and whether the token's session is open. Built once: every request runs it."""
+    user_id = bindparam("user_id", type_=User.__table__.c.id.type)
+    session_open = exists().where(
+        RefreshToken.family_id == bindparam("family_id", type_=RefreshToken.__table__.c.family_id.type),
+        RefreshToken.user_id == user_id,
+        RefreshToken.revoked_at.is_(None),
+    )
+    return select(User, session_open).where(User.id == user_id)
+
+
 def authenticate(
     authorization: str | None, *, session: Session, settings: Settings
 ) -> tuple[User, AccessClaims]:
@@ -38,12 +52,9 @@ def authenticate(
         user = session.get(User, claims.user_id)
         open_session = True
     else:
-        session_open = exists().where(
-            RefreshToken.family_id == claims.family_id,
-            RefreshToken.user_id == claims.user_id,
-            RefreshToken.revoked_at.is_(None),
-        )
-        row = session.execute(select(User, session_open).where(User.id == claims.user_id)).one_or_none()
+        row = session.execute(
+            _user_and_session_open(), {"user_id": claims.user_id, "family_id": claims.family_id}
+        ).one_or_none()
         user, open_session = (row[0], bool(row[1])) if row is not None else (None, False)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active.")

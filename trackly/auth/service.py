@@ -99,10 +99,12 @@ def change_password(
     session.flush()
 
 
-def signup(body: SignupIn, *, session: Session, settings: Settings) -> LoginOut:
-    """Create a REPORTER account and sign it in. Off unless SIGNUP_ENABLED=true."""
+def signup(body: SignupIn, *, client_ip: str, session: Session, settings: Settings) -> LoginOut:
+    """Create a REPORTER account and sign it in. Off unless SIGNUP_ENABLED=true. Throttled per
+    client address (429), counted before the email is looked up."""
     if not settings.SIGNUP_ENABLED:
         raise Forbidden("Self-service sign-up is disabled; ask an administrator for an account.")
+    throttle.reserve_attempt(throttle.signup_keys_for(client_ip), settings=settings)
     user = create_user(
         email=body.email,
         password=body.password,

@@ -1,17 +1,24 @@
 """Brute-force protection for password sign-in, stored in PostgreSQL (`login_throttle`).
 
 Every instance of the app shares the same counters, so scaling out does not multiply the
-number of guesses. Two keys are counted for each attempt:
+number of guesses. Three keys are counted for each attempt:
 
-- `account:<email>` - LOGIN_MAX_FAILURES attempts per LOGIN_FAILURE_WINDOW_MINUTES. The email is
-  lower-cased by PostgreSQL's `lower()`, the function the user lookup and the unique index
-  `uq_users_email_lower` use: every spelling that finds an account counts in that account's
-  bucket (Python's `str.lower()` differs for e.g. 'İ', which would open a second bucket);
-- `ip:<client address>` - IP_FACTOR times as many (several people can share one address).
+- `pair:<email>|<client address>` - LOGIN_MAX_FAILURES attempts per LOGIN_FAILURE_WINDOW_MINUTES,
+  with exponential back-off: a guesser is stopped, but only at the address it guesses from, so
+  a stranger cannot lock the owner out of their account;
+- `account:<email>` - ACCOUNT_FACTOR times as many, from all addresses together (guessing spread
+  over many addresses). This one only *slows*: its lock is always BASE_LOCK_SECONDS, never
+  longer, so the owner waits a minute at worst;
+- `ip:<client address>` - IP_FACTOR times LOGIN_MAX_FAILURES (one address trying many accounts;
+  several people can share one address).
+
+The email is lower-cased by PostgreSQL's `lower()`, the function the user lookup and the unique
+index `uq_users_email_lower` use: every spelling that finds an account counts in that account's
+buckets (Python's `str.lower()` differs for e.g. 'İ', which would open a second bucket).
 
 An attempt is *reserved* before the password is checked: in its own short transaction the
-rows are created if missing (`INSERT ... ON CONFLICT DO NOTHING`), locked
-(`SELECT ... FOR UPDATE`, in key order so two keys cannot deadlock), and
+rows are created if missing and locked in one statement (`INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING`, in key order so two keys cannot deadlock), and
 
 - if a key is locked (`locked_until` in the future) -> 429, and the password is never checked;
 - if a key already has the maximum number of failures in its window -> the key is locked for
@@ -22,7 +29,7 @@ rows are created if missing (`INSERT ... ON CONFLICT DO NOTHING`), locked
 Counting first means concurrent guesses cannot overshoot the limit, and the count survives the
 request's own rollback (a failed sign-in raises, and the request transaction is rolled back).
 A successful sign-in then undoes its reservation in the request transaction: it deletes the
-account row (success resets the account) and gives the IP key its attempt back.
+account and pair rows (success resets the account) and gives the IP key its attempt back.
 A key's back-off level (`lockouts`) is forgotten after a full window without attempts.
 Stale counters are deleted by `trackly.housekeeping`.
 """
@@ -32,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -42,6 +49,7 @@ from trackly.errors import TooManyRequests
 from trackly.models import LoginThrottle
 
 IP_FACTOR = 4
+ACCOUNT_FACTOR = 10
 BASE_LOCK_SECONDS = 60
 MAX_LOCK_SECONDS = 24 * 60 * 60
 MAX_KEY_LENGTH = 400
@@ -59,9 +67,15 @@ class Keys:
         """The account key, normalized in SQL (see the module docstring)."""
         return func.left(func.concat("account:", func.lower(self.email)), MAX_KEY_LENGTH)
 
+    @property
+    def pair(self) -> ColumnElement[str]:
+        """The account-and-address key (the address part of `ip` after its prefix)."""
+        return func.left(func.concat("pair:", func.lower(self.email), "|", self.ip[3:]), MAX_KEY_LENGTH)
+
     def all(self) -> list[ColumnElement[str] | str]:
-        # In key order ('account:' < 'ip:'), so concurrent inserts and locks cannot deadlock.
-        return [self.account, self.ip]
+        # In key order ('account:' < 'ip:' < 'pair:'), so concurrent inserts and locks cannot
+        # deadlock.
+        return [self.account, self.ip, self.pair]
 
 
 def keys_for(email: str, client_ip: str) -> Keys:
@@ -69,8 +83,32 @@ def keys_for(email: str, client_ip: str) -> Keys:
 
 
 def limit_for(key: str, settings: Settings) -> int:
-    factor = IP_FACTOR if key.startswith("ip:") else 1
+    if key.startswith("account:"):
+        factor = ACCOUNT_FACTOR
+    else:
+        factor = IP_FACTOR if key.startswith(("ip:", "signup:")) else 1
     return settings.LOGIN_MAX_FAILURES * factor
+
+
+def lock_seconds_for(key: str, lockouts: int) -> int:
+    # The account as a whole is only slowed down (see the module docstring).
+    return BASE_LOCK_SECONDS if key.startswith("account:") else lock_seconds(lockouts)
+
+
+@dataclass(frozen=True)
+class SignupKeys:
+    """Sign-up attempts per client address: `signup:<address>`, IP_FACTOR x LOGIN_MAX_FAILURES per
+    window, every attempt counted (a created account too), so nobody can probe which emails
+    have accounts, or create accounts, at scale from one address."""
+
+    ip: str
+
+    def all(self) -> list[ColumnElement[str] | str]:
+        return [self.ip]
+
+
+def signup_keys_for(client_ip: str) -> SignupKeys:
+    return SignupKeys(ip=("signup:" + (client_ip or "unknown"))[:MAX_KEY_LENGTH])
 
 
 def lock_seconds(lockouts: int) -> int:
@@ -82,7 +120,7 @@ def _retry_after(locked_until: datetime, now: datetime) -> int:
     return max(1, int((locked_until - now).total_seconds() + 0.999))
 
 
-def reserve_attempt(keys: Keys, *, settings: Settings) -> None:
+def reserve_attempt(keys: Keys | SignupKeys, *, settings: Settings) -> None:
     """Count one sign-in attempt for both keys in its own committed transaction.
 
     Raises TooManyRequests (with Retry-After) when either key is locked; then nothing is counted.
@@ -94,22 +132,22 @@ def reserve_attempt(keys: Keys, *, settings: Settings) -> None:
         raise TooManyRequests(THROTTLED, retry_after=retry_after)
 
 
-def _reserve(keys: Keys, *, session: Session, settings: Settings) -> int:
+def _reserve(keys: Keys | SignupKeys, *, session: Session, settings: Settings) -> int:
     """Returns seconds to wait (0 = the attempt was counted and may proceed)."""
     now = clock.now()
     window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
     names = keys.all()
-    session.execute(
-        insert(LoginThrottle)
-        .values([{"key": k, "failures": 0, "window_started_at": now, "updated_at": now} for k in names])
-        .on_conflict_do_nothing(index_elements=["key"])
+    upsert = insert(LoginThrottle).values(
+        [{"key": k, "failures": 0, "window_started_at": now, "updated_at": now} for k in names]
     )
+    # Create-if-missing and lock in one statement: DO UPDATE locks each existing row as strongly
+    # as FOR UPDATE (the SET names the key column) and leaves its values as they are; rows are
+    # taken in VALUES order, i.e. key order, so concurrent reservations cannot deadlock.
     rows = session.scalars(
-        select(LoginThrottle)
-        .where(LoginThrottle.key.in_(names))
-        .order_by(LoginThrottle.key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        upsert.on_conflict_do_update(index_elements=["key"], set_={"key": upsert.excluded.key}).returning(
+            LoginThrottle
+        ),
+        execution_options={"populate_existing": True},
     ).all()
 
     retry_after = 0
@@ -124,7 +162,7 @@ def _reserve(keys: Keys, *, session: Session, settings: Settings) -> int:
             row.failures = 0
             row.window_started_at = now
         if row.failures >= limit_for(row.key, settings):
-            row.locked_until = now + timedelta(seconds=lock_seconds(row.lockouts))
+            row.locked_until = now + timedelta(seconds=lock_seconds_for(row.key, row.lockouts))
             row.lockouts += 1
             row.failures = 0
             row.window_started_at = now
@@ -143,8 +181,8 @@ def _reserve(keys: Keys, *, session: Session, settings: Settings) -> int:
 
 
 def release_success(keys: Keys, *, session: Session) -> None:
-    """A sign-in succeeded: reset the account key and give the IP key its attempt back."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys.account))
+    """A sign-in succeeded: reset the account keys and give the IP key its attempt back."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([keys.account, keys.pair])))
     session.execute(
         update(LoginThrottle)
         .where(LoginThrottle.key == keys.ip, LoginThrottle.failures > 0)

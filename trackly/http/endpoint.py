@@ -100,6 +100,8 @@ class EndpointSpec:
     extra_responses: dict[int, str]
     idempotency_key_header: bool = False
     conditional: str | None = None  # "read" (If-None-Match) or "write" (If-Match)
+    # The handler writes nothing: its session runs without BEGIN/COMMIT (see db.new_session).
+    read_only: bool = False
     handler: Callable[..., Any] | None = None
     # A non-JSON request body the handler parses itself (e.g. multipart/form-data), documented
     # with this OpenAPI schema, and its own size limit (instead of MAX_REQUEST_BYTES).
@@ -159,7 +161,7 @@ class Call(Generic[P, Q, B]):
     @property
     def session(self) -> Session:
         if self._session is None:
-            self._session = db.new_session()
+            self._session = db.new_session(read_only=self.spec.read_only)
         return self._session
 
     @property
@@ -222,6 +224,7 @@ def endpoint(
     extra_responses: dict[int, str] | None = None,
     idempotency_key_header: bool = False,
     conditional: str | None = None,
+    read_only: bool = False,
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
     max_body_bytes: "Callable[[Settings], int] | None" = None,
@@ -253,6 +256,7 @@ def endpoint(
             extra_responses=extra_responses or {},
             idempotency_key_header=idempotency_key_header,
             conditional=conditional,
+            read_only=read_only,
             handler=handler,
             raw_body=raw_body,
             max_body_bytes=max_body_bytes,
