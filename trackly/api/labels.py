@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 from pydantic import Field
 
+from trackly import examples as ex
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, parse_tags
 from trackly.http.deletion import Deleted
@@ -37,6 +38,15 @@ class IssueLabelPath(Schema):
 
 
 class LabelDeleted(Deleted):
+    model_config = ex.examples(
+        {
+            "id": ex.LABEL_ID,
+            "deleted": True,
+            "message": "The label was deleted and taken off 14 issues.",
+            "issues_updated": 14,
+        }
+    )
+
     issues_updated: int = Field(description="How many issues carried the label (it came off each).")
 
 

@@ -8,12 +8,13 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from trackly import examples as ex
 from trackly.models import AttachmentStatus
 from trackly.schemas import Schema
 
 
 class AttachmentOut(Schema):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ex.examples(ex.ATTACHMENT, from_attributes=True)
 
     id: uuid.UUID
     issue_id: uuid.UUID | None = Field(description="Null for an upload not yet attached to an issue.")
@@ -27,7 +28,10 @@ class AttachmentOut(Schema):
 
 
 class AttachmentCreate(Schema):
-    model_config = ConfigDict(extra="forbid")  # as trackly.http.RequestModel (no azure import here)
+    # extra="forbid" as trackly.http.RequestModel (no azure import here)
+    model_config = ex.examples(
+        {"filename": "export-150-rows.csv", "content_type": "text/csv", "size_bytes": 18342}, extra="forbid"
+    )
 
     filename: str = Field(
         min_length=1,
@@ -48,11 +52,27 @@ class UploadInstructions(Schema):
 
 
 class AttachmentCreated(Schema):
+    model_config = ex.examples(
+        {
+            "attachment": {**ex.ATTACHMENT, "status": "PENDING", "completed_at": None},
+            "upload": {
+                "url": ex.BLOB_URL,
+                "method": "PUT",
+                "headers": {"x-ms-blob-type": "BlockBlob", "Content-Type": "text/csv"},
+                "expires_at": "2026-11-24T09:31:40Z",
+            },
+        }
+    )
+
     attachment: AttachmentOut
     upload: UploadInstructions
 
 
 class DownloadLink(Schema):
+    model_config = ex.examples(
+        {"url": ex.BLOB_URL.replace("sp=cw", "sp=r"), "expires_at": "2026-11-24T09:31:40Z"}
+    )
+
     url: str = Field(description="A read-only SAS URL for the file, valid until `expires_at`.")
     expires_at: datetime
 
@@ -76,6 +96,22 @@ class DownloadQuery(Schema):
 
 class UploadedFileOut(Schema):
     """The answer to `POST /files/upload`, in the original Trackly's shape."""
+
+    model_config = ex.examples(
+        {
+            "file_url": f"https://trackly.example.com/api/files/{ex.ATTACHMENT_ID}?expires=1795512700&sig=5f1c0e9a7b3d",
+            "filename": "screenshot.png",
+            "content_type": "image/png",
+            "size_bytes": 48213,
+            "attachment": {
+                **ex.ATTACHMENT,
+                "issue_id": None,
+                "filename": "screenshot.png",
+                "content_type": "image/png",
+                "size_bytes": 48213,
+            },
+        }
+    )
 
     file_url: str = Field(
         description="A signed link to the file (opens without a token for FILE_LINK_MINUTES); "

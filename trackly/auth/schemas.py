@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
+from trackly import examples as ex
 from trackly.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from trackly.http.endpoint import RequestModel
 from trackly.models import Role
@@ -40,7 +41,7 @@ OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 class UserOut(Schema):
     """A user as the API shows it (the original Trackly's field names)."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ex.examples(ex.USER, from_attributes=True)
 
     id: uuid.UUID
     email: str
@@ -51,6 +52,8 @@ class UserOut(Schema):
 
 
 class TokenPair(Schema):
+    model_config = ex.examples(ex.TOKENS)
+
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
@@ -58,30 +61,50 @@ class TokenPair(Schema):
 
 
 class LoginOut(Schema):
+    model_config = ex.examples({"user": ex.USER, "tokens": ex.TOKENS})
+
     user: UserOut
     tokens: TokenPair
 
 
 class LoginIn(RequestModel):
+    model_config = ex.examples({"email": "rita@trackly.com", "password": "correct horse battery staple"})
+
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), NoNul]
     password: GivenPassword
 
 
 class RefreshIn(RequestModel):
+    model_config = ex.examples({"refresh_token": ex.TOKENS["refresh_token"]})
+
     refresh_token: OpaqueToken
 
 
 class LogoutIn(RequestModel):
+    model_config = ex.examples({"refresh_token": ex.TOKENS["refresh_token"]})
+
     refresh_token: OpaqueToken
 
 
 class PasswordChangeIn(RequestModel):
+    model_config = ex.examples(
+        {"current_password": "correct horse battery staple", "new_password": "purple monkey dishwasher 42"}
+    )
+
     current_password: GivenPassword
     new_password: NewPassword
 
 
 class SignupIn(RequestModel):
     """Self-service sign-up. There is no `role` field: sign-up always creates a REPORTER."""
+
+    model_config = ex.examples(
+        {
+            "email": "rita@trackly.com",
+            "password": "correct horse battery staple",
+            "full_name": ex.REPORTER_NAME,
+        }
+    )
 
     email: Email
     password: NewPassword

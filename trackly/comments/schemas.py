@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from trackly import examples as ex
 from trackly.http import QueryModel, RequestModel
 from trackly.schemas import Schema
 
@@ -24,14 +25,36 @@ CommentBody = Annotated[
 
 
 class CommentCreate(RequestModel):
+    model_config = ex.examples(
+        {"body": "Reproduced on 2.3 with 150 rows; @maintainer@trackly.com can you look?"}
+    )
+
     body: CommentBody
 
 
 class CommentUpdate(RequestModel):
+    model_config = ex.examples({"body": "Reproduced on 2.3 and 2.4 with 150 rows."})
+
     body: CommentBody
 
 
 class CommentOut(Schema):
+    model_config = ex.examples(
+        {
+            "id": ex.COMMENT_ID,
+            "issue_id": ex.ISSUE_ID,
+            "author_id": ex.REPORTER_ID,
+            "author_name": ex.REPORTER_NAME,
+            "body": "Reproduced on **2.3** and 2.4 with 150 rows.",
+            "body_html": "<p>Reproduced on <strong>2.3</strong> and 2.4 with 150 rows.</p>",
+            "created_at": "2026-11-24T10:02:11Z",
+            "updated_at": "2026-11-24T10:05:48Z",
+            "edited": True,
+            "edited_at": "2026-11-24T10:05:48Z",
+            "version": 2,
+        }
+    )
+
     id: uuid.UUID
     issue_id: uuid.UUID
     author_id: uuid.UUID | None = Field(description="Null when the author's account was deleted.")

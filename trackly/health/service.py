@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import trackly
+from trackly import examples as ex
 from trackly.schemas import Schema
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -20,6 +21,15 @@ class MigrationState(Schema):
 
 
 class Health(Schema):
+    model_config = ex.examples(
+        {
+            "status": "ok",
+            "database": "ok",
+            "migrations": {"current": "0002", "head": "0002"},
+            "version": "1.0.0",
+        }
+    )
+
     status: str
     database: str
     migrations: MigrationState

@@ -10,10 +10,13 @@ import uuid
 
 from pydantic import Field
 
+from trackly import examples as ex
 from trackly.schemas import Schema
 
 
 class Deleted(Schema):
+    model_config = ex.examples({"id": ex.COMMENT_ID, "deleted": True, "message": "The comment was deleted."})
+
     id: uuid.UUID = Field(description="The id of what was deleted.")
     deleted: bool = Field(default=True, description="Always true.")
     message: str = Field(description="A sentence a person can read.")

@@ -189,6 +189,29 @@ def _header(
     return {"name": name, "in": "header", "required": False, "description": description, "schema": schema}
 
 
+def _example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
+    """The first example a model declares (`json_schema_extra={"examples": [...]}`); a list of
+    models gets a one-item list of it. None when the model declares none."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        examples = components.get(ref.rsplit("/", 1)[1], {}).get("examples")
+        return examples[0] if examples else None
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        item = _example(schema["items"], components)
+        return None if item is None else [item]
+    return None
+
+
+def _media(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    # Shown as the request/response sample by Swagger UI and ReDoc (the media type's `example`
+    # wins over one they would otherwise make up from the schema).
+    media: dict[str, Any] = {"schema": schema}
+    example = _example(schema, components)
+    if example is not None:
+        media["example"] = example
+    return media
+
+
 def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": spec.name,
@@ -202,9 +225,10 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
     if spec.auth:
         op["security"] = [{"bearerAuth": []}]
     if spec.body_model is not None:
+        body_schema = dict(refs[(spec.body_model, "validation")])
         op["requestBody"] = {
             "required": spec.body_required,
-            "content": {"application/json": {"schema": dict(refs[(spec.body_model, "validation")])}},
+            "content": {"application/json": _media(body_schema, components)},
         }
     elif spec.raw_body is not None:
         media_type, schema = spec.raw_body
@@ -213,7 +237,9 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
     ok: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.status != 204 and spec.response is not None:
         if spec.response_content_type == "application/json":
-            ok["content"] = {"application/json": {"schema": _schema_for(spec.response, refs, components)}}
+            ok["content"] = {
+                "application/json": _media(_schema_for(spec.response, refs, components), components)
+            }
         else:
             ok["content"] = {spec.response_content_type: {"schema": {"type": "string"}}}
     if spec.response_headers:

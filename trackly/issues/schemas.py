@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from trackly import examples as ex
 from trackly.attachments import links
 from trackly.attachments.schemas import AttachmentOut
 from trackly.http import QueryModel, RequestModel
@@ -77,6 +78,15 @@ _NOT_NULL = ("title", "description", "severity", "status")
 class IssueCreate(RequestModel):
     """A new issue. The status always starts OPEN; a `status` field is refused (422)."""
 
+    model_config = ex.examples(
+        {
+            "title": ex.ISSUE["title"],
+            "description": ex.ISSUE["description"],
+            "severity": "HIGH",
+            "file_url": "https://docs.example.com/exports/bug-report.csv",
+        }
+    )
+
     title: Title
     description: Description = ""
     severity: Severity = Severity.MEDIUM
@@ -85,6 +95,8 @@ class IssueCreate(RequestModel):
 
 class IssueUpdate(RequestModel):
     """Changed fields only (PATCH and PUT have the same partial semantics)."""
+
+    model_config = ex.examples({"status": "TRIAGED", "assignee_id": ex.MAINTAINER_ID})
 
     title: Title | SkipJsonSchema[None] = None
     description: Description | SkipJsonSchema[None] = None
@@ -107,6 +119,8 @@ class IssueUpdate(RequestModel):
 
 
 class IssueOut(Schema):
+    model_config = ex.examples(ex.ISSUE)
+
     id: uuid.UUID
     title: str
     description: str
@@ -201,6 +215,16 @@ class Actor(Schema):
 
 
 class HistoryEntry(Schema):
+    model_config = ex.examples(
+        {
+            "id": 4790,
+            "type": "issue_status_changed",
+            "actor": {"id": ex.MAINTAINER_ID, "full_name": ex.MAINTAINER_NAME},
+            "at": ex.UPDATED_AT,
+            "changes": {"status": ["OPEN", "TRIAGED"]},
+        }
+    )
+
     id: int
     type: str
     actor: Actor | None = Field(description="Null when the acting account no longer exists.")
@@ -209,12 +233,18 @@ class HistoryEntry(Schema):
 
 
 class IssueCount(Schema):
+    model_config = ex.examples({"total_issues": 64})
+
     total_issues: int
 
 
 class IssuesByStatus(Schema):
+    model_config = ex.examples({"issues_by_status": {"OPEN": 12, "TRIAGED": 7, "IN_PROGRESS": 5, "DONE": 40}})
+
     issues_by_status: dict[Status, int] = Field(description="Every status, zeros included.")
 
 
 class IssuesBySeverity(Schema):
+    model_config = ex.examples({"issues_by_severity": {"LOW": 18, "MEDIUM": 26, "HIGH": 15, "CRITICAL": 5}})
+
     issues_by_severity: dict[Severity, int] = Field(description="Every severity, zeros included.")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from trackly import examples as ex
 from trackly.http import RequestModel
 from trackly.schemas import Schema
 
@@ -42,6 +43,8 @@ LabelDescription = Annotated[
 
 
 class LabelCreate(RequestModel):
+    model_config = ex.examples({"name": "bug", "color": "#d73a4a", "description": "Something is broken"})
+
     name: LabelName
     color: Color = DEFAULT_COLOR
     description: LabelDescription = ""
@@ -49,6 +52,8 @@ class LabelCreate(RequestModel):
 
 class LabelUpdate(RequestModel):
     """Changed fields only."""
+
+    model_config = ex.examples({"color": "#b60205", "description": "Something is broken for users"})
 
     name: LabelName | SkipJsonSchema[None] = None
     color: Color | SkipJsonSchema[None] = None
@@ -63,6 +68,10 @@ class LabelUpdate(RequestModel):
 
 
 class LabelOut(Schema):
+    model_config = ex.examples(
+        {**ex.LABEL, "description": "Something is broken", "created_at": "2026-11-02T08:30:00Z"}
+    )
+
     id: uuid.UUID
     name: str
     color: str
@@ -73,12 +82,16 @@ class LabelOut(Schema):
 class IssueLabelOut(Schema):
     """A label as an issue carries it."""
 
+    model_config = ex.examples(ex.LABEL)
+
     id: uuid.UUID
     name: str
     color: str
 
 
 class LabelCountOut(Schema):
+    model_config = ex.examples({**ex.LABEL, "issues": 14, "open_issues": 5})
+
     id: uuid.UUID
     name: str
     color: str
@@ -87,4 +100,19 @@ class LabelCountOut(Schema):
 
 
 class IssuesByLabel(Schema):
+    model_config = ex.examples(
+        {
+            "issues_by_label": [
+                {**ex.LABEL, "issues": 14, "open_issues": 5},
+                {
+                    "id": "9c8b7a6f-5e4d-4c3b-a2a1-908f7e6d5c4b",
+                    "name": "ux",
+                    "color": "#0e8a16",
+                    "issues": 0,
+                    "open_issues": 0,
+                },
+            ]
+        }
+    )
+
     issues_by_label: list[LabelCountOut] = Field(description="Every label, zeros included, by name.")

@@ -6,12 +6,17 @@ from datetime import datetime
 
 from pydantic import Field
 
+from trackly import examples as ex
 from trackly.http import QueryModel, RequestModel
 from trackly.realtime.schemas import EventMessage
 from trackly.schemas import Schema
 
 
 class NotificationOut(Schema):
+    model_config = ex.examples(
+        {"id": 731, "created_at": "2026-11-24T10:02:11Z", "read": False, "event": ex.EVENT}
+    )
+
     id: int = Field(description="Increases; `POST /notifications/read` marks up to one of these.")
     created_at: datetime
     read: bool
@@ -19,6 +24,14 @@ class NotificationOut(Schema):
 
 
 class NotificationsOut(Schema):
+    model_config = ex.examples(
+        {
+            "items": [{"id": 731, "created_at": "2026-11-24T10:02:11Z", "read": False, "event": ex.EVENT}],
+            "unread_count": 3,
+            "next_before": 731,
+        }
+    )
+
     items: list[NotificationOut] = Field(description="Newest first.")
     unread_count: int = Field(description="All the caller's unread notifications, not only this page.")
     next_before: int | None = Field(
@@ -35,8 +48,12 @@ class NotificationsQuery(QueryModel):
 
 
 class MarkRead(RequestModel):
+    model_config = ex.examples({"up_to": 731})
+
     up_to: int = Field(ge=1, le=2**63 - 1, description="Mark this notification and every older one read.")
 
 
 class UnreadOut(Schema):
+    model_config = ex.examples({"unread_count": 0})
+
     unread_count: int

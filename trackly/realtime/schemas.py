@@ -8,12 +8,15 @@ from typing import Any
 
 from pydantic import Field
 
+from trackly import examples as ex
 from trackly.http import QueryModel
 from trackly.schemas import Schema
 
 
 class EventMessage(Schema):
     """One event as sent over Web PubSub and returned by the catch-up feed."""
+
+    model_config = ex.examples(ex.EVENT)
 
     id: int = Field(description="The event's sequence number: increases, and is the dedupe key.")
     type: str = Field(
@@ -32,6 +35,15 @@ class EventMessage(Schema):
 
 
 class NegotiateOut(Schema):
+    model_config = ex.examples(
+        {
+            "url": "wss://trackly.webpubsub.azure.com/client/hubs/trackly?access_token=eyJhbGciOiJIUzI1NiJ9.e30.c2ln",
+            "expires_at": "2026-11-24T11:02:11Z",
+            "groups": ["staff", f"user.{ex.MAINTAINER_ID}"],
+            "last_event_id": 4812,
+        }
+    )
+
     url: str = Field(description="Open a WebSocket here with subprotocol json.webpubsub.azure.v1.")
     expires_at: datetime = Field(description="The access token in `url` is refused after this time.")
     groups: list[str] = Field(description="The groups the connection is put into when it connects.")
@@ -47,6 +59,8 @@ class EventsQuery(QueryModel):
 
 
 class EventFeed(Schema):
+    model_config = ex.examples({"events": [ex.EVENT], "next_after": 4812})
+
     events: list[EventMessage]
     next_after: int = Field(
         description="Pass as `after` to continue: the last returned id, or `after` when none came back."

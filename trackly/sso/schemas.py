@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from trackly import examples as ex
 from trackly.http import QueryModel, RequestModel
 from trackly.schemas import Schema
 
@@ -60,10 +61,20 @@ class MicrosoftCallbackQuery(QueryModel):
 
 
 class ExchangeIn(RequestModel):
+    model_config = ex.examples({"code": "Xq7tR2mV9bLc4NwZ8kHs1PdY6fJa3Ge5"})
+
     code: str = Field(min_length=1, max_length=256, description="The one-time code from `#code=` after SSO.")
 
 
 class GoogleIn(RequestModel):
+    model_config = ex.examples(
+        {
+            "credential": (
+                "eyJhbGciOiJSUzI1NiIsImtpZCI6IjFmNDAifQ.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20ifQ.c2lnbmF0dXJl"
+            )
+        }
+    )
+
     credential: str = Field(
         min_length=1,
         max_length=16384,
@@ -81,7 +92,18 @@ class LinkPath(Schema):
 
 
 class SsoLinkOut(Schema):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ex.examples(
+        {
+            "id": "7c6b5a49-3827-4160-9f8e-7d6c5b4a3928",
+            "user_id": ex.REPORTER_ID,
+            "provider": "microsoft",
+            "subject": "AAAAAAAAAAAAAAAAAAAAAJ3q9k2Lx8Vb1mNc0Qw4Ety",
+            "email": "rita@trackly.com",
+            "created_at": "2026-10-06T08:00:12Z",
+            "last_login_at": "2026-11-24T08:59:30Z",
+        },
+        from_attributes=True,
+    )
 
     id: uuid.UUID
     user_id: uuid.UUID

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from trackly import examples as ex
 from trackly.http import QueryModel, RequestModel
 from trackly.schemas import Schema
 
@@ -15,7 +16,7 @@ from trackly.schemas import Schema
 class DailyStatsOut(Schema):
     """One UTC day: the state at the end of the day (today: as of the latest run) and its activity."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ex.examples(ex.DAILY_STATS, from_attributes=True)
 
     id: int
     date: date
@@ -77,6 +78,21 @@ class Changes(Schema):
 
 
 class SummaryOut(Schema):
+    model_config = ex.examples(
+        {
+            "today": ex.DAILY_STATS,
+            "yesterday": {
+                **ex.DAILY_STATS,
+                "id": 56,
+                "date": "2026-11-23",
+                "total_issues": 60,
+                "status_open": 10,
+            },
+            "changes": {"total_change": 4, "open_change": 2, "critical_change": 0},
+            "last_updated": "2026-11-24T23:55:00Z",
+        }
+    )
+
     today: DailyStatsOut | None
     yesterday: DailyStatsOut | None
     changes: Changes
@@ -87,7 +103,10 @@ class AggregateIn(RequestModel):
     """Rebuild this range from the events (both or neither; without a body: the scheduled run)."""
 
     # The document states the pairing the validator below enforces.
-    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"from": ["to"], "to": ["from"]}})
+    model_config = ex.examples(
+        {"from": "2026-11-01", "to": "2026-11-24"},
+        keywords={"dependentRequired": {"from": ["to"], "to": ["from"]}},
+    )
 
     from_: date | SkipJsonSchema[None] = Field(default=None, alias="from")
     to: date | SkipJsonSchema[None] = None
@@ -107,7 +126,18 @@ class DayRange(Schema):
 
 
 class AggregateOut(Schema):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ex.examples(
+        {
+            "mode": "rebuild",
+            "acquired": True,
+            "days": 24,
+            "rows": 24,
+            "ranges": [{"from": "2026-11-01", "to": "2026-11-24"}],
+            "remaining_days": 0,
+            "duration_ms": 412.7,
+        },
+        populate_by_name=True,
+    )
 
     mode: str = Field(description="'scheduled' (today and missing days) or 'rebuild' (the given range).")
     acquired: bool = Field(description="False when another run held the lock and nothing was done.")
@@ -131,6 +161,23 @@ class OpenBySeverity(Schema):
 
 class TrendsOut(Schema):
     """Chart-ready series: index i of every list belongs to `days[i]` (oldest first)."""
+
+    model_config = ex.examples(
+        {
+            "days": ["2026-11-22", "2026-11-23", "2026-11-24"],
+            "created": [3, 5, 4],
+            "resolved": [2, 0, 3],
+            "total": [55, 60, 64],
+            "mean_hours_to_done": [28.0, None, 31.5],
+            "open_by_severity": {
+                "LOW": [8, 8, 8],
+                "MEDIUM": [9, 10, 9],
+                "HIGH": [4, 6, 5],
+                "CRITICAL": [2, 2, 2],
+            },
+            "missing_days": [],
+        }
+    )
 
     days: list[date]
     created: list[int]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from trackly import examples as ex
 from trackly.auth.schemas import Email, FullName, NewPassword, NoNul
 from trackly.http.endpoint import QueryModel, RequestModel
 from trackly.models import Role
@@ -31,6 +32,15 @@ class UserListQuery(QueryModel):
 
 
 class UserCreateIn(RequestModel):
+    model_config = ex.examples(
+        {
+            "email": "max@trackly.com",
+            "password": "a long initial passphrase",
+            "full_name": ex.MAINTAINER_NAME,
+            "role": "MAINTAINER",
+        }
+    )
+
     email: Email
     password: NewPassword
     full_name: FullName
@@ -44,6 +54,8 @@ class UserUpdateIn(RequestModel):
     and never their own role. Sending your own current role unchanged is accepted as a no-op
     (the original frontend sends `{full_name, role}`).
     """
+
+    model_config = ex.examples({"full_name": "Rita Q. Reporter", "role": "MAINTAINER"})
 
     full_name: FullName | None = None
     role: Role | None = None
