@@ -49,11 +49,24 @@ ISSUE: dict[str, Any] = {
 }
 
 
-def examples(*values: Any, keywords: dict[str, Any] | None = None, **config: Any) -> ConfigDict:
-    """A model configuration (with any other `config`) that publishes `values` as the model's
-    JSON Schema `examples`; the OpenAPI document shows the first as the request or response
-    sample. `keywords`: other JSON Schema keywords of the model."""
-    return ConfigDict(json_schema_extra={**(keywords or {}), "examples": list(values)}, **config)
+def examples(
+    *values: Any,
+    keywords: dict[str, Any] | None = None,
+    from_attributes: bool = False,
+    populate_by_name: bool = False,
+    forbid_extra: bool = False,
+) -> ConfigDict:
+    """A model configuration that publishes `values` as the model's JSON Schema `examples`; the
+    OpenAPI document shows the first as the request or response sample. `keywords`: other JSON
+    Schema keywords of the model; the flags: the model's other settings."""
+    config = ConfigDict(json_schema_extra={**(keywords or {}), "examples": list(values)})
+    if from_attributes:
+        config["from_attributes"] = True
+    if populate_by_name:
+        config["populate_by_name"] = True
+    if forbid_extra:
+        config["extra"] = "forbid"
+    return config
 
 
 USER: dict[str, Any] = {

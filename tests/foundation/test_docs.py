@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from pydantic import TypeAdapter
 from openapi_spec_validator import validate
+from pydantic import TypeAdapter
 
 from tests.support.api import Api
 from trackly.http.endpoint import REGISTRY

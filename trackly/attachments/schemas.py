@@ -30,7 +30,8 @@ class AttachmentOut(Schema):
 class AttachmentCreate(Schema):
     # extra="forbid" as trackly.http.RequestModel (no azure import here)
     model_config = ex.examples(
-        {"filename": "export-150-rows.csv", "content_type": "text/csv", "size_bytes": 18342}, extra="forbid"
+        {"filename": "export-150-rows.csv", "content_type": "text/csv", "size_bytes": 18342},
+        forbid_extra=True,
     )
 
     filename: str = Field(
