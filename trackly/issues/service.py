@@ -186,9 +186,21 @@ def _render_one(row: IssueRow, *, viewer: User, session: Session) -> IssueOut:
     return _out(row, files, viewer=viewer, preset=workflow.active_preset())
 
 
+@lru_cache(maxsize=1)
+def _one_row() -> RowSelect:
+    # One statement object for every call: SQLAlchemy memoizes its cache key on the object, so
+    # the id is bound per call instead of rebuilding (and re-keying) the statement.
+    return _rows().where(Issue.id == bindparam("issue_id"))
+
+
+@lru_cache(maxsize=1)
+def _one_row_locked() -> RowSelect:
+    return _one_row().with_for_update(of=Issue)
+
+
 def render(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
     """The issue as it is now in this transaction (after a change made by another service)."""
-    row = session.execute(_rows().where(Issue.id == issue_id)).one()
+    row = session.execute(_one_row(), {"issue_id": issue_id}).one()
     return _render_one(IssueRow(*row), viewer=viewer, session=session)
 
 
@@ -212,9 +224,7 @@ def _check_if_match(issue: Issue, if_match: list[str] | None) -> None:
 
 def locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> IssueRow:
     """The visible issue, row-locked until commit (404 when not visible), with what it renders."""
-    row = session.execute(
-        visible(_rows().where(Issue.id == issue_id), actor).with_for_update(of=Issue)
-    ).one_or_none()
+    row = session.execute(visible(_one_row_locked(), actor), {"issue_id": issue_id}).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
     return IssueRow(*row)
@@ -279,13 +289,6 @@ def _claim_upload(issue: Issue, actor: User, *, session: Session) -> list[Attach
 
     attachment = uploads.claim(attachment_id, issue, actor=actor, session=session)
     return [AttachmentOut.model_validate(attachment)]
-
-
-@lru_cache(maxsize=1)
-def _one_row() -> RowSelect:
-    # One statement object for every call: SQLAlchemy memoizes its cache key on the object, so
-    # the id is bound per call instead of rebuilding (and re-keying) the statement.
-    return _rows().where(Issue.id == bindparam("issue_id"))
 
 
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
