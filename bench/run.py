@@ -203,11 +203,16 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None) -> str
                 if old.get("login")
                 else "-"
             )
+            login_cpu = (
+                f"{lg['cpu_excluding_argon2']:.2f} / {lg['raw_cpu']['median']:.2f} ms"
+                if "cpu_excluding_argon2" in lg
+                else ""
+            )
             add(
                 f"| login, argon2 excluded | {lg['login_excluding_argon2_median']:.2f} ms (total "
                 f"{fmt_ms(lg['login'])} - argon2) | {fmt_ms(lg['raw_sql'])} | "
                 f"{lg['ratio_excluding_argon2']:.1f}x; {lg.get('ratio_min_excluding_argon2') or 0:.1f}x | "
-                f"{was} | | {lg['queries']} | "
+                f"{was} | {login_cpu} | {lg['queries']} | "
                 f"{lg.get('round_trips', '-')} ({lg['queries'] + 2}) | "
                 f"{old.get('queries', '-')} / {old.get('round_trips', '-')} | 345 ms (bcrypt 12 incl.) |"
             )

@@ -17,8 +17,8 @@ index `uq_users_email_lower` use: every spelling that finds an account counts in
 buckets (Python's `str.lower()` differs for e.g. 'İ', which would open a second bucket).
 
 An attempt is *reserved* before the password is checked: in its own short transaction the
-rows are created if missing (`INSERT ... ON CONFLICT DO NOTHING`), locked
-(`SELECT ... FOR UPDATE`, in key order so two keys cannot deadlock), and
+rows are created if missing and locked in one statement (`INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING`, in key order so two keys cannot deadlock), and
 
 - if a key is locked (`locked_until` in the future) -> 429, and the password is never checked;
 - if a key already has the maximum number of failures in its window -> the key is locked for
@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -137,17 +137,17 @@ def _reserve(keys: Keys | SignupKeys, *, session: Session, settings: Settings) -
     now = clock.now()
     window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
     names = keys.all()
-    session.execute(
-        insert(LoginThrottle)
-        .values([{"key": k, "failures": 0, "window_started_at": now, "updated_at": now} for k in names])
-        .on_conflict_do_nothing(index_elements=["key"])
+    upsert = insert(LoginThrottle).values(
+        [{"key": k, "failures": 0, "window_started_at": now, "updated_at": now} for k in names]
     )
+    # Create-if-missing and lock in one statement: DO UPDATE locks each existing row as strongly
+    # as FOR UPDATE (the SET names the key column) and leaves its values as they are; rows are
+    # taken in VALUES order, i.e. key order, so concurrent reservations cannot deadlock.
     rows = session.scalars(
-        select(LoginThrottle)
-        .where(LoginThrottle.key.in_(names))
-        .order_by(LoginThrottle.key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        upsert.on_conflict_do_update(index_elements=["key"], set_={"key": upsert.excluded.key}).returning(
+            LoginThrottle
+        ),
+        execution_options={"populate_existing": True},
     ).all()
 
     retry_after = 0

@@ -22,5 +22,6 @@ class EventType(enum.StrEnum):
     WATCHER_REMOVED = "watcher_removed"
 
 
-# Who starts or stops watching is history, not news: these notify nobody.
-UNNOTIFIED = frozenset({EventType.WATCHER_ADDED, EventType.WATCHER_REMOVED})
+# Who starts or stops watching is history, not news: these notify nobody. A new issue has no
+# watcher but its creator, who made the change (so its creation skips the notification query).
+UNNOTIFIED = frozenset({EventType.WATCHER_ADDED, EventType.WATCHER_REMOVED, EventType.ISSUE_CREATED})

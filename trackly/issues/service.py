@@ -299,8 +299,15 @@ def _claim_upload(issue: Issue, actor: User, *, session: Session) -> list[Attach
     return [AttachmentOut.model_validate(attachment)]
 
 
+@lru_cache(maxsize=1)
+def _one_row() -> RowSelect:
+    # One statement object for every call: SQLAlchemy memoizes its cache key on the object, so
+    # the id is bound per call instead of rebuilding (and re-keying) the statement.
+    return _rows().where(Issue.id == bindparam("issue_id"))
+
+
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
-    row = session.execute(visible(_rows().where(Issue.id == issue_id), viewer)).one_or_none()
+    row = session.execute(visible(_one_row(), viewer), {"issue_id": issue_id}).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
     return _render_one(IssueRow(*row), viewer=viewer, session=session)

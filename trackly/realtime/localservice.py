@@ -184,15 +184,14 @@ class ClientConnection:
             for seq in [s for s in self.unacked if s <= sequence_id]:
                 del self.unacked[seq]
 
-    def attach(self, ws: Connection, connected: str) -> None:
-        """Bind a (new) socket: the connected message first (a simple client gets none), then
-        whatever is unacknowledged."""
-        with self.lock:
-            self.socket, self.detached_at = ws, None
-            if self.subprotocol is not None:
-                self._send(connected)
-            for seq in sorted(self.unacked):
-                self._send(self.unacked[seq])
+    def attach_locked(self, ws: Connection, connected: str) -> None:
+        """Bind a (new) socket, with `self.lock` held: the connected message first (a simple
+        client gets none), then whatever is unacknowledged."""
+        self.socket, self.detached_at = ws, None
+        if self.subprotocol is not None:
+            self._send(connected)
+        for seq in sorted(self.unacked):
+            self._send(self.unacked[seq])
 
     def _send(self, data: str | bytes) -> None:
         ws = self.socket
@@ -557,7 +556,7 @@ class LocalWebPubSub:
     def _open_client(self, handler: BaseHTTPRequestHandler, hub: str) -> None:
         """The client endpoint: check the token, complete the handshake (websockets' Sans-I/O
         protocol on the socket the HTTP server accepted), then serve the connection."""
-        from websockets.http11 import Request
+        from websockets.http11 import Request, Response
         from websockets.server import ServerProtocol
         from websockets.sync.connection import Connection
         from websockets.typing import Subprotocol
@@ -576,21 +575,26 @@ class LocalWebPubSub:
         query = parse_qs(urlsplit(handler.path).query)
         status, reason, claims = self._admit(hub, query, request.headers)
         sock = handler.connection
+        handler.close_connection = True
+
+        def answer(response: Response) -> None:
+            protocol.send_response(response)
+            sock.sendall(b"".join(protocol.data_to_send()))
+
         if status != 101:
             with self._lock:
                 self.refused_clients.append((status, reason))
-            response = protocol.reject(status, reason + "\n")
-        else:
-            response = protocol.accept(request)
-        protocol.send_response(response)
-        sock.sendall(b"".join(protocol.data_to_send()))
-        handler.close_connection = True
-        if response.status_code != 101:
+            answer(protocol.reject(status, reason + "\n"))
             return
-        ws = Connection(sock, protocol, ping_interval=None, close_timeout=2)
+        response = protocol.accept(request)
         subprotocol = str(response.headers.get("Sec-WebSocket-Protocol") or "") or None
+        # The session joins its groups before the client sees 101, and its lock is held until the
+        # socket is bound: a message published the moment the handshake completes is delivered
+        # (after the connected message), never dropped.
         connection = self._session_for(hub, query, claims, subprotocol)
         if connection is None:  # a recovery that cannot succeed
+            answer(response)
+            ws = Connection(sock, protocol, ping_interval=None, close_timeout=2)
             ws.close(POLICY_VIOLATION, "The connection cannot be recovered; connect again.")
             return
         connected: dict[str, Any] = {
@@ -601,7 +605,10 @@ class LocalWebPubSub:
         }
         if connection.reliable:
             connected["reconnectionToken"] = connection.reconnection_token
-        connection.attach(ws, json.dumps(connected))
+        with connection.lock:
+            answer(response)
+            ws = Connection(sock, protocol, ping_interval=None, close_timeout=2)
+            connection.attach_locked(ws, json.dumps(connected))
         self._serve_client(connection, ws)
 
     def _admit(self, hub: str, query: dict[str, list[str]], headers: Any) -> tuple[int, str, dict[str, Any]]:
