@@ -17,7 +17,7 @@ def test_get_with_if_none_match(as_reporter: Api) -> None:
     url = f"issues/{issue['id']}"
     first = as_reporter.get(url)
     etag = first.headers["ETag"]
-    assert etag == f'"{issue["id"]}-1"'
+    assert etag.startswith(f'"{issue["id"]}-1-')  # version, then a digest of the representation
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         cached = as_reporter.get(url, headers={"If-None-Match": header})
         assert cached.status_code == 304, header
@@ -27,7 +27,7 @@ def test_get_with_if_none_match(as_reporter: Api) -> None:
     as_reporter.patch(url, json={"title": "changed"})
     fresh = as_reporter.get(url, headers={"If-None-Match": etag})
     assert fresh.status_code == 200
-    assert fresh.headers["ETag"] == f'"{issue["id"]}-2"'
+    assert fresh.headers["ETag"].startswith(f'"{issue["id"]}-2-')
 
 
 def test_if_match_on_patch_put_delete(as_admin: Api, engine: Engine) -> None:
@@ -41,7 +41,8 @@ def test_if_match_on_patch_put_delete(as_admin: Api, engine: Engine) -> None:
 
     stale = as_admin.put(url, json={"title": "lost"}, headers={"If-Match": v1})
     assert_problem(stale, 412, "reload")
-    assert stale.headers["ETag"] == v2  # the current tag, so the client can refetch and retry
+    # The current version's tag, so the client can refetch and retry.
+    assert stale.headers["ETag"] == f'"{issue["id"]}-2"' and v2.startswith(f'"{issue["id"]}-2-')
     assert_problem(as_admin.patch(url, json={"title": "lost"}, headers={"If-Match": f"W/{v1}"}), 412)
     assert_problem(as_admin.delete(url, headers={"If-Match": v1}), 412)
     # A stale precondition also refuses a write that would change nothing.
@@ -121,3 +122,23 @@ def test_concurrent_writes_without_if_match_lose_nothing(as_maintainer: Api, eng
     assert final["version"] == 5
     assert sorted(r.json()["version"] for r in results) == [2, 3, 4, 5]
     assert len(events(engine, issue["id"])) == 5
+
+
+def test_the_etag_covers_names_so_a_304_is_never_stale(
+    as_reporter: Api, as_admin: Api, reporter: Any
+) -> None:
+    """Renaming the creator changes the representation (`created_by_name`) but not the issue's
+    version: the old tag no longer earns a 304 (before: a stale 304 kept the old name), while an
+    edit sent with it is still accepted (If-Match compares the version only)."""
+    issue = new_issue(as_reporter)
+    url = f"issues/{issue['id']}"
+    etag = as_reporter.get(url).headers["ETag"]
+    renamed = as_admin.patch(f"users/{reporter.id}", json={"full_name": "Renamed Reporter"})
+    assert renamed.status_code == 200, renamed.text
+    fresh = as_reporter.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert fresh.json()["created_by_name"] == "Renamed Reporter"
+    assert fresh.headers["ETag"] != etag
+    assert fresh.json()["version"] == issue["version"]
+    edited = as_reporter.patch(url, json={"title": "still mine"}, headers={"If-Match": etag})
+    assert edited.status_code == 200, edited.text

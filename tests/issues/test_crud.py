@@ -37,7 +37,7 @@ def test_create_returns_issue_location_and_etag(as_reporter: Api, reporter: Any,
     assert body["attachments"] == []
     assert body["description_html"] == "<p><strong>Bold</strong> &lt;b&gt;raw&lt;/b&gt;</p>\n"
     assert response.headers["Location"].endswith(f"/api/issues/{body['id']}")
-    assert response.headers["ETag"] == f'"{body["id"]}-1"'
+    assert response.headers["ETag"].startswith(f'"{body["id"]}-1-')
 
     fetched = as_reporter.get(response.headers["Location"].split("/api/")[1])
     assert fetched.status_code == 200
@@ -129,7 +129,7 @@ def test_update_changes_fields_bumps_version_and_records_one_event(
     assert body["updated_by_name"] == "Mark Maintainer"
     assert body["created_by_name"] == "Rita Reporter"
     assert body["updated_at"] > issue["updated_at"]
-    assert response.headers["ETag"] == f'"{issue["id"]}-2"'
+    assert response.headers["ETag"].startswith(f'"{issue["id"]}-2-')
 
     recorded = events(engine, issue["id"])
     assert [e["type"] for e in recorded] == ["issue_created", "issue_updated"]
@@ -164,7 +164,7 @@ def test_noop_update_writes_nothing(as_reporter: Api, as_maintainer: Api, engine
         assert response.json()["updated_at"] == issue["updated_at"]
         # Nothing was written, so the last editor is still the reporter, not the caller.
         assert response.json()["updated_by_name"] == issue["updated_by_name"]
-        assert response.headers["ETag"] == f'"{issue["id"]}-1"'
+        assert response.headers["ETag"].startswith(f'"{issue["id"]}-1-')
     assert len(events(engine, issue["id"])) == 1
 
 

@@ -46,7 +46,7 @@ class IssuePath(Schema):
 
 
 def _etag(issue: IssueOut) -> str:
-    return service.etag_for(issue.id, issue.version)
+    return service.representation_etag(issue)
 
 
 def _public_file_url(call: Call[Any, Any, Any], file_url: str | None) -> str | None:

@@ -143,7 +143,9 @@ class IssueOut(Schema):
     assignee_name: str | None = None
     labels: list[IssueLabelOut] = Field(default_factory=list, description="Sorted by name.")
     comment_count: int = Field(
-        default=0, description="Comments on the issue (not covered by the ETag: comments do not change it)."
+        default=0,
+        description="Comments on the issue (a new comment changes the ETag's digest, not the version "
+        "that If-Match compares).",
     )
     allowed_transitions: list[Status] = Field(
         description="The statuses the caller may move this issue to now (workflow and role); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from trackly.auth.policy import Action, Facts, require, sees_all_issues
 from trackly.errors import BadRequest, NotFound, PreconditionFailed
 from trackly.events.service import record
 from trackly.events.types import EventType
-from trackly.http.etag import make_etag, matches
+from trackly.http.etag import make_etag
 from trackly.issues import assignees, markdown, workflow
 from trackly.issues.access import SelectT, visible
 from trackly.issues.schemas import (
@@ -70,7 +71,24 @@ TRACKED_FIELDS = ("title", "description", "severity", "status", "file_url", "ass
 
 
 def etag_for(issue_id: uuid.UUID, version: int) -> str:
+    """The version tag: what If-Match is compared on (see `representation_etag`)."""
     return make_etag(issue_id, version)
+
+
+def representation_etag(issue: IssueOut) -> str:
+    """The ETag an issue is served with: its version plus a digest of the whole representation,
+    so a change the version does not count (a renamed creator or assignee, a relabelled label, a
+    new comment, the caller's allowed transitions) never earns a stale 304. If-Match compares only
+    the id and version part: such changes do not make an edit of the issue a lost update."""
+    digest = hashlib.sha256(issue.model_dump_json().encode()).hexdigest()[:16]
+    return make_etag(issue.id, issue.version, digest)
+
+
+def version_matches(issue_id: uuid.UUID, version: int, tags: list[str]) -> bool:
+    """If-Match: `*`, the version tag, or a representation tag of this version."""
+    current = etag_for(issue_id, version)
+    prefix = current[:-1] + "-"
+    return "*" in tags or any(tag == current or tag.startswith(prefix) for tag in tags)
 
 
 def _labels_column(source: Any = Issue) -> ColumnElement[Any]:
@@ -186,9 +204,21 @@ def _render_one(row: IssueRow, *, viewer: User, session: Session) -> IssueOut:
     return _out(row, files, viewer=viewer, preset=workflow.active_preset())
 
 
+@lru_cache(maxsize=1)
+def _one_row() -> RowSelect:
+    # One statement object for every call: SQLAlchemy memoizes its cache key on the object, so
+    # the id is bound per call instead of rebuilding (and re-keying) the statement.
+    return _rows().where(Issue.id == bindparam("issue_id"))
+
+
+@lru_cache(maxsize=1)
+def _one_row_locked() -> RowSelect:
+    return _one_row().with_for_update(of=Issue)
+
+
 def render(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
     """The issue as it is now in this transaction (after a change made by another service)."""
-    row = session.execute(_rows().where(Issue.id == issue_id)).one()
+    row = session.execute(_one_row(), {"issue_id": issue_id}).one()
     return _render_one(IssueRow(*row), viewer=viewer, session=session)
 
 
@@ -202,7 +232,7 @@ def _check_if_match(issue: Issue, if_match: list[str] | None) -> None:
     """No If-Match: the write proceeds (the original client sends none). Stale tag: 412."""
     if if_match is None:
         return
-    if not matches(etag_for(issue.id, issue.version), if_match):
+    if not version_matches(issue.id, issue.version, if_match):
         raise PreconditionFailed(
             "The issue was changed by someone else since you loaded it (its ETag no longer matches). "
             "Reload it and apply your change again.",
@@ -212,9 +242,7 @@ def _check_if_match(issue: Issue, if_match: list[str] | None) -> None:
 
 def locked(issue_id: uuid.UUID, actor: User, *, session: Session) -> IssueRow:
     """The visible issue, row-locked until commit (404 when not visible), with what it renders."""
-    row = session.execute(
-        visible(_rows().where(Issue.id == issue_id), actor).with_for_update(of=Issue)
-    ).one_or_none()
+    row = session.execute(visible(_one_row_locked(), actor), {"issue_id": issue_id}).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
     return IssueRow(*row)
@@ -279,13 +307,6 @@ def _claim_upload(issue: Issue, actor: User, *, session: Session) -> list[Attach
 
     attachment = uploads.claim(attachment_id, issue, actor=actor, session=session)
     return [AttachmentOut.model_validate(attachment)]
-
-
-@lru_cache(maxsize=1)
-def _one_row() -> RowSelect:
-    # One statement object for every call: SQLAlchemy memoizes its cache key on the object, so
-    # the id is bound per call instead of rebuilding (and re-keying) the statement.
-    return _rows().where(Issue.id == bindparam("issue_id"))
 
 
 def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
