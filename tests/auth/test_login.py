@@ -231,6 +231,36 @@ def test_sign_in_costs_six_statements(api: Api, users: Any) -> None:
     assert len(statements) == 6, statements
 
 
+def test_the_throttle_upsert_is_compiled_once(api: Api, users: Any) -> None:
+    """The reservation's insert-and-lock has one structure for every email and address, so
+    SQLAlchemy compiles it once and takes it from its cache afterwards (a multi-row VALUES is
+    never cached: it was compiled again on every sign-in)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine.default import DefaultDialect
+
+    from trackly import db
+
+    users(email="first@example.com", password="the-right-one")
+    users(email="second@example.com", password="the-right-one")
+    inserts: list[Any] = []
+
+    def record(*args: Any) -> None:  # conn, cursor, statement, parameters, context, executemany
+        statement, context = args[2], args[4]
+        if statement.lstrip().upper().startswith("INSERT INTO LOGIN_THROTTLE"):
+            inserts.append(context.cache_hit)
+
+    app_engine = db.get_engine()
+    event.listen(app_engine, "after_cursor_execute", record)
+    try:
+        assert login(api, "first@example.com", "the-right-one").status_code == 200
+        assert login(api, "second@example.com", "the-right-one").status_code == 200
+        assert_problem(login(api, "second@example.com", "wrong"), 401)
+    finally:
+        event.remove(app_engine, "after_cursor_execute", record)
+    assert len(inserts) == 3
+    assert inserts[1:] == [DefaultDialect.CACHE_HIT, DefaultDialect.CACHE_HIT], inserts
+
+
 def test_a_stranger_cannot_lock_the_owner_out(live_server: str, users: Any, engine: Engine) -> None:
     """Guessing from one address locks that address out of the account, not the owner at
     another address (before: one shared account counter, so five wrong guesses by anyone
