@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, DateTime, Text, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import array, insert
@@ -140,14 +141,15 @@ def _reserve(keys: Keys | SignupKeys, *, session: Session, settings: Settings) -
     # INSERT ... SELECT FROM unnest(ARRAY[...]) rather than a multi-row VALUES: SQLAlchemy never
     # caches a multi-row VALUES statement (it compiled it on every sign-in, ~0.17 ms), while
     # this one has the same structure for every email and address, so it is compiled once.
-    key = func.unnest(array[str](names, type_=Text))  # type: ignore[arg-type]  # str or SQL expression.table_valued("key").render_derived()
+    elements: list[Any] = names  # str or SQL expression: array() coerces both
+    key = func.unnest(array[str](elements, type_=Text)).column_valued("key")
     source = select(
-        key.c.key, literal(0), literal(now, DateTime(timezone=True)), literal(now, DateTime(timezone=True))
+        key, literal(0), literal(now, DateTime(timezone=True)), literal(now, DateTime(timezone=True))
     )
     upsert = insert(LoginThrottle).from_select(
         ["key", "failures", "window_started_at", "updated_at"],
         # Key order: concurrent reservations lock rows in the same order and cannot deadlock.
-        source.order_by(key.c.key),
+        source.order_by(key),
     )
     # Create-if-missing and lock in one statement: DO UPDATE locks each existing row as strongly
     # as FOR UPDATE (the SET names the key column) and leaves its values as they are.
