@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import app_environment, percentile
+from trackly.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,12 +34,6 @@ server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True)
 print("ready", flush=True)
 server.serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(port: int, path: str, timeout: float = 60) -> None:

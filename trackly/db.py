@@ -298,6 +298,16 @@ def run_after_commit(session: Session) -> None:
             log.exception("after-commit callback failed")
 
 
+def discard(session: Session) -> None:
+    """Roll back and close a session after a failure, dropping its after-commit work."""
+    try:
+        session.rollback()
+    except Exception:  # the connection may be gone; the pool will replace it
+        log.debug("rollback failed", exc_info=True)
+    session.info.pop("after_commit", None)
+    session.close()
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """One transaction: commit on success, roll back on any exception, then run after-commit work."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 from sqlalchemy import text
 
 from trackly.devhost import load_local_settings, resolve_schedule, seconds_until_next
+from trackly.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,14 +54,8 @@ def test_example_settings_file_is_valid_json_with_values() -> None:
     assert data["Values"]["FUNCTIONS_WORKER_RUNTIME"] == "python"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_command_over_real_http(database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "TRACKLY_ENV": "development"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "trackly", "serve", "--port", str(port), "--no-timers"],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import requests
 
 from tests.support.api import Api
 from trackly.config import Settings
+from trackly.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bare_env(**extra: str) -> dict[str, str]:
@@ -39,7 +33,7 @@ def _bare_env(**extra: str) -> dict[str, str]:
 
 
 def test_serve_with_only_database_url_is_development_with_demo_users(database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "trackly", "serve", "--port", str(port), "--no-timers"],
         cwd=ROOT,
@@ -91,7 +85,7 @@ def test_serve_with_only_database_url_is_development_with_demo_users(database_ur
 
 def test_serve_in_production_stays_strict(database_url: str) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "trackly", "serve", "--port", str(_free_port()), "--no-timers"],
+        [sys.executable, "-m", "trackly", "serve", "--port", str(free_port()), "--no-timers"],
         cwd=ROOT,
         env=_bare_env(DATABASE_URL=database_url, TRACKLY_ENV="production"),
         capture_output=True,

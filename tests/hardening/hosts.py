@@ -14,14 +14,9 @@ from pathlib import Path
 import requests
 
 from tests.conftest import BASE_ENV
+from trackly.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class HostProcess:

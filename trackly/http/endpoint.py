@@ -311,7 +311,7 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
         response = _render(spec, result, request_id)
     except Exception as exc:  # every failure becomes a problem document
         if call is not None and call._session is not None:
-            _discard(call._session)
+            db.discard(call._session)
         response = error_response(exc, req, request_id)
     _expose_headers(req, response)
     log.info(
@@ -347,15 +347,6 @@ def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
         response.headers["Vary"] = "Origin"
     elif "origin" not in [v.strip().lower() for v in vary.split(",")]:
         response.headers["Vary"] = f"{vary}, Origin"
-
-
-def _discard(session: Session) -> None:
-    try:
-        session.rollback()
-    except Exception:  # the connection may be gone; the pool will replace it
-        log.debug("rollback failed", exc_info=True)
-    session.info.pop("after_commit", None)
-    session.close()
 
 
 def _request_id(req: func.HttpRequest, invocation_id: str | None) -> str:

@@ -51,7 +51,7 @@ class Run:
         try:
             session.commit()
         except BaseException:
-            _discard(session)
+            db.discard(session)
             raise
         session.close()
         db.run_after_commit(session)
@@ -59,19 +59,10 @@ class Run:
     def discard(self) -> None:
         session, self._session = self._session, None
         if session is not None:
-            _discard(session)
+            db.discard(session)
 
 
 Job = Callable[[Run], None]
-
-
-def _discard(session: Session) -> None:
-    try:
-        session.rollback()
-    except Exception:  # the connection may be gone; the pool will replace it
-        log.debug("rollback failed", exc_info=True)
-    session.info.pop("after_commit", None)
-    session.close()
 
 
 def scheduled(

@@ -84,6 +84,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
+from trackly.loopback import port_is_free
+
 if TYPE_CHECKING:
     from websockets.sync.connection import Connection
 
@@ -971,16 +973,6 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def start_for_local_host(*, port: int = DEFAULT_PORT) -> LocalWebPubSub | None:
     """What `python -m trackly serve` calls: when neither WEBPUBSUB_CONNECTION_STRING nor
     WEBPUBSUB_ENDPOINT is set, start the service on 127.0.0.1 (`port`, or a free one when it is
@@ -992,7 +984,7 @@ def start_for_local_host(*, port: int = DEFAULT_PORT) -> LocalWebPubSub | None:
 
     if get_settings().webpubsub_configured:
         return None
-    service = LocalWebPubSub(port=port if _port_is_free(port) else 0, echo=True).start()
+    service = LocalWebPubSub(port=port if port_is_free(port) else 0, echo=True).start()
     atexit.register(service.stop)
     os.environ["WEBPUBSUB_CONNECTION_STRING"] = service.connection_string
     reset_settings()
