@@ -6,8 +6,8 @@ call puts both sides under the same load).
 
 "before" runs the list as it was before labels/assignee/comment counts: the page query alone
 (issues + creator/editor names), the total and the attachments, rendered without the new fields.
-"now" is `trackly.issues.service.list_issues` (the page query wrapped with the assignee name,
-labels and comment count). Both render the same 20 issues of the handler bench's list
+"now" is `trackly.issues.service.list_issues` (one page query that also carries the assignee
+name, labels and comment count). Both render the same 20 issues of the handler bench's list
 (OPEN or TRIAGED, by severity) for a MAINTAINER, and are serialized to JSON.
 """
 
@@ -30,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     apply_environment(bench_url(args.database_url))
 
     from pydantic import TypeAdapter
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from trackly import db
     from trackly.attachments import service as attachments
     from trackly.issues import service, workflow
+    from trackly.issues.access import visible
     from trackly.issues.schemas import IssueListQuery, IssueOut
-    from trackly.models import Role, User
+    from trackly.models import Issue, Role, User
 
     query = IssueListQuery.model_validate({"status": ["OPEN", "TRIAGED"], "sort": "-severity", "limit": 20})
     dump = TypeAdapter(list[IssueOut]).dump_json
@@ -46,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         viewer = session.scalars(select(User).where(User.role == Role.MAINTAINER).limit(1)).one()
 
         def before() -> bytes:
-            page_query, count_query = service.list_queries(query, viewer=viewer)
+            # list_queries as it was: the page query over issues and creator/editor names only.
+            where = service._filters(query, viewer)
+            page_query = service.page_query(service._page_rows(), query, viewer=viewer, where=where)
+            count_query = visible(select(func.count()).select_from(Issue), viewer).where(*where)
             rows = session.execute(page_query).all()[: query.limit]
             from_counters = service.counter_total_query(query, viewer=viewer)
             session.scalar(count_query if from_counters is None else from_counters)

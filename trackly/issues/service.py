@@ -133,8 +133,8 @@ PageSelect = Select[Issue, str, str | None]
 
 
 def _page_rows() -> PageSelect:
-    """Issues with their creator's and last editor's names (the list's page query: its plan is
-    served by the list indexes; the rest of a row comes from `_extras`)."""
+    """Issues with their creator's and last editor's names (the columns the list's order and
+    filters work on; `_rows` adds what else a row renders)."""
     return (
         select(Issue, Creator.full_name, Updater.full_name)
         .join(Creator, Creator.id == Issue.created_by)
@@ -148,27 +148,11 @@ def _assignee_name_column(source: Any = Issue) -> ColumnElement[str | None]:
 
 @lru_cache(maxsize=1)
 def _rows() -> RowSelect:
-    """One issue with everything it renders, in one query. Built once (statements are immutable;
-    `.where()` returns a new one): the correlated subqueries cost more CPU to build than to run."""
+    """Issues with everything a row renders, in one query (one issue and the list's pages alike).
+    Built once (statements are immutable; `.where()` returns a new one): the correlated
+    subqueries cost more CPU to build than to run. In a page they run only for the rows the
+    LIMIT keeps (PostgreSQL evaluates output subqueries above the index scan or the sort)."""
     return _page_rows().add_columns(_assignee_name_column(), _labels_column(), _comment_count_column())
-
-
-@lru_cache(maxsize=1)
-def _extras_query() -> Select[uuid.UUID, str | None, Any, int]:
-    # Built once: constructing the correlated subqueries costs more CPU than running them.
-    return select(Issue.id, _assignee_name_column(), _labels_column(), _comment_count_column()).where(
-        Issue.id.in_(bindparam("ids", expanding=True))
-    )
-
-
-def _extras(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, tuple[str | None, Any, int]]:
-    """The assignee's name, labels and comment count of a page of issues: one query whatever the
-    page size (kept out of the page query, whose plan stays on the list indexes)."""
-    if not issue_ids:
-        return {}
-    # Core execution: plain columns need none of the ORM layer.
-    rows = session.connection().execute(_extras_query(), {"ids": issue_ids})
-    return {issue_id: (assignee, labels, count) for issue_id, assignee, labels, count in rows}
 
 
 def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: workflow.Preset) -> IssueOut:
@@ -539,23 +523,31 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return values
 
 
-def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[PageSelect, Select[int]]:
-    """The page query (limit + 1 rows, to know whether more exist) and the total-count query."""
-    where = _filters(query, viewer)
+def page_query(
+    base: SelectT, query: IssueListQuery, *, viewer: User, where: list[ColumnElement[bool]] | None = None
+) -> SelectT:
+    """`base` (a SELECT over the issues) restricted to what `viewer` sees and the list's filters
+    (`where`, when already built), in the list's order from the cursor, limit + 1 rows (to know
+    whether more exist)."""
     columns = SORT_COLUMNS[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
-
-    page_query = visible(_page_rows(), viewer).where(*where)
+    page = visible(base, viewer).where(*(_filters(query, viewer) if where is None else where))
     if query.cursor:
         after = decode_cursor(query.cursor, query.sort)
         key, bound = tuple_(*columns), tuple_(*after)
-        page_query = page_query.where(key < bound if descending else key > bound)
-    page_query = page_query.order_by(*(c.desc() if descending else c.asc() for c in columns))
+        page = page.where(key < bound if descending else key > bound)
+    page = page.order_by(*(c.desc() if descending else c.asc() for c in columns))
     if query.skip:
-        page_query = page_query.offset(query.skip)
-    page_query = page_query.limit(query.limit + 1)
+        page = page.offset(query.skip)
+    return page.limit(query.limit + 1)
+
+
+def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[RowSelect, Select[int]]:
+    """The page query (whole rows: assignee name, labels and comment count included, so a list
+    request runs no per-page extras statement) and the total-count query."""
+    where = _filters(query, viewer)
     count_query = visible(select(func.count()).select_from(Issue), viewer).where(*where)
-    return page_query, count_query
+    return page_query(_rows(), query, viewer=viewer, where=where), count_query
 
 
 def counter_total_query(query: IssueListQuery, *, viewer: User) -> Select[int] | None:
@@ -585,14 +577,9 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
     else:
         from_counters = counter_total_query(query, viewer=viewer)
         total = session.scalar(count_query if from_counters is None else from_counters) or 0
-    ids = [row[0].id for row in rows]
-    files = attachments.active_for_issues(ids, session=session)
-    extras = _extras(ids, session=session)
+    files = attachments.active_for_issues([row[0].id for row in rows], session=session)
     preset = workflow.active_preset()
-    items = [
-        _out(IssueRow(*row, *extras[row[0].id]), files[row[0].id], viewer=viewer, preset=preset)
-        for row in rows
-    ]
+    items = [_out(IssueRow(*row), files[row[0].id], viewer=viewer, preset=preset) for row in rows]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
     return IssuePage(items=items, total=total, next_cursor=next_cursor)
 
