@@ -22,13 +22,16 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     ColumnElement,
+    ColumnExpressionArgument,
     Select,
     bindparam,
     cast,
+    column,
     delete,
     func,
     literal_column,
     select,
+    table,
     tuple_,
     type_coerce,
 )
@@ -91,10 +94,16 @@ def version_matches(issue_id: uuid.UUID, version: int, tags: list[str]) -> bool:
     return "*" in tags or any(tag == current or tag.startswith(prefix) for tag in tags)
 
 
-def _labels_column(source: Any = Issue) -> ColumnElement[Any]:
-    """The issue's labels as a JSON array sorted by name (a correlated subquery: no extra query)."""
+def _extra_columns(
+    issue_id: ColumnExpressionArgument[uuid.UUID],
+    assignee_id: ColumnExpressionArgument[uuid.UUID | None],
+    *correlate: Any,
+) -> tuple[ColumnElement[str | None], ColumnElement[Any], ColumnElement[int]]:
+    """The assignee's name, the labels (a JSON array sorted by name) and the comment count of the
+    issue `issue_id` names: correlated subqueries, so a row comes with them in the same query."""
+    assignee = select(User.full_name).where(User.id == assignee_id).correlate(*correlate).scalar_subquery()
     label = func.json_build_object("id", Label.id, "name", Label.name, "color", Label.color)
-    return type_coerce(
+    labels = type_coerce(
         select(
             func.coalesce(
                 func.json_agg(aggregate_order_by(label, func.lower(Label.name))), literal_column("'[]'::json")
@@ -102,21 +111,15 @@ def _labels_column(source: Any = Issue) -> ColumnElement[Any]:
         )
         .select_from(IssueLabel)
         .join(Label, Label.id == IssueLabel.label_id)
-        .where(IssueLabel.issue_id == source.id)
-        .correlate(source)
+        .where(IssueLabel.issue_id == issue_id)
+        .correlate(*correlate)
         .scalar_subquery(),
         JSON,
     )
-
-
-def _comment_count_column(source: Any = Issue) -> ColumnElement[int]:
-    return (
-        select(func.count())
-        .select_from(Comment)
-        .where(Comment.issue_id == source.id)
-        .correlate(source)
-        .scalar_subquery()
-    )
+    comments = (
+        select(func.count()).select_from(Comment).where(Comment.issue_id == issue_id).correlate(*correlate)
+    ).scalar_subquery()
+    return assignee, labels, comments
 
 
 class IssueRow(NamedTuple):
@@ -133,26 +136,21 @@ PageSelect = Select[Issue, str, str | None]
 
 
 def _page_rows() -> PageSelect:
-    """Issues with their creator's and last editor's names (the columns the list's order and
-    filters work on; `_rows` adds what else a row renders)."""
+    """Issues with their creator's and last editor's names (the list's page: the columns its order
+    and filters work on; `_rows` and `_page_rows_out` add what else a row renders)."""
     return (
-        select(Issue, Creator.full_name, Updater.full_name)
+        select(Issue, Creator.full_name.label("creator_name"), Updater.full_name.label("updater_name"))
         .join(Creator, Creator.id == Issue.created_by)
         .outerjoin(Updater, Updater.id == Issue.updated_by)
     )
 
 
-def _assignee_name_column(source: Any = Issue) -> ColumnElement[str | None]:
-    return select(User.full_name).where(User.id == source.assignee_id).correlate(source).scalar_subquery()
-
-
 @lru_cache(maxsize=1)
 def _rows() -> RowSelect:
-    """Issues with everything a row renders, in one query (one issue and the list's pages alike).
-    Built once (statements are immutable; `.where()` returns a new one): the correlated
-    subqueries cost more CPU to build than to run. In a page they run only for the rows the
-    LIMIT keeps (PostgreSQL evaluates output subqueries above the index scan or the sort)."""
-    return _page_rows().add_columns(_assignee_name_column(), _labels_column(), _comment_count_column())
+    """One issue with everything it renders, in one query (the list has `_page_rows_out`). Built
+    once (statements are immutable; `.where()` returns a new one): the correlated subqueries cost
+    more CPU to build than to run."""
+    return _page_rows().add_columns(*_extra_columns(Issue.id, Issue.assignee_id, Issue))
 
 
 def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: workflow.Preset) -> IssueOut:
@@ -542,12 +540,33 @@ def page_query(
     return page.limit(query.limit + 1)
 
 
+# The list's page is a MATERIALIZED CTE: PostgreSQL plans it on its own, as the list was planned
+# without the extras (inlined, the per-row cost of the extras can tip the page off its index when
+# the estimates are tiny), and the extras run for its rows only.
+_PAGE = "page"
+
+
+@lru_cache(maxsize=1)
+def _page_rows_out() -> RowSelect:
+    """Rows of the page CTE with the extras. Built once against a stand-in table of the CTE's name
+    and columns (an ORM alias of a request's own CTE costs more to build than the query to run);
+    each request only attaches its CTE (`add_cte`)."""
+    page = table(_PAGE, *(column(c.key, c.type) for c in _page_rows().subquery().c))
+    issue = aliased(Issue, page, adapt_on_names=True)
+    extras = _extra_columns(page.c.id, page.c.assignee_id, page)
+    return select(issue, page.c.creator_name, page.c.updater_name, *extras)
+
+
 def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[RowSelect, Select[int]]:
     """The page query (whole rows: assignee name, labels and comment count included, so a list
     request runs no per-page extras statement) and the total-count query."""
     where = _filters(query, viewer)
+    page = page_query(_page_rows(), query, viewer=viewer, where=where).cte(_PAGE).prefix_with("MATERIALIZED")
+    # No ORDER BY outside: a CTE scan returns the page's rows in the order they were stored, the
+    # page's own ORDER BY (no join or aggregate outside to reorder them).
+    rows = _page_rows_out().add_cte(page)
     count_query = visible(select(func.count()).select_from(Issue), viewer).where(*where)
-    return page_query(_rows(), query, viewer=viewer, where=where), count_query
+    return rows, count_query
 
 
 def counter_total_query(query: IssueListQuery, *, viewer: User) -> Select[int] | None:
