@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -164,3 +165,79 @@ def test_list_queries_are_served_by_indexes(
         assert index in with_cursor.split("\n")[0], with_cursor
         if "q" not in params and "status" not in params:
             assert "Index Cond" in with_cursor.split("\n")[0], with_cursor
+
+
+def test_a_created_issue_is_stored_as_rendered_with_cached_inserts(
+    as_maintainer: Api, maintainer: Any, engine: Engine
+) -> None:
+    """Create writes the issue, its watcher and its event with prebuilt Core inserts (no ORM
+    flush, no re-read): the stored row must be what the response shows, the database still fills
+    the computed columns and the counters, and each insert is compiled once, then cached."""
+    from sqlalchemy import event
+    from sqlalchemy.engine.default import DefaultDialect
+
+    hits: dict[str, list[Any]] = {"ISSUES": [], "WATCHERS": [], "EVENTS": []}
+
+    def seen(*args: Any) -> None:  # conn, cursor, statement, parameters, context, executemany
+        statement, context = args[2], args[4]
+        for table, found in hits.items():
+            if statement.lstrip().upper().startswith(f"INSERT INTO {table} "):
+                found.append(context.cache_hit)
+
+    app_engine = db.get_engine()
+    event.listen(app_engine, "after_cursor_execute", seen)
+    try:
+        first = new_issue(as_maintainer, title="Printer on fire", severity="HIGH")
+        second = new_issue(as_maintainer, title="Scanner on fire")
+    finally:
+        event.remove(app_engine, "after_cursor_execute", seen)
+    for found in hits.values():
+        assert len(found) == 2
+        assert found[1] == DefaultDialect.CACHE_HIT, hits
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT title, description, severity, status, created_by, updated_by, created_at,"
+                " updated_at, version, severity_rank, search_vector @@ to_tsquery('english', 'printer')"
+                " FROM issues WHERE id = :id"
+            ),
+            {"id": first["id"]},
+        ).one()
+        watching = conn.execute(
+            text("SELECT user_id FROM watchers WHERE issue_id = :id"), {"id": first["id"]}
+        ).scalars()
+        counted = conn.execute(
+            text("SELECT sum(n) FROM issue_counts WHERE created_by = :u"), {"u": maintainer.id}
+        ).scalar_one()
+    assert (row.title, row.description, row.severity, row.status, row.version) == (
+        first["title"], first["description"], "HIGH", "OPEN", 1,
+    )  # fmt: skip
+    assert row.created_by == row.updated_by == maintainer.id
+    assert row.created_at == row.updated_at == datetime.fromisoformat(first["created_at"])
+    assert row.severity_rank > 0 and row[10] is True
+    assert list(watching) == [maintainer.id]
+    assert counted == 2
+    recorded = events(engine, first["id"])
+    assert [(e["type"], e["actor_id"], e["audience_owner_id"]) for e in recorded] == [
+        ("issue_created", maintainer.id, maintainer.id)
+    ]
+    assert recorded[0]["payload"]["changes"]["title"] == [None, "Printer on fire"]
+    assert second["version"] == 1
+
+
+def test_create_goes_through_no_orm_flush(as_maintainer: Api, maintainer: Any) -> None:
+    """The issue, watcher and event rows are written by Core inserts: the session's unit of work
+    never flushes (the ORM's add, flush and refresh were most of create's cost)."""
+    from sqlalchemy import event
+
+    from trackly.issues.schemas import IssueCreate
+
+    flushed: list[object] = []
+    with db.session_scope() as session:
+        actor = session.get(User, maintainer.id)
+        assert actor is not None
+        event.listen(session, "after_flush", lambda s, _ctx: flushed.append(list(s.new)))
+        out = service.create_issue(IssueCreate(title="Core only"), actor=actor, session=session)
+        assert flushed == []
+    assert as_maintainer.get(f"issues/{out.id}").json()["title"] == "Core only"

@@ -46,7 +46,7 @@ def record_event(type_: str, issue: Any, actor: Any, *, delete_issue: bool = Fal
         )
         if delete_issue:
             session.delete(row)
-        return event.id
+        return event
 
 
 def make_issue(owner: Any, title: str = "Printer on fire") -> Any:

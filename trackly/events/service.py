@@ -13,10 +13,12 @@ Payload convention (the history, live updates and statistics all read it):
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from trackly import clock
 from trackly.events.types import UNNOTIFIED, EventType
@@ -56,8 +58,8 @@ def record(
     actor: User | None,
     changes: dict[str, list[Any]] | None = None,
     extra: dict[str, Any] | None = None,
-) -> Event:
-    """Add one event row for `issue` to the session's transaction (flushed, so `id` is set)."""
+) -> int:
+    """Insert one event row for `issue` in the session's transaction; returns its id."""
     payload: dict[str, Any] = {
         "changes": changes or {},
         "issue": issue_snapshot(issue),
@@ -65,29 +67,42 @@ def record(
     }
     if extra:
         payload.update(extra)
-    event = Event(
-        type=type.value,
-        issue_id=issue.id,
-        actor_id=actor.id if actor else None,
-        audience_owner_id=issue.created_by,
-        payload=payload,
-        created_at=clock.now(),
-    )
-    session.add(event)
+    # Pending ORM changes (e.g. the issue's new version) are written first, as the ORM flush did.
     session.flush()
+    now = clock.now()
+    actor_id = actor.id if actor else None
+    event_id: int = session.execute(
+        _insert_event(),
+        {
+            "type": type.value,
+            "issue_id": issue.id,
+            "actor_id": actor_id,
+            "audience_owner_id": issue.created_by,
+            "payload": payload,
+            "created_at": now,
+        },
+    ).scalar_one()
     if type not in UNNOTIFIED:
         session.execute(
             _NOTIFY_WATCHERS,
             {
-                "event_id": event.id,
-                "now": event.created_at,
+                "event_id": event_id,
+                "now": now,
                 "issue_id": issue.id,
-                "actor_id": event.actor_id,
+                "actor_id": actor_id,
                 "owner_id": issue.created_by,
             },
         )
-    _after_commit_publish(session, event.id)
-    return event
+    _after_commit_publish(session, event_id)
+    return event_id
+
+
+@lru_cache(maxsize=1)
+def _insert_event() -> ReturningInsert[int]:
+    # A Core insert on the table, built once: one cached statement and one round trip, without
+    # the ORM unit of work (an identity-mapped Event that nothing reads afterwards).
+    table = Event.metadata.tables[Event.__tablename__]
+    return insert(table).returning(table.c.id)
 
 
 def _after_commit_publish(session: Session, event_id: int) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from trackly import clock
 from trackly.auth.policy import Action, Facts, require
@@ -25,12 +27,20 @@ from trackly.watchers.schemas import WatcherOut, WatchOut
 def watch(issue_id: uuid.UUID, user_id: uuid.UUID, *, session: Session) -> bool:
     """Make `user_id` watch the issue; True when they were not watching yet."""
     added = session.execute(
-        insert(Watcher)
-        .values(issue_id=issue_id, user_id=user_id, created_at=clock.now())
-        .on_conflict_do_nothing(index_elements=[Watcher.issue_id, Watcher.user_id])
-        .returning(Watcher.user_id)
+        _insert_watcher(), {"issue_id": issue_id, "user_id": user_id, "created_at": clock.now()}
     ).first()
     return added is not None
+
+
+@lru_cache(maxsize=1)
+def _insert_watcher() -> ReturningInsert[uuid.UUID]:
+    # Core on the table, built once: a cached statement, without the ORM's bulk-insert path.
+    table = Watcher.metadata.tables[Watcher.__tablename__]
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.issue_id, table.c.user_id])
+        .returning(table.c.user_id)
+    )
 
 
 def watch_all(issue_id: uuid.UUID, user_ids: Iterable[uuid.UUID], *, session: Session) -> None:
