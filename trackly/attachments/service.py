@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import quote
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -494,33 +494,28 @@ def cleanup(*, session: Session, settings: Settings, now: datetime | None = None
     # Never before the upload SAS has expired, so no upload can land after we looked.
     cutoff = now - max(PENDING_MAX_AGE, timedelta(minutes=settings.UPLOAD_SAS_MINUTES + 10))
 
-    stale = session.scalars(
-        select(Attachment)
-        .where(Attachment.status == AttachmentStatus.PENDING, Attachment.created_at < cutoff)
-        .order_by(Attachment.created_at)
-        .limit(CLEANUP_BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
-    for attachment in stale:
-        storage.delete_blob(store, attachment.blob_name)
-        report.removed_blob_names.append(attachment.blob_name)
-        session.delete(attachment)
-        report.pending_removed += 1
-    session.flush()
+    def remove_old(condition: ColumnElement[bool]) -> int:
+        rows = session.scalars(
+            select(Attachment)
+            .where(condition)
+            .order_by(Attachment.created_at)
+            .limit(CLEANUP_BATCH)
+            .with_for_update(skip_locked=True)  # a completion or claim in progress keeps its row
+        ).all()
+        for attachment in rows:
+            storage.delete_blob(store, attachment.blob_name)
+            report.removed_blob_names.append(attachment.blob_name)
+            session.delete(attachment)
+        session.flush()
+        return len(rows)
 
-    unclaimed = session.scalars(
-        select(Attachment)
-        .where(Attachment.issue_id.is_(None), Attachment.created_at < now - UNCLAIMED_MAX_AGE)
-        .order_by(Attachment.created_at)
-        .limit(CLEANUP_BATCH)
-        .with_for_update(skip_locked=True)  # a claim in progress keeps its row
-    ).all()
-    for attachment in unclaimed:
-        storage.delete_blob(store, attachment.blob_name)
-        report.removed_blob_names.append(attachment.blob_name)
-        session.delete(attachment)
-        report.unclaimed_removed += 1
-    session.flush()
+    report.pending_removed = remove_old(
+        and_(Attachment.status == AttachmentStatus.PENDING, Attachment.created_at < cutoff)
+    )
+    # Uploads of POST /files/upload that no issue claimed within a day.
+    report.unclaimed_removed = remove_old(
+        and_(Attachment.issue_id.is_(None), Attachment.created_at < now - UNCLAIMED_MAX_AGE)
+    )
 
     batch: list[tuple[str, uuid.UUID]] = []
     for blob in storage.list_blobs(store, BLOB_PREFIX):
