@@ -14,13 +14,16 @@ What it creates (the existing rows of these tables are removed first):
   descriptions built from a vocabulary so full-text search finds things.
 - events as the issues service writes them (trackly/events/service.py): one issue_created per
   issue and a status-change history OPEN -> TRIAGED -> IN_PROGRESS -> DONE that ends in the
-  issue's current status; payload.changes, payload.issue (snapshot after the change),
-  payload.actor_name. All marked published (the outbox timer has nothing to do).
+  issue's current status; payload.changes, payload.issue (snapshot after the change, assignee
+  included), payload.actor_name. An issue's events (comments included) are inserted in time
+  order, so their ids follow their created_at. All marked published (the outbox timer has
+  nothing to do).
 - attachments: about one issue in eight has one or two ACTIVE attachment rows (fake blob names).
 - collaboration: 12 labels; three issues in four carry one or two; issues that left OPEN are
-  mostly assigned to the staff member who moved them; 0-3 comments per issue (1.5 on average,
-  the first by staff), each with its comment_added event; the creator, the assignee and the
-  commenters watch.
+  mostly assigned to the staff member who moved them (half of them in the PATCH of the first
+  status change, half by an issue_assigned event before it); 0-3 comments per issue (1.5 on
+  average, the first by staff), each with its comment_added event whose snapshot shows the issue
+  as it was at that moment; the creator, the assignee and the commenters watch.
 daily_stats is left empty, so the statistics backfill has work to do.
 """
 
@@ -262,38 +265,8 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
             FROM stage
             """
         )
-        snapshot = (
-            "jsonb_build_object('title', s.title, 'status', {status}, 'severity', s.severity, "
-            "'created_by', s.created_by::text, 'created_at', to_jsonb(s.created_at))"
-        )
-        cur.execute(
-            f"""
-            INSERT INTO events (type, issue_id, actor_id, audience_owner_id, payload,
-                                created_at, published_at)
-            SELECT type, issue_id, actor_id, audience_owner_id, payload, at, at FROM (
-              SELECT s.g, 0 AS step, 'issue_created' AS type, s.id AS issue_id, s.created_by AS actor_id,
-                     s.created_by AS audience_owner_id,
-                     jsonb_build_object(
-                       'changes', jsonb_build_object('title', jsonb_build_array(NULL, s.title),
-                                                     'description', jsonb_build_array(NULL, s.description),
-                                                     'severity', jsonb_build_array(NULL, s.severity),
-                                                     'status', jsonb_build_array(NULL, 'OPEN')),
-                       'issue', {snapshot.format(status="'OPEN'")},
-                       'actor_name', s.reporter_name) AS payload,
-                     s.created_at AS at
-              FROM stage s
-              UNION ALL
-              SELECT s.g, k, 'issue_status_changed', s.id, s.staff_id, s.created_by,
-                     jsonb_build_object(
-                       'changes', jsonb_build_object('status',
-                           jsonb_build_array(({statuses})[k], ({statuses})[k + 1])),
-                       'issue', {snapshot.format(status=f"({statuses})[k + 1]")},
-                       'actor_name', s.staff_name),
-                     s.created_at + (s.last_change - s.created_at) * k / s.steps
-              FROM stage s, generate_series(1, s.steps) k
-            ) e ORDER BY at, g, step
-            """
-        )
+        _stage_history(cur)
+        _insert_events(cur, statuses)
         cur.execute(
             """
             INSERT INTO attachments (id, issue_id, uploaded_by, blob_name, filename, content_type,
@@ -338,8 +311,117 @@ def seed(url: str, issues: int, chunk: int = 100_000) -> dict[str, Any]:
     return {"counts": counts, "seconds": elapsed}
 
 
+def _step_at(k: str) -> str:
+    """When status step `k` of a staged issue `s` happened (its steps spread evenly to last_change)."""
+    return f"s.created_at + (s.last_change - s.created_at) * {k} / s.steps"
+
+
+def _insert_events(cur: Any, statuses: str) -> None:
+    """The events of the staged issues and comments, in one statement ordered by time (an issue's
+    events get ids in the order they happened)."""
+    # The snapshot after the change, as trackly.events.service.issue_snapshot writes it.
+    snapshot = (
+        "jsonb_build_object('title', s.title, 'status', {status}, 'severity', s.severity, "
+        "'created_by', s.created_by::text, 'created_at', to_jsonb(s.created_at), "
+        "'assignee_id', {assignee})"
+    )
+    assignee_then = "CASE WHEN s.assigned_at <= {at} THEN s.staff_id::text END"
+    step_snapshot = snapshot.format(
+        status=f"({statuses})[k + 1]", assignee=assignee_then.format(at=_step_at("k"))
+    )
+    comment_snapshot = snapshot.format(
+        status=f"({statuses})[c.reached + 1]", assignee=assignee_then.format(at="c.at")
+    )
+    cur.execute(
+        f"""
+        INSERT INTO events (type, issue_id, actor_id, audience_owner_id, payload,
+                            created_at, published_at)
+        SELECT type, issue_id, actor_id, audience_owner_id, payload, at, at FROM (
+          SELECT s.g, 0 AS step, 'issue_created' AS type, s.id AS issue_id, s.created_by AS actor_id,
+                 s.created_by AS audience_owner_id,
+                 jsonb_build_object(
+                   'changes', jsonb_build_object('title', jsonb_build_array(NULL, s.title),
+                                                 'description', jsonb_build_array(NULL, s.description),
+                                                 'severity', jsonb_build_array(NULL, s.severity),
+                                                 'status', jsonb_build_array(NULL, 'OPEN')),
+                   'issue', {snapshot.format(status="'OPEN'", assignee="NULL")},
+                   'actor_name', s.reporter_name) AS payload,
+                 s.created_at AS at
+          FROM stage s
+          UNION ALL
+          SELECT s.g, 0.5, 'issue_assigned', s.id, s.staff_id, s.created_by,
+                 jsonb_build_object(
+                   'changes', jsonb_build_object('assignee_id',
+                                                 jsonb_build_array(NULL, s.staff_id::text)),
+                   'issue', {snapshot.format(status="'OPEN'", assignee="s.staff_id::text")},
+                   'actor_name', s.staff_name),
+                 s.assigned_at
+          FROM stage s
+          WHERE s.g % 5 IN (3, 4) AND s.assigned_at IS NOT NULL
+          UNION ALL
+          SELECT s.g, k, 'issue_status_changed', s.id, s.staff_id, s.created_by,
+                 jsonb_build_object(
+                   'changes', jsonb_build_object('status',
+                       jsonb_build_array(({statuses})[k], ({statuses})[k + 1]))
+                     || CASE WHEN k = 1 AND s.g % 5 IN (1, 2) THEN
+                          jsonb_build_object('assignee_id', jsonb_build_array(NULL, s.staff_id::text))
+                        ELSE '{{}}'::jsonb END,
+                   'issue', {step_snapshot},
+                   'actor_name', s.staff_name),
+                 {_step_at("k")}
+          FROM stage s, generate_series(1, s.steps) k
+          UNION ALL
+          SELECT s.g, 10 + c.k, 'comment_added', s.id, c.author_id, s.created_by,
+                 jsonb_build_object(
+                   'changes', jsonb_build_object('body', jsonb_build_array(NULL, c.body)),
+                   'issue', {comment_snapshot},
+                   'actor_name', c.author_name,
+                   'comment', jsonb_build_object('id', c.id::text, 'author_id', c.author_id::text,
+                                                 'staff_response', c.k % 2 = 1)),
+                 c.at
+          FROM stage_comments c JOIN stage s ON s.id = c.issue_id
+        ) e ORDER BY at, g, step
+        """
+    )
+
+
+def _stage_history(cur: Any) -> None:
+    """What the events of the staged issues need besides `stage`:
+    - `stage.assigned_at`: when the issue got its assignee (NULL: never): g % 5 in (1, 2) in the
+      PATCH of the first status change, g % 5 in (3, 4) by an issue_assigned event halfway to it;
+    - `stage_comments`: comment k of an issue, the first by the staff member, then alternating
+      with the reporter, spread over the issue's life; `reached` is how many status steps were
+      taken by then (its comment_added snapshot shows the issue as it was at that moment)."""
+    cur.execute(
+        f"""
+        ALTER TABLE stage ADD COLUMN assigned_at timestamptz;
+        UPDATE stage s SET assigned_at = CASE
+            WHEN s.g % 5 IN (1, 2) THEN {_step_at("1")}
+            ELSE s.created_at + (s.last_change - s.created_at) / (2 * s.steps) END
+        WHERE s.steps > 0 AND s.g % 5 <> 0;
+        """
+    )
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE stage_comments ON COMMIT DROP AS
+        SELECT c.*, (SELECT count(*) FROM generate_series(1, s.steps) j WHERE {_step_at("j")} <= c.at)::int
+                      AS reached
+        FROM (
+          SELECT gen_random_uuid() AS id, s.id AS issue_id, k,
+                 CASE WHEN k % 2 = 1 THEN s.staff_id ELSE s.created_by END AS author_id,
+                 CASE WHEN k % 2 = 1 THEN s.staff_name ELSE s.reporter_name END AS author_name,
+                 'Comment ' || k || ' on issue ' || s.g || ': ' || left(s.description, 80) AS body,
+                 s.created_at + interval '1 minute' + (s.last_change - s.created_at) * k / 4 AS at
+          FROM stage s, generate_series(1, s.g % 4) k
+        ) c
+        JOIN stage s ON s.id = c.issue_id
+        """
+    )
+
+
 def _seed_collaboration(cur: Any, labels: int) -> None:
-    """Labels, comments (with their events) and watchers of the issues in `stage`."""
+    """Labels, comment rows (their events are written with the others) and watchers of the issues
+    in `stage`."""
     cur.execute(
         f"""
         INSERT INTO issue_labels (issue_id, label_id)
@@ -349,38 +431,10 @@ def _seed_collaboration(cur: Any, labels: int) -> None:
         WHERE s.g % 4 <> 0
         """
     )
-    # Comment k of an issue: the first by the staff member, then alternating with the reporter,
-    # spread over the issue's life.
-    cur.execute(
-        """
-        CREATE TEMP TABLE stage_comments ON COMMIT DROP AS
-        SELECT gen_random_uuid() AS id, s.id AS issue_id, s.created_by AS owner_id, s.title, s.severity,
-               s.created_at AS issue_created_at, k,
-               CASE WHEN k % 2 = 1 THEN s.staff_id ELSE s.created_by END AS author_id,
-               CASE WHEN k % 2 = 1 THEN s.staff_name ELSE s.reporter_name END AS author_name,
-               'Comment ' || k || ' on issue ' || s.g || ': ' || left(s.description, 80) AS body,
-               s.created_at + interval '1 minute' + (s.last_change - s.created_at) * k / 4 AS at
-        FROM stage s, generate_series(1, s.g % 4) k
-        """
-    )
     cur.execute(
         """
         INSERT INTO comments (id, issue_id, author_id, body, version, created_at, updated_at)
         SELECT id, issue_id, author_id, body, 1, at, at FROM stage_comments;
-        INSERT INTO events (type, issue_id, actor_id, audience_owner_id, payload, created_at, published_at)
-        SELECT 'comment_added', c.issue_id, c.author_id, c.owner_id,
-               jsonb_build_object(
-                 'changes', jsonb_build_object('body', jsonb_build_array(NULL, c.body)),
-                 'issue', jsonb_build_object('title', c.title, 'status', i.status, 'severity', c.severity,
-                                             'created_by', c.owner_id::text,
-                                             'created_at', to_jsonb(c.issue_created_at),
-                                             'assignee_id', i.assignee_id::text),
-                 'actor_name', c.author_name,
-                 'comment', jsonb_build_object('id', c.id::text, 'author_id', c.author_id::text,
-                                               'staff_response', c.k % 2 = 1)),
-               c.at, c.at
-        FROM stage_comments c JOIN issues i ON i.id = c.issue_id
-        ORDER BY c.at;
         INSERT INTO watchers (issue_id, user_id, created_at)
         SELECT issue_id, user_id, min(at) FROM (
           SELECT s.id AS issue_id, s.created_by AS user_id, s.created_at AS at FROM stage s
