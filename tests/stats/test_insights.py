@@ -237,3 +237,19 @@ def test_an_incremental_run_never_builds_on_a_row_from_before_the_insights(
     rows, expected = insight_rows(engine), expected_rows(ref, date(2026, 3, 5))
     assert rows[date(2026, 3, 4)] == expected[date(2026, 3, 4)]
     assert rows[date(2026, 3, 5)] == expected[date(2026, 3, 5)]
+
+
+def test_every_change_to_what_is_counted_records_a_state_event() -> None:
+    """The statistics read an issue's state (status, severity, assignee) from its state events
+    only (`service.STATE_EVENT_TYPES`); whatever an update changes, its event must be one."""
+    from itertools import combinations
+
+    from trackly.events.types import EventType
+    from trackly.issues.service import TRACKED_FIELDS, _update_event_type
+
+    for size in range(1, len(TRACKED_FIELDS) + 1):
+        for fields in combinations(TRACKED_FIELDS, size):
+            kind = _update_event_type({name: [None, "x"] for name in fields})
+            if {"status", "severity", "assignee_id"} & set(fields):
+                assert kind in service.STATE_EVENT_TYPES, (fields, kind)
+    assert {EventType.ISSUE_CREATED, EventType.ISSUE_DELETED} <= set(service.STATE_EVENT_TYPES)
