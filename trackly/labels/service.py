@@ -61,9 +61,13 @@ def list_labels(*, session: Session) -> list[LabelOut]:
     ]
 
 
-def get_label(label_id: uuid.UUID, *, session: Session, for_update: bool = False) -> Label:
+def get_label(
+    label_id: uuid.UUID, *, session: Session, for_update: bool = False, for_share: bool = False
+) -> Label:
     query = select(Label).where(Label.id == label_id)
-    label = session.scalar(query.with_for_update() if for_update else query)
+    if for_update or for_share:
+        query = query.with_for_update(read=for_share and not for_update)
+    label = session.scalar(query)
     if label is None:
         raise NotFound("Label not found.")
     return label
@@ -136,11 +140,15 @@ def _change(
     if_match: list[str] | None,
     session: Session,
 ) -> IssueOut:
+    # The label first, then the issue: the order in which a rename and a deletion lock them (the
+    # label, then the issues carrying it), so none of them can deadlock another. Shared: a
+    # concurrent rename finishes before this change or waits for it, so the labels stored on the
+    # issue (migration 0007) show the name that wins.
+    label = get_label(label_id, session=session, for_share=True)
     row = issues.locked(issue_id, actor, session=session)
     issue = row.issue
     require(actor, Action.ISSUE_LABEL, Facts(owner_id=issue.created_by, issue_status=issue.status))
     issues.check_if_match(issue, if_match)
-    label = get_label(label_id, session=session)
     if add:
         changed = (
             session.execute(
