@@ -203,7 +203,7 @@ class UserFactory:
 
         self.count += 1
         user = User(
-            email=email or f"user{self.count}-{uuid.uuid4().hex[:6]}@example.com",
+            email=email or f"user{self.count}-{uuid.uuid4().hex}@example.com",
             full_name=full_name or f"{role.title()} {self.count}",
             role=Role(role),
             password_hash=_hash(password),
