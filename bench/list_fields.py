@@ -43,13 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     dump = TypeAdapter(list[IssueOut]).dump_json
     old_fields = {"assignee_id", "assignee_name", "labels", "comment_count"}
 
+    # The page query as it was: issues with their creator's and last editor's names.
+    before_rows = (
+        select(Issue, service.Creator.full_name, service.Updater.full_name)
+        .join(service.Creator, service.Creator.id == Issue.created_by)
+        .outerjoin(service.Updater, service.Updater.id == Issue.updated_by)
+    )
+
     with db.session_scope() as session:
         viewer = session.scalars(select(User).where(User.role == Role.MAINTAINER).limit(1)).one()
 
         def before() -> bytes:
             # list_queries as it was: the page query over issues and creator/editor names only.
             where = service._filters(query, viewer)
-            page_query = service.page_query(service._page_rows(), query, viewer=viewer, where=where)
+            page_query = service.page_query(before_rows, query, viewer=viewer, where=where)
             count_query = visible(select(func.count()).select_from(Issue), viewer).where(*where)
             rows = session.execute(page_query).all()[: query.limit]
             from_counters = service.counter_total_query(query, viewer=viewer)

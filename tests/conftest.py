@@ -87,6 +87,20 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """A new database with nothing in it (for migration tests), dropped afterwards."""
+    server = make_url(database_url)
+    name = f"trackly_empty_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test that touches the database starts from empty tables."""
@@ -189,7 +203,7 @@ class UserFactory:
 
         self.count += 1
         user = User(
-            email=email or f"user{self.count}-{uuid.uuid4().hex[:6]}@example.com",
+            email=email or f"user{self.count}-{uuid.uuid4().hex}@example.com",
             full_name=full_name or f"{role.title()} {self.count}",
             role=Role(role),
             password_hash=_hash(password),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.collaboration.helpers import event_types, label
-from tests.issues.helpers import new_issue
+from tests.issues.helpers import bulk_issues, new_issue
 from tests.support.api import Api, assert_problem
 
 
@@ -151,3 +152,80 @@ def test_label_filter_all_must_match_and_counts_are_scoped(
     assert counts(as_other_reporter) == {"bug": (1, 1), "ui": (1, 1), "unused": (0, 0)}
     assert unused["name"] == "unused"
     assert reporter.id is not None
+
+
+def test_deleting_a_label_costs_the_same_statements_for_few_or_many_issues(  # noqa: PLR0917 (pytest fixtures)
+    as_admin: Api, admin: Any, maintainer: Any, reporter: Any, other_reporter: Any, engine: Engine
+) -> None:
+    """Each carrier gets a new version and one issue_unlabeled event that notifies its watchers,
+    in a fixed number of statements (not a few per issue)."""
+    from sqlalchemy import event
+
+    from trackly import db
+
+    bulk_issues(engine, reporter.id, 43, every_nth_owner=(4, other_reporter.id))
+    few, many = label(as_admin, "few"), label(as_admin, "many")
+    with engine.begin() as conn:
+        ids = [str(i) for i in conn.execute(text("SELECT id FROM issues ORDER BY created_at")).scalars()]
+        conn.execute(
+            text("INSERT INTO issue_labels SELECT CAST(i AS uuid), :l FROM unnest(CAST(:ids AS text[])) i"),
+            {"ids": ids[:3], "l": few["id"]},
+        )
+        conn.execute(
+            text("INSERT INTO issue_labels SELECT CAST(i AS uuid), :l FROM unnest(CAST(:ids AS text[])) i"),
+            {"ids": ids[3:], "l": many["id"]},
+        )
+        # Watchers: each issue's creator, the maintainer, and the deleting admin (never notified).
+        conn.execute(
+            text(
+                "INSERT INTO watchers (issue_id, user_id) SELECT id, created_by FROM issues "
+                "UNION SELECT id, CAST(:m AS uuid) FROM issues UNION SELECT id, CAST(:a AS uuid) FROM issues"
+            ),
+            {"m": maintainer.id, "a": admin.id},
+        )
+    app_engine = db.get_engine()
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    counted = []
+    event.listen(app_engine, "before_cursor_execute", count)
+    try:
+        for lab, carriers in ((few, 3), (many, 40)):
+            statements.clear()
+            response = as_admin.delete(f"labels/{lab['id']}")
+            assert response.status_code == 200, response.text
+            assert response.json()["issues_updated"] == carriers
+            counted.append(len(statements))
+    finally:
+        event.remove(app_engine, "before_cursor_execute", count)
+    assert counted[0] == counted[1], counted
+
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM issue_labels")).scalar() == 0
+        assert set(conn.execute(text("SELECT version FROM issues")).scalars()) == {2}
+        assert set(conn.execute(text("SELECT updated_by FROM issues")).scalars()) == {admin.id}
+        events = conn.execute(
+            text(
+                "SELECT issue_id, actor_id, audience_owner_id, payload FROM events "
+                "WHERE type = 'issue_unlabeled' ORDER BY id"
+            )
+        ).all()
+        owners = dict(conn.execute(text("SELECT id, created_by FROM issues")).all())
+        notified = conn.execute(
+            text(
+                "SELECT e.issue_id, n.user_id FROM notifications n JOIN events e ON e.id = n.event_id "
+                "ORDER BY 1, 2"
+            )
+        ).all()
+    assert sorted(str(e.issue_id) for e in events) == sorted(ids)  # one event per issue
+    for e in events:
+        assert e.actor_id == admin.id and e.audience_owner_id == owners[e.issue_id]
+        assert e.payload["issue"]["created_by"] == str(owners[e.issue_id])
+        assert e.payload["changes"] == {"labels": [e.payload["label"]["name"], None]}
+        assert e.payload["label"]["deleted"] is True
+    # Every issue's creator and the maintainer; never the actor.
+    assert sorted(notified) == sorted(
+        [(uuid.UUID(i), owners[uuid.UUID(i)]) for i in ids] + [(uuid.UUID(i), maintainer.id) for i in ids]
+    )

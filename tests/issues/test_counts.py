@@ -6,13 +6,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 
 from tests.issues.helpers import bulk_issues, new_issue
 from tests.support.api import Api
@@ -383,19 +382,6 @@ def _wait_for_lock_wait(engine: Engine, timeout: float = 30.0) -> None:
 
 
 # --- (d) the migration ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    server = make_url(database_url)
-    name = f"trackly_counts_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migration_backfills_existing_issues_and_downgrades_cleanly(empty_database: str) -> None:

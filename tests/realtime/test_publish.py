@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests.collaboration.helpers import label
+from tests.issues.helpers import bulk_issues
 from tests.realtime.conftest import make_issue, record_event
 from tests.support.api import Api
 from trackly.realtime.groups import STAFF_GROUP, user_group
@@ -256,4 +259,25 @@ def test_outbox_timer_is_registered_and_runs(
     settings_env(WEBPUBSUB_CONNECTION_STRING=webpubsub.connection_string)
     timer.user_function(LocalTimerRequest(False))
     assert webpubsub.group_ids(STAFF_GROUP) == [event_id]
+    assert _unpublished(engine) == []
+
+
+def test_a_change_to_many_issues_publishes_a_bounded_number_itself_and_the_timer_the_rest(
+    webpubsub: LocalWebPubSub, as_admin: Api, reporter: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trackly.realtime import publisher
+
+    monkeypatch.setattr(publisher, "AFTER_COMMIT_MAX", 5)
+    bulk_issues(engine, reporter.id, 12)
+    bulk = label(as_admin, "bulk")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO issue_labels SELECT id, :l FROM issues"), {"l": bulk["id"]})
+
+    assert as_admin.delete(f"labels/{bulk['id']}").json()["issues_updated"] == 12
+    events = _event_ids(engine)
+    assert len(events) == 12
+    assert [m["id"] for m in webpubsub.group_messages(STAFF_GROUP)] == events[:5]
+    assert _unpublished(engine) == events[5:]
+    assert _drain().published == 7
+    assert sorted(m["id"] for m in webpubsub.group_messages(STAFF_GROUP)) == events
     assert _unpublished(engine) == []

@@ -90,7 +90,9 @@ def _event_comment(comment: Comment) -> dict[str, str | None]:
 
 
 def create_comment(issue_id: uuid.UUID, data: CommentCreate, *, actor: User, session: Session) -> CommentOut:
-    issue = get_visible_issue(issue_id, actor, session=session)
+    # The issue row is locked first, as every other change to the issue does: the comment's
+    # insert updates the issue's comment count (migration 0007's trigger).
+    issue = get_visible_issue(issue_id, actor, session=session, for_update=True)
     require(actor, Action.COMMENT_CREATE, _facts(issue))
     now = clock.now()
     comment = Comment(
@@ -174,7 +176,7 @@ def delete_comment(
     issue_id: uuid.UUID, comment_id: uuid.UUID, *, actor: User, if_match: list[str] | None, session: Session
 ) -> None:
     """The author, or MAINTAINER/ADMIN moderating. Leaves a comment_deleted tombstone."""
-    issue = get_visible_issue(issue_id, actor, session=session)
+    issue = get_visible_issue(issue_id, actor, session=session, for_update=True)
     comment = _locked_comment(issue, comment_id, session=session)
     require(actor, Action.COMMENT_DELETE, _facts(issue, comment))
     _check_if_match(comment, if_match)

@@ -13,6 +13,8 @@ Payload convention (the history, live updates and statistics all read it):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,16 +27,20 @@ from trackly.events.types import UNNOTIFIED, EventType
 from trackly.models import Event, Issue, User
 
 # One notification per watcher who may see the issue now (active; staff, or its creator), except
-# the actor. Visibility is checked again when notifications are read and published.
+# the actor, for each of the given events (one statement however many). Visibility is checked
+# again when notifications are read and published.
 _NOTIFY_WATCHERS = text(
     """
     INSERT INTO notifications (user_id, event_id, created_at)
-    SELECT w.user_id, :event_id, :now
-    FROM watchers w JOIN users u ON u.id = w.user_id
-    WHERE w.issue_id = :issue_id
-      AND w.user_id IS DISTINCT FROM :actor_id
+    SELECT w.user_id, e.id, e.created_at
+    FROM events e
+    JOIN watchers w ON w.issue_id = e.issue_id
+    JOIN users u ON u.id = w.user_id
+    WHERE e.id = ANY(:event_ids)
+      AND w.user_id IS DISTINCT FROM e.actor_id
       AND u.is_active
-      AND (u.role IN ('ADMIN', 'MAINTAINER') OR u.id = :owner_id)
+      AND (u.role IN ('ADMIN', 'MAINTAINER') OR u.id = e.audience_owner_id)
+    ORDER BY e.id, w.user_id
     """
 )
 
@@ -50,6 +56,32 @@ def issue_snapshot(issue: Issue) -> dict[str, Any]:
     }
 
 
+def _row(
+    type: EventType,
+    issue: Issue,
+    *,
+    actor: User | None,
+    changes: dict[str, list[Any]] | None,
+    extra: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "changes": changes or {},
+        "issue": issue_snapshot(issue),
+        "actor_name": actor.full_name if actor else None,
+    }
+    if extra:
+        payload.update(extra)
+    return {
+        "type": type.value,
+        "issue_id": issue.id,
+        "actor_id": actor.id if actor else None,
+        "audience_owner_id": issue.created_by,
+        "payload": payload,
+        "created_at": now,
+    }
+
+
 def record(
     *,
     session: Session,
@@ -60,41 +92,39 @@ def record(
     extra: dict[str, Any] | None = None,
 ) -> int:
     """Insert one event row for `issue` in the session's transaction; returns its id."""
-    payload: dict[str, Any] = {
-        "changes": changes or {},
-        "issue": issue_snapshot(issue),
-        "actor_name": actor.full_name if actor else None,
-    }
-    if extra:
-        payload.update(extra)
     # Pending ORM changes (e.g. the issue's new version) are written first, as the ORM flush did.
     session.flush()
-    now = clock.now()
-    actor_id = actor.id if actor else None
     event_id: int = session.execute(
-        _insert_event(),
-        {
-            "type": type.value,
-            "issue_id": issue.id,
-            "actor_id": actor_id,
-            "audience_owner_id": issue.created_by,
-            "payload": payload,
-            "created_at": now,
-        },
+        _insert_event(), _row(type, issue, actor=actor, changes=changes, extra=extra, now=clock.now())
     ).scalar_one()
     if type not in UNNOTIFIED:
-        session.execute(
-            _NOTIFY_WATCHERS,
-            {
-                "event_id": event_id,
-                "now": now,
-                "issue_id": issue.id,
-                "actor_id": actor_id,
-                "owner_id": issue.created_by,
-            },
-        )
-    _after_commit_publish(session, event_id)
+        session.execute(_NOTIFY_WATCHERS, {"event_ids": [event_id]})
+    _after_commit_publish(session, [event_id])
     return event_id
+
+
+def record_many(
+    *,
+    session: Session,
+    type: EventType,
+    issues: Sequence[Issue],
+    actor: User | None,
+    changes: dict[str, list[Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[int]:
+    """The same change to many issues: one event per issue, exactly as `record` writes it (each
+    with its own snapshot), in a few statements whatever their number (a multi-row insert in
+    batches, one notifications insert). Returns the ids in the order of `issues`."""
+    if not issues:
+        return []
+    session.flush()
+    now = clock.now()
+    rows = [_row(type, issue, actor=actor, changes=changes, extra=extra, now=now) for issue in issues]
+    event_ids = list(session.execute(_insert_events_in_order(), rows).scalars())
+    if type not in UNNOTIFIED:
+        session.execute(_NOTIFY_WATCHERS, {"event_ids": event_ids})
+    _after_commit_publish(session, event_ids)
+    return event_ids
 
 
 @lru_cache(maxsize=1)
@@ -105,15 +135,21 @@ def _insert_event() -> ReturningInsert[int]:
     return insert(table).returning(table.c.id)
 
 
-def _after_commit_publish(session: Session, event_id: int) -> None:
-    """Queue the event for publishing once the transaction commits (live updates fill this in)."""
+@lru_cache(maxsize=1)
+def _insert_events_in_order() -> ReturningInsert[int]:
+    table = Event.metadata.tables[Event.__tablename__]
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def _after_commit_publish(session: Session, event_ids: list[int]) -> None:
+    """Queue the events for publishing once the transaction commits (live updates fill this in)."""
     pending: list[int] | None = session.info.get("publish_event_ids")
     if pending is None:
         pending = session.info["publish_event_ids"] = []
         from trackly import db
 
         db.on_commit(session, lambda: _publish(list(pending)))
-    pending.append(event_id)
+    pending.extend(event_ids)
 
 
 def _publish(event_ids: list[int]) -> None:

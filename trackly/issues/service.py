@@ -19,25 +19,18 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     ColumnElement,
-    ColumnExpressionArgument,
     Insert,
     Select,
     bindparam,
     cast,
-    column,
     delete,
     func,
     insert,
-    literal_column,
     select,
-    table,
     tuple_,
-    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from trackly import clock
@@ -61,11 +54,12 @@ from trackly.issues.schemas import (
     to_utc,
 )
 from trackly.labels.schemas import IssueLabelOut
-from trackly.models import Comment, Event, Issue, IssueCount, IssueLabel, Label, Severity, Status, User
+from trackly.models import Event, Issue, IssueCount, IssueLabel, Label, Severity, Status, User
 from trackly.watchers import service as watchers
 
 Creator = aliased(User, name="creator")
 Updater = aliased(User, name="updater")
+Assignee = aliased(User, name="assignee")
 
 TEXT_FIELDS = frozenset({"title", "description"})
 # Fields in the order they appear in events' `changes`.
@@ -96,34 +90,6 @@ def version_matches(issue_id: uuid.UUID, version: int, tags: list[str]) -> bool:
     return "*" in tags or any(tag == current or tag.startswith(prefix) for tag in tags)
 
 
-def _extra_columns(
-    issue_id: ColumnExpressionArgument[uuid.UUID],
-    assignee_id: ColumnExpressionArgument[uuid.UUID | None],
-    *correlate: Any,
-) -> tuple[ColumnElement[str | None], ColumnElement[Any], ColumnElement[int]]:
-    """The assignee's name, the labels (a JSON array sorted by name) and the comment count of the
-    issue `issue_id` names: correlated subqueries, so a row comes with them in the same query."""
-    assignee = select(User.full_name).where(User.id == assignee_id).correlate(*correlate).scalar_subquery()
-    label = func.json_build_object("id", Label.id, "name", Label.name, "color", Label.color)
-    labels = type_coerce(
-        select(
-            func.coalesce(
-                func.json_agg(aggregate_order_by(label, func.lower(Label.name))), literal_column("'[]'::json")
-            )
-        )
-        .select_from(IssueLabel)
-        .join(Label, Label.id == IssueLabel.label_id)
-        .where(IssueLabel.issue_id == issue_id)
-        .correlate(*correlate)
-        .scalar_subquery(),
-        JSON,
-    )
-    comments = (
-        select(func.count()).select_from(Comment).where(Comment.issue_id == issue_id).correlate(*correlate)
-    ).scalar_subquery()
-    return assignee, labels, comments
-
-
 class IssueRow(NamedTuple):
     issue: Issue
     creator_name: str | None
@@ -133,26 +99,33 @@ class IssueRow(NamedTuple):
     comment_count: int
 
 
-RowSelect = Select[Issue, str, str | None, str | None, Any, int]
-PageSelect = Select[Issue, str, str | None]
-
-
-def _page_rows() -> PageSelect:
-    """Issues with their creator's and last editor's names (the list's page: the columns its order
-    and filters work on; `_rows` and `_page_rows_out` add what else a row renders)."""
-    return (
-        select(Issue, Creator.full_name.label("creator_name"), Updater.full_name.label("updater_name"))
-        .join(Creator, Creator.id == Issue.created_by)
-        .outerjoin(Updater, Updater.id == Issue.updated_by)
-    )
+RowSelect = Select[Issue, str, str | None, str | None, list[dict[str, Any]], int]
 
 
 @lru_cache(maxsize=1)
 def _rows() -> RowSelect:
-    """One issue with everything it renders, in one query (the list has `_page_rows_out`). Built
-    once (statements are immutable; `.where()` returns a new one): the correlated subqueries cost
-    more CPU to build than to run."""
-    return _page_rows().add_columns(*_extra_columns(Issue.id, Issue.assignee_id, Issue))
+    """Issues with everything a row renders, in one query: the creator's and last editor's
+    names (joins), the assignee's name (a primary-key lookup; as a subquery it adds less planning
+    time than a third join: 1.12x against 1.17-1.21x the list before these fields, bench/README.md)
+    and the labels and comment count the row itself carries (kept by the triggers of migration
+    0007). The labels and count are selected as columns, not loaded on the entity, so a row read
+    after a trigger changed them is never stale."""
+    return (
+        select(
+            Issue,
+            Creator.full_name.label("creator_name"),
+            Updater.full_name.label("updater_name"),
+            select(Assignee.full_name)
+            .where(Assignee.id == Issue.assignee_id)
+            .correlate(Issue)
+            .scalar_subquery()
+            .label("assignee_name"),
+            Issue.labels,
+            Issue.comment_count,
+        )
+        .join(Creator, Creator.id == Issue.created_by)
+        .outerjoin(Updater, Updater.id == Issue.updated_by)
+    )
 
 
 def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: workflow.Preset) -> IssueOut:
@@ -554,31 +527,11 @@ def page_query(
     return page.limit(query.limit + 1)
 
 
-# The list's page is a MATERIALIZED CTE: PostgreSQL plans it on its own, as the list was planned
-# without the extras (inlined, the per-row cost of the extras can tip the page off its index when
-# the estimates are tiny), and the extras run for its rows only.
-_PAGE = "page"
-
-
-@lru_cache(maxsize=1)
-def _page_rows_out() -> RowSelect:
-    """Rows of the page CTE with the extras. Built once against a stand-in table of the CTE's name
-    and columns (an ORM alias of a request's own CTE costs more to build than the query to run);
-    each request only attaches its CTE (`add_cte`)."""
-    page = table(_PAGE, *(column(c.key, c.type) for c in _page_rows().subquery().c))
-    issue = aliased(Issue, page, adapt_on_names=True)
-    extras = _extra_columns(page.c.id, page.c.assignee_id, page)
-    return select(issue, page.c.creator_name, page.c.updater_name, *extras)
-
-
 def list_queries(query: IssueListQuery, *, viewer: User) -> tuple[RowSelect, Select[int]]:
-    """The page query (whole rows: assignee name, labels and comment count included, so a list
-    request runs no per-page extras statement) and the total-count query."""
+    """The page query (whole rows: assignee name, labels and comment count included) and the
+    total-count query."""
     where = _filters(query, viewer)
-    page = page_query(_page_rows(), query, viewer=viewer, where=where).cte(_PAGE).prefix_with("MATERIALIZED")
-    # No ORDER BY outside: a CTE scan returns the page's rows in the order they were stored, the
-    # page's own ORDER BY (no join or aggregate outside to reorder them).
-    rows = _page_rows_out().add_cte(page)
+    rows = page_query(_rows(), query, viewer=viewer, where=where)
     count_query = visible(select(func.count()).select_from(Issue), viewer).where(*where)
     return rows, count_query
 

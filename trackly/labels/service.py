@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, cast, delete, func, select
+from sqlalchemy import BigInteger, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from trackly import clock
 from trackly.auth.policy import Action, Facts, require, sees_all_issues
 from trackly.errors import Conflict, NotFound
-from trackly.events.service import record
+from trackly.events.service import record, record_many
 from trackly.events.types import EventType
 from trackly.issues import service as issues
 from trackly.issues.schemas import IssueOut
@@ -61,9 +61,13 @@ def list_labels(*, session: Session) -> list[LabelOut]:
     ]
 
 
-def get_label(label_id: uuid.UUID, *, session: Session, for_update: bool = False) -> Label:
+def get_label(
+    label_id: uuid.UUID, *, session: Session, for_update: bool = False, for_share: bool = False
+) -> Label:
     query = select(Label).where(Label.id == label_id)
-    label = session.scalar(query.with_for_update() if for_update else query)
+    if for_update or for_share:
+        query = query.with_for_update(read=for_share and not for_update)
+    label = session.scalar(query)
     if label is None:
         raise NotFound("Label not found.")
     return label
@@ -100,28 +104,33 @@ def update_label(label_id: uuid.UUID, data: LabelUpdate, *, session: Session) ->
 
 
 def delete_label(label_id: uuid.UUID, *, actor: User, session: Session) -> int:
-    """Delete the label and take it off every issue (one transaction); returns how many issues."""
+    """Delete the label and take it off every issue (one transaction); returns how many issues.
+
+    Set-based whatever the number of carriers: each carrier gets a new version and one
+    issue_unlabeled event, in a fixed number of statements (the events in batches)."""
     label = get_label(label_id, session=session, for_update=True)
+    carried = select(IssueLabel.issue_id).where(IssueLabel.label_id == label.id)
+    # Locked in id order (as the summary triggers of migration 0007 lock them).
     carriers = session.scalars(
-        select(Issue)
-        .join(IssueLabel, IssueLabel.issue_id == Issue.id)
-        .where(IssueLabel.label_id == label.id)
-        .order_by(Issue.id)
-        .with_for_update(of=Issue)
+        select(Issue).where(Issue.id.in_(carried)).order_by(Issue.id).with_for_update()
     ).all()
-    for issue in carriers:
-        issues.touch(issue, actor)
+    session.execute(
+        update(Issue)
+        .where(Issue.id.in_(carried))
+        .values(version=Issue.version + 1, updated_at=clock.now(), updated_by=actor.id),
+        execution_options={"synchronize_session": False},
+    )
+    for issue in carriers:  # the loaded rows now have an older version
+        session.expire(issue, ["version", "updated_at", "updated_by"])
     session.execute(delete(IssueLabel).where(IssueLabel.label_id == label.id))
-    session.flush()
-    for issue in carriers:
-        record(
-            session=session,
-            type=EventType.ISSUE_UNLABELED,
-            issue=issue,
-            actor=actor,
-            changes={"labels": [label.name, None]},
-            extra={"label": {"id": str(label.id), "name": label.name, "deleted": True}},
-        )
+    record_many(
+        session=session,
+        type=EventType.ISSUE_UNLABELED,
+        issues=carriers,
+        actor=actor,
+        changes={"labels": [label.name, None]},
+        extra={"label": {"id": str(label.id), "name": label.name, "deleted": True}},
+    )
     session.delete(label)
     session.flush()
     return len(carriers)
@@ -136,11 +145,15 @@ def _change(
     if_match: list[str] | None,
     session: Session,
 ) -> IssueOut:
+    # The label first, then the issue: the order in which a rename and a deletion lock them (the
+    # label, then the issues carrying it), so none of them can deadlock another. Shared: a
+    # concurrent rename finishes before this change or waits for it, so the labels stored on the
+    # issue (migration 0007) show the name that wins.
+    label = get_label(label_id, session=session, for_share=True)
     row = issues.locked(issue_id, actor, session=session)
     issue = row.issue
     require(actor, Action.ISSUE_LABEL, Facts(owner_id=issue.created_by, issue_status=issue.status))
     issues.check_if_match(issue, if_match)
-    label = get_label(label_id, session=session)
     if add:
         changed = (
             session.execute(

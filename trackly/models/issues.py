@@ -70,6 +70,16 @@ class Issue(Base):
     # At most one assignee (staff); a deleted account leaves the issue unassigned.
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    # What the list renders of the issue's labels ([{id, name, color}] by name) and its number of
+    # comments. Kept by the triggers of migration 0007 (never written by the application).
+    # Deferred: an entity loaded before a trigger changed them would hold stale values, so they
+    # are read as columns of the row queries, always fresh.
+    labels: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb"), deferred=True
+    )
+    comment_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default=text("0"), deferred=True
+    )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False

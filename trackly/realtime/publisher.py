@@ -16,12 +16,25 @@ from trackly.realtime.client import get_client
 
 log = logging.getLogger(__name__)
 
+# The most events one transaction publishes itself, after its commit and before its response.
+# A change to many issues at once (a label deleted from thousands) leaves the rest to the outbox
+# timer, which delivers them in batches within a minute, so no request waits on thousands of sends.
+AFTER_COMMIT_MAX = outbox.BATCH_SIZE
+
 
 def publish_committed(event_ids: list[int]) -> None:
-    """Publish these committed events to Web PubSub; swallow (and log) every error."""
+    """Publish these committed events to Web PubSub (the first AFTER_COMMIT_MAX; the outbox timer
+    sends the rest); swallow (and log) every error."""
     try:
         if not event_ids:
             return
+        if len(event_ids) > AFTER_COMMIT_MAX:
+            log.info(
+                "%d events committed at once; the outbox timer publishes all but the first %d",
+                len(event_ids),
+                AFTER_COMMIT_MAX,
+            )
+            event_ids = event_ids[:AFTER_COMMIT_MAX]
         settings = get_settings()
         if not settings.webpubsub_configured:
             return
