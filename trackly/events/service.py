@@ -92,15 +92,8 @@ def record(
     extra: dict[str, Any] | None = None,
 ) -> int:
     """Insert one event row for `issue` in the session's transaction; returns its id."""
-    # Pending ORM changes (e.g. the issue's new version) are written first, as the ORM flush did.
-    session.flush()
-    event_id: int = session.execute(
-        _insert_event(), _row(type, issue, actor=actor, changes=changes, extra=extra, now=clock.now())
-    ).scalar_one()
-    if type not in UNNOTIFIED:
-        session.execute(_NOTIFY_WATCHERS, {"event_ids": [event_id]})
-    _after_commit_publish(session, [event_id])
-    return event_id
+    ids = record_many(session=session, type=type, issues=[issue], actor=actor, changes=changes, extra=extra)
+    return ids[0]
 
 
 def record_many(
@@ -112,11 +105,12 @@ def record_many(
     changes: dict[str, list[Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[int]:
-    """The same change to many issues: one event per issue, exactly as `record` writes it (each
-    with its own snapshot), in a few statements whatever their number (a multi-row insert in
-    batches, one notifications insert). Returns the ids in the order of `issues`."""
+    """The same change to many issues: one event per issue (each with its issue's snapshot), in a
+    few statements whatever their number (a multi-row insert in batches, one notifications
+    insert). Returns the ids in the order of `issues`."""
     if not issues:
         return []
+    # Pending ORM changes (e.g. the issue's new version) are written first, as the ORM flush did.
     session.flush()
     now = clock.now()
     rows = [_row(type, issue, actor=actor, changes=changes, extra=extra, now=now) for issue in issues]
@@ -128,15 +122,9 @@ def record_many(
 
 
 @lru_cache(maxsize=1)
-def _insert_event() -> ReturningInsert[int]:
-    # A Core insert on the table, built once: one cached statement and one round trip, without
-    # the ORM unit of work (an identity-mapped Event that nothing reads afterwards).
-    table = Event.metadata.tables[Event.__tablename__]
-    return insert(table).returning(table.c.id)
-
-
-@lru_cache(maxsize=1)
 def _insert_events_in_order() -> ReturningInsert[int]:
+    # A Core insert on the table, built once: one cached statement, one round trip for a single
+    # event (several rows per round trip for many), without the ORM unit of work.
     table = Event.metadata.tables[Event.__tablename__]
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 

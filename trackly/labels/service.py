@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, cast, delete, func, select, update
+from sqlalchemy import BigInteger, cast, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -109,19 +109,14 @@ def delete_label(label_id: uuid.UUID, *, actor: User, session: Session) -> int:
     Set-based whatever the number of carriers: each carrier gets a new version and one
     issue_unlabeled event, in a fixed number of statements (the events in batches)."""
     label = get_label(label_id, session=session, for_update=True)
-    carried = select(IssueLabel.issue_id).where(IssueLabel.label_id == label.id)
     # Locked in id order (as the summary triggers of migration 0007 lock them).
     carriers = session.scalars(
-        select(Issue).where(Issue.id.in_(carried)).order_by(Issue.id).with_for_update()
+        select(Issue)
+        .where(Issue.id.in_(select(IssueLabel.issue_id).where(IssueLabel.label_id == label.id)))
+        .order_by(Issue.id)
+        .with_for_update()
     ).all()
-    session.execute(
-        update(Issue)
-        .where(Issue.id.in_(carried))
-        .values(version=Issue.version + 1, updated_at=clock.now(), updated_by=actor.id),
-        execution_options={"synchronize_session": False},
-    )
-    for issue in carriers:  # the loaded rows now have an older version
-        session.expire(issue, ["version", "updated_at", "updated_by"])
+    issues.touch_all(carriers, actor, session=session)
     session.execute(delete(IssueLabel).where(IssueLabel.label_id == label.id))
     record_many(
         session=session,
