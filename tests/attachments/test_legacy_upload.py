@@ -252,3 +252,14 @@ def test_cleanup_removes_orphan_upload_blobs_but_not_fresh_ones(engine: Engine, 
         report = service.cleanup(session=session, settings=get_settings(), now=later)
     assert report.orphan_blobs_removed == 1
     assert _blobs(container) == []
+
+
+@pytest.mark.parametrize(("filename", "saved_as"), [("page.html", "page.html.png"), ("shot.png", "shot.png")])
+def test_a_signed_link_saves_the_file_with_an_extension_of_its_verified_type(
+    as_reporter: Api, filename: str, saved_as: str
+) -> None:
+    """The tokenless link follows the same download rule as the attachment download endpoint."""
+    body = upload(as_reporter, filename=filename).json()
+    sas = requests.get(body["file_url"], allow_redirects=False, timeout=10).headers["Location"]
+    got = requests.get(sas, timeout=10)
+    assert got.headers["Content-Disposition"].startswith(f'attachment; filename="{saved_as}"; ')

@@ -388,6 +388,12 @@ def download_link(
             "This attachment has not been completed"
             + (" (it was rejected)." if attachment.status is AttachmentStatus.REJECTED else " yet.")
         )
+    return read_link(attachment, settings=settings)
+
+
+def read_link(attachment: Attachment, *, settings: Settings) -> DownloadLink:
+    """A read-only SAS URL of an ACTIVE attachment for DOWNLOAD_SAS_MINUTES that forces
+    `Content-Disposition: attachment` (saved under `download_name`) and the verified type."""
     from azure.storage.blob import BlobSasPermissions
 
     content_type = attachment.content_type

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import IO
 
 from sqlalchemy import select
@@ -188,25 +187,13 @@ def open_link(
 ) -> str:
     """A fresh read-only SAS URL for the file a signed link names (403 for a wrong, tampered or
     expired link; 404 when the file is gone)."""
-    from azure.storage.blob import BlobSasPermissions
-
     from trackly.attachments import links
-    from trackly.attachments.service import content_disposition
+    from trackly.attachments.service import read_link
     from trackly.errors import NotFound
 
-    now = clock.now()
-    links.verify(attachment_id, expires, sig, now=now, settings=settings)
+    links.verify(attachment_id, expires, sig, now=clock.now(), settings=settings)
     require_configured(settings)
     attachment = session.get(Attachment, attachment_id)
     if attachment is None or attachment.status is not AttachmentStatus.ACTIVE:
         raise NotFound("This file no longer exists.")
-    content_type = attachment.content_type
-    if sniff.is_text_type(content_type):
-        content_type += "; charset=utf-8"  # verified UTF-8 when it was stored
-    return storage.get_storage(settings).sas_url(
-        attachment.blob_name,
-        permission=BlobSasPermissions(read=True),
-        expires_at=now + timedelta(minutes=settings.DOWNLOAD_SAS_MINUTES),
-        content_disposition=content_disposition(attachment.filename),
-        content_type=content_type,
-    )
+    return read_link(attachment, settings=settings).url
