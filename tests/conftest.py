@@ -215,10 +215,20 @@ class UserFactory:
         return user
 
     def token(self, user: Any) -> str:
-        from trackly.auth.tokens import create_access_token
-        from trackly.config import get_settings
+        """An access token of a new sign-in session, started the way login starts one, so
+        every request made with it runs the production session check."""
+        from sqlalchemy.orm import Session
 
-        return create_access_token(user.id, get_settings())
+        from trackly.auth.sessions import start_session
+        from trackly.config import get_settings
+        from trackly.models import User
+
+        with Session(self.engine) as session:
+            row = session.get(User, user.id)
+            assert row is not None, "users.token needs a user that exists"
+            login = start_session(row, session=session, settings=get_settings())
+            session.commit()
+        return login.tokens.access_token
 
 
 @pytest.fixture

@@ -22,7 +22,9 @@ from tests.conftest import TEST_JWT_SECRET
 from tests.support.api import Api, assert_problem
 
 
-def _claims(user_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
+def _claims(user_id: uuid.UUID, sid: str, /, **overrides: Any) -> dict[str, Any]:
+    """Well-formed access-token claims for the sign-in session `sid`, changed by `overrides`
+    (None drops a claim)."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "iss": "trackly",
@@ -33,6 +35,7 @@ def _claims(user_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
         "exp": now + timedelta(minutes=30),
         "jti": uuid.uuid4().hex,
         "typ": "access",
+        "sid": sid,
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
@@ -52,12 +55,21 @@ def _rsa_key() -> Any:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _forgeries(user_id: uuid.UUID) -> dict[str, str]:
+def _sid(token: str) -> str:
+    return str(jwt.decode(token, TEST_JWT_SECRET, algorithms=["HS256"], audience="trackly-api")["sid"])
+
+
+def _forgeries(user_id: uuid.UUID, sid: str) -> dict[str, str]:
+    """Tokens that differ from a valid one for `user_id` in the session `sid` in one way each."""
     key = _rsa_key()
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    good = _claims(user_id)
+    good = _claims(user_id, sid)
+
+    def signed(**overrides: Any) -> str:
+        return jwt.encode(_claims(user_id, sid, **overrides), TEST_JWT_SECRET, algorithm="HS256")
+
     return {
         "alg-none": _unsigned(good),
         "alg-none-no-dot": _unsigned(good).rstrip("."),
@@ -66,25 +78,25 @@ def _forgeries(user_id: uuid.UUID) -> dict[str, str]:
         # Algorithm confusion: an HMAC signed with a public key's bytes as the secret.
         "hs256-public-key-as-secret": _hs256_raw(good, public_pem),
         "bad-signature": jwt.encode(good, "another-secret-that-is-long-enough-000000", algorithm="HS256"),
-        "tampered-payload": _tamper(jwt.encode(good, TEST_JWT_SECRET, algorithm="HS256"), user_id),
-        "wrong-issuer": jwt.encode(_claims(user_id, iss="someone-else"), TEST_JWT_SECRET, algorithm="HS256"),
-        "wrong-audience": jwt.encode(_claims(user_id, aud="other-api"), TEST_JWT_SECRET, algorithm="HS256"),
-        "no-audience": jwt.encode(_claims(user_id, aud=None), TEST_JWT_SECRET, algorithm="HS256"),
-        "expired": jwt.encode(
-            _claims(
-                user_id,
-                iat=datetime.now(UTC) - timedelta(hours=2),
-                nbf=datetime.now(UTC) - timedelta(hours=2),
-                exp=datetime.now(UTC) - timedelta(hours=1),
-            ),
-            TEST_JWT_SECRET,
-            algorithm="HS256",
+        "tampered-payload": _tamper(jwt.encode(good, TEST_JWT_SECRET, algorithm="HS256"), user_id, sid),
+        "wrong-issuer": signed(iss="someone-else"),
+        "wrong-audience": signed(aud="other-api"),
+        "no-audience": signed(aud=None),
+        "expired": signed(
+            iat=datetime.now(UTC) - timedelta(hours=2),
+            nbf=datetime.now(UTC) - timedelta(hours=2),
+            exp=datetime.now(UTC) - timedelta(hours=1),
         ),
-        "refresh-typed-jwt": jwt.encode(_claims(user_id, typ="refresh"), TEST_JWT_SECRET, algorithm="HS256"),
-        "no-typ": jwt.encode(_claims(user_id, typ=None), TEST_JWT_SECRET, algorithm="HS256"),
-        "no-jti": jwt.encode(_claims(user_id, jti=None), TEST_JWT_SECRET, algorithm="HS256"),
-        "sub-not-uuid": jwt.encode(_claims(user_id, sub="admin"), TEST_JWT_SECRET, algorithm="HS256"),
-        "unknown-user": jwt.encode(_claims(uuid.uuid4()), TEST_JWT_SECRET, algorithm="HS256"),
+        "refresh-typed-jwt": signed(typ="refresh"),
+        "no-typ": signed(typ=None),
+        "no-jti": signed(jti=None),
+        "sub-not-uuid": signed(sub="admin"),
+        "unknown-user": signed(sub=str(uuid.uuid4())),
+        # Every access token names its sign-in session; without one there is nothing to check
+        # logout or revocation against, so it is refused like any invalid token.
+        "no-sid": signed(sid=None),
+        "sid-not-uuid": signed(sid="session-1"),
+        "unknown-sid": signed(sid=str(uuid.uuid4())),
         "garbage": "not-a-jwt",
     }
 
@@ -99,9 +111,11 @@ def _hs256_raw(claims: dict[str, Any], key: bytes) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-def _tamper(token: str, user_id: uuid.UUID) -> str:
+def _tamper(token: str, user_id: uuid.UUID, sid: str) -> str:
     header, _payload, signature = token.split(".")
-    claims = {k: int(v.timestamp()) if isinstance(v, datetime) else v for k, v in _claims(user_id).items()}
+    claims = {
+        k: int(v.timestamp()) if isinstance(v, datetime) else v for k, v in _claims(user_id, sid).items()
+    }
     claims["role"] = "ADMIN"
     return f"{header}.{_b64(json.dumps(claims).encode())}.{signature}"
 
@@ -113,8 +127,14 @@ def _assert_bearer_401(response: Any) -> None:
 
 @pytest.mark.filterwarnings("ignore:The HMAC key is")
 def test_every_forged_or_misused_token_is_refused(api: Api, admin: Any, users: Any) -> None:
-    assert api.as_(users.token(admin)).get("auth/me").status_code == 200  # the genuine article
-    for name, token in _forgeries(admin.id).items():
+    genuine = users.token(admin)
+    assert api.as_(genuine).get("auth/me").status_code == 200  # the genuine article
+    sid = _sid(genuine)
+    # The claims the forgeries start from, signed properly, are accepted: each forgery below is
+    # refused for the one thing it changes.
+    control = jwt.encode(_claims(admin.id, sid), TEST_JWT_SECRET, algorithm="HS256")
+    assert api.as_(control).get("auth/me").status_code == 200
+    for name, token in _forgeries(admin.id, sid).items():
         response = api.as_(token).get("auth/me")
         assert response.status_code == 401, (name, response.status_code, response.text)
         _assert_bearer_401(response)
@@ -164,3 +184,25 @@ def test_access_token_claims(api: Api, users: Any) -> None:
     assert {"iss", "aud", "sub", "iat", "exp", "jti", "typ", "sid"} <= set(claims)
     assert claims["typ"] == "access"
     assert claims["exp"] - claims["iat"] == 30 * 60
+
+
+def test_a_token_without_a_session_is_refused(api: Api, users: Any) -> None:
+    """Even for an active user with an open sign-in session: a token that names no session
+    could not be ended by logout, revocation or a password change, so it is not accepted."""
+    user = users()
+    genuine = users.token(user)
+    assert api.as_(genuine).get("auth/me").status_code == 200
+    sessionless = jwt.encode(_claims(user.id, _sid(genuine), sid=None), TEST_JWT_SECRET, algorithm="HS256")
+    _assert_bearer_401(api.as_(sessionless).get("auth/me"))
+    assert_problem(api.as_(sessionless).get("auth/me"), 401, "access token is invalid")
+
+
+def test_the_test_helpers_tokens_end_with_their_session(api: Api, users: Any) -> None:
+    """`users.token` signs in for real: its tokens take the production session check, so
+    signing out everywhere ends them like any other."""
+    user = users()
+    first, second = users.token(user), users.token(user)
+    assert _sid(first) != _sid(second)  # one sign-in session each
+    assert api.as_(first).post("auth/logout-all").status_code == 204
+    _assert_bearer_401(api.as_(first).get("auth/me"))
+    _assert_bearer_401(api.as_(second).get("auth/me"))

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+import jwt
 import pytest
 
 from tests.attachments.conftest import PNG
@@ -244,9 +245,10 @@ def test_token_expiry_with_rotation_off(client: Client) -> None:
     first_refresh = c.refresh_token
     user_id = c.call("GET", "/auth/me")["id"]
     for _ in range(3):
-        # What the client holds after a long idle: an access token past its expiry.
+        # What the client holds after a long idle: an access token of its session, past its expiry.
+        sid = jwt.decode(c.access_token, options={"verify_signature": False})["sid"]
         c.access_token = create_access_token(
-            uuid.UUID(user_id), get_settings(), now=now() - timedelta(hours=2)
+            uuid.UUID(user_id), get_settings(), family_id=uuid.UUID(sid), now=now() - timedelta(hours=2)
         )
         assert c.call("GET", "/issues/stats/count")["total_issues"] >= 0
         assert c.refresh_token == first_refresh

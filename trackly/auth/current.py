@@ -47,15 +47,10 @@ def authenticate(
     session's access tokens on their next request, not when they expire.
     """
     claims = decode_access_token(bearer_token(authorization), settings)
-    if claims.family_id is None:
-        # Only tooling mints tokens outside a sign-in session (tests, benchmarks).
-        user = session.get(User, claims.user_id)
-        open_session = True
-    else:
-        row = session.execute(
-            _user_and_session_open(), {"user_id": claims.user_id, "family_id": claims.family_id}
-        ).one_or_none()
-        user, open_session = (row[0], bool(row[1])) if row is not None else (None, False)
+    row = session.execute(
+        _user_and_session_open(), {"user_id": claims.user_id, "family_id": claims.family_id}
+    ).one_or_none()
+    user, open_session = (row[0], bool(row[1])) if row is not None else (None, False)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active.")
     if not open_session:

@@ -23,17 +23,22 @@ class AccessClaims:
     user_id: uuid.UUID
     jti: str
     expires_at: datetime
-    # The refresh-token family (sign-in session) this access token was issued for, if any.
-    family_id: uuid.UUID | None = None
+    # The refresh-token family (sign-in session) this access token was issued for.
+    family_id: uuid.UUID
 
 
 def create_access_token(
     user_id: uuid.UUID,
     settings: Settings,
     *,
+    family_id: uuid.UUID,
     now: datetime | None = None,
-    family_id: uuid.UUID | None = None,
 ) -> str:
+    """An access token for one sign-in session (`sid`: the refresh-token family).
+
+    There is no session-less variant: `authenticate` checks the session on every request, so
+    logout, revocation and a password change end every access token there is.
+    """
     issued = now or datetime.now(UTC)
     claims: dict[str, object] = {
         "iss": settings.JWT_ISSUER,
@@ -44,14 +49,14 @@ def create_access_token(
         "exp": issued + timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES),
         "jti": uuid.uuid4().hex,
         "typ": ACCESS_TYPE,
+        "sid": str(family_id),
     }
-    if family_id is not None:
-        claims["sid"] = str(family_id)
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
 def decode_access_token(token: str, settings: Settings) -> AccessClaims:
-    """Verify signature, algorithm, issuer, audience, expiry and type; raise Unauthorized otherwise."""
+    """Verify signature, algorithm, issuer, audience, expiry, type and session (`sid`); raise
+    Unauthorized otherwise."""
     try:
         claims = jwt.decode(
             token,
@@ -59,7 +64,7 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
             algorithms=[ALGORITHM],  # never trust the token's own `alg`
             audience=settings.JWT_AUDIENCE,
             issuer=settings.JWT_ISSUER,
-            options={"require": ["iss", "aud", "sub", "iat", "exp", "jti", "typ"]},
+            options={"require": ["iss", "aud", "sub", "iat", "exp", "jti", "typ", "sid"]},
             leeway=5,
         )
     except jwt.ExpiredSignatureError:
@@ -70,7 +75,7 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
         raise Unauthorized("The access token is invalid.")
     try:
         user_id = uuid.UUID(str(claims["sub"]))
-        family_id = uuid.UUID(str(claims["sid"])) if "sid" in claims else None
+        family_id = uuid.UUID(str(claims["sid"]))
     except ValueError:
         raise Unauthorized("The access token is invalid.") from None
     return AccessClaims(
