@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from tests.collaboration.helpers import comment, event_types, watcher_ids
 from tests.issues.helpers import new_issue
 from tests.support.api import Api, assert_problem
-from tests.support.webpubsub_double import WebPubSubDouble
 from trackly.realtime.groups import STAFF_GROUP, user_group
+from trackly.realtime.localservice import LocalWebPubSub
 
 
 def _types(api: Api) -> list[str]:
@@ -108,7 +108,7 @@ def test_mentions_make_watchers_only_of_who_may_see_the_issue(  # noqa: PLR0917 
 
 
 def test_a_demoted_watcher_stops_getting_events_of_issues_not_theirs(  # noqa: PLR0917 (fixtures)
-    webpubsub: WebPubSubDouble,
+    webpubsub: LocalWebPubSub,
     as_reporter: Api,
     as_maintainer: Api,
     as_admin: Api,
@@ -143,7 +143,7 @@ def test_a_demoted_watcher_stops_getting_events_of_issues_not_theirs(  # noqa: P
 
 
 def test_watchers_get_live_events_through_their_user_group(  # noqa: PLR0917 (fixtures)
-    webpubsub: WebPubSubDouble,
+    webpubsub: LocalWebPubSub,
     as_reporter: Api,
     as_maintainer: Api,
     as_admin: Api,
