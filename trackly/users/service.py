@@ -61,17 +61,25 @@ def list_users(query: UserListQuery, *, session: Session) -> UserPage:
     return UserPage(items=list(items), total=int(total))
 
 
+def _deactivated(existing: User) -> Conflict | None:
+    if existing.is_active:
+        return None  # the plain "already exists"
+    return Conflict(
+        f"A deactivated account with the email {existing.email} exists (user {existing.id}). "
+        f'Reactivate it with PUT /api/users/{existing.id} {{"is_active": true}} instead of '
+        "creating a new one.",
+        user_id=str(existing.id),
+    )
+
+
 def create_user(body: UserCreateIn, *, session: Session) -> User:
-    existing = auth_service.find_by_email(body.email, session=session)
-    if existing is not None and not existing.is_active:
-        raise Conflict(
-            f"A deactivated account with the email {existing.email} exists (user {existing.id}). "
-            f'Reactivate it with PUT /api/users/{existing.id} {{"is_active": true}} instead of '
-            "creating a new one.",
-            user_id=str(existing.id),
-        )
     return auth_service.create_user(
-        email=body.email, password=body.password, full_name=body.full_name, role=body.role, session=session
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        role=body.role,
+        session=session,
+        explain=_deactivated,
     )
 
 
