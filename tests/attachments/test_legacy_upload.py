@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.attachments.conftest import PNG
+from tests.collaboration.helpers import label
 from tests.support.api import Api, assert_problem
 from trackly import clock
 
@@ -159,6 +160,30 @@ def test_create_issue_claims_the_upload_and_answers_a_signed_link(
     # Deleting the issue removes the uploaded blob after commit.
     assert as_reporter.delete(f"issues/{issue['id']}").status_code == 200
     assert _blobs(container) == []
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_labelling_answers_the_issue_as_get_does(
+    as_reporter: Api, as_admin: Api, as_maintainer: Api, method: str
+) -> None:
+    """Label add/remove answer the issue: the signed file link (not the stored reference) and
+    the same ETag a following GET gives, so the answer can serve as the client's last read."""
+    bug = label(as_admin, "bug")
+    uploaded = upload(as_reporter).json()
+    created = as_reporter.post("issues", json={"title": "With a file", "file_url": uploaded["file_url"]})
+    assert created.status_code == 201, created.text
+    path = f"issues/{created.json()['id']}/labels/{bug['id']}"
+    if method == "DELETE":
+        assert as_maintainer.put(path).status_code == 200
+    answer = as_maintainer.request(method, path)
+    assert answer.status_code == 200, answer.text
+    link = answer.json()["file_url"]
+    assert "sig=" in link and urlsplit(link).scheme in ("http", "https")
+    assert set(parse_qs(urlsplit(link).query)) == {"expires", "sig"}
+    assert answer.headers["Cache-Control"] == "no-store"
+    following = as_maintainer.get(f"issues/{created.json()['id']}")
+    assert answer.headers["ETag"] == following.headers["ETag"]
+    assert answer.json() == {**following.json(), "file_url": answer.json()["file_url"]}
 
 
 def test_only_the_uploaders_unused_upload_can_be_claimed(

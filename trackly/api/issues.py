@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
 
-from trackly import clock
+from trackly.api.issue_reply import issue_etag, issue_reply, public, public_body
 from trackly.attachments import links
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
@@ -45,22 +45,6 @@ class IssuePath(Schema):
     issue_id: uuid.UUID
 
 
-def _etag(issue: IssueOut) -> str:
-    return service.representation_etag(issue)
-
-
-def _public_file_url(call: Call[Any, Any, Any], file_url: str | None) -> str | None:
-    """A stored reference to an uploaded file becomes a signed link that a browser opens
-    without a token (trackly.attachments.links); external links pass through."""
-    return links.public_url(file_url, api_base=call.url_for(""), now=clock.now(), settings=call.settings)
-
-
-def _public(call: Call[Any, Any, Any], issue: IssueOut) -> IssueOut:
-    if not links.is_ref(issue.file_url):
-        return issue
-    return issue.model_copy(update={"file_url": _public_file_url(call, issue.file_url)})
-
-
 @endpoint(
     bp,
     "POST",
@@ -86,26 +70,24 @@ def create_issue(call: Call[None, None, IssueCreate]) -> Reply:
         fingerprint = idempotency.request_hash("POST issues", call.body.model_dump(mode="json"))
         stored = idempotency.claim(user.id, key, fingerprint, session=call.session)
         if stored is not None:
-            body = stored.body
-            if isinstance(body, dict) and links.is_ref(body.get("file_url")):
-                body = {**body, "file_url": _public_file_url(call, body["file_url"])}
             return Reply(
-                body,
+                public_body(call, stored.body),
                 status=stored.status,
                 headers={**stored.headers, idempotency.REPLAYED_HEADER: "true"},
             )
     issue = service.create_issue(call.body, actor=user, session=call.session)
-    headers = {"Location": call.url_for(f"issues/{issue.id}"), "ETag": _etag(issue)}
+    reply = issue_reply(call, issue, status=201, headers={"Location": call.url_for(f"issues/{issue.id}")})
     if key is not None:
+        # The stored body keeps the file reference: a replay signs it afresh (public_body).
         idempotency.store(
             user.id,
             key,
             status=201,
             body=issue.model_dump(mode="json"),
-            headers=headers,
+            headers=reply.headers,
             session=call.session,
         )
-    return Reply(_public(call, issue), status=201, headers=headers)
+    return reply
 
 
 @endpoint(
@@ -136,7 +118,7 @@ def list_issues(call: Call[None, IssueListQuery, None]) -> Reply:
         ]
         params.append(("cursor", page.next_cursor))
         headers["Link"] = f'<{call.url_for("issues")}?{urlencode(params)}>; rel="next"'
-    return Reply([_public(call, issue) for issue in page.items], headers=headers)
+    return Reply([public(call, issue) for issue in page.items], headers=headers)
 
 
 @endpoint(
@@ -157,10 +139,10 @@ def list_issues(call: Call[None, IssueListQuery, None]) -> Reply:
 def get_issue(call: Call[IssuePath, None, None]) -> Reply:
     """An issue the caller may not see answers 404 (its existence is not revealed)."""
     issue = service.get_issue(call.path.issue_id, viewer=call.user, session=call.session)
-    etag = _etag(issue)
     if links.is_ref(issue.file_url):
         # The signed file link expires; a cached copy revalidated with 304 would keep a dead one.
-        return Reply(_public(call, issue), headers={"ETag": etag, "Cache-Control": "no-store"})
+        return issue_reply(call, issue)
+    etag = issue_etag(issue)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if matches(etag, parse_tags(call.header("If-None-Match"))):
         return Reply(None, status=304, headers=headers)
@@ -197,7 +179,7 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
         if_match=if_match_tags(call.header("If-Match"), required=call.settings.REQUIRE_IF_MATCH),
         session=call.session,
     )
-    return Reply(_public(call, issue), headers={"ETag": _etag(issue)})
+    return issue_reply(call, issue)
 
 
 @endpoint(

@@ -7,6 +7,7 @@ import azure.functions as func
 from pydantic import Field
 
 from trackly import examples as ex
+from trackly.api.issue_reply import issue_reply
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, parse_tags
 from trackly.http.deletion import Deleted
@@ -16,10 +17,8 @@ from trackly.lazy import lazy
 from trackly.schemas import Schema
 
 if TYPE_CHECKING:
-    from trackly.issues import service as issues
     from trackly.labels import service
-else:  # imported by the first request that needs them: keeps the ORM out of cold start
-    issues = lazy("trackly.issues.service")
+else:  # imported by the first request that needs it: keeps the ORM out of cold start
     service = lazy("trackly.labels.service")
 
 
@@ -113,10 +112,6 @@ def delete_label(call: Call[LabelPath, None, None]) -> LabelDeleted:
     return LabelDeleted(id=call.path.label_id, message=message, issues_updated=n)
 
 
-def _etag_reply(issue: IssueOut) -> Reply:
-    return Reply(issue, headers={"ETag": issues.etag_for(issue.id, issue.version)})
-
-
 @endpoint(
     bp,
     "PUT",
@@ -140,7 +135,7 @@ def add_issue_label(call: Call[IssueLabelPath, None, None]) -> Reply:
         if_match=parse_tags(call.header("If-Match")),
         session=call.session,
     )
-    return _etag_reply(issue)
+    return issue_reply(call, issue)
 
 
 @endpoint(
@@ -165,7 +160,7 @@ def remove_issue_label(call: Call[IssueLabelPath, None, None]) -> Reply:
         if_match=parse_tags(call.header("If-Match")),
         session=call.session,
     )
-    return _etag_reply(issue)
+    return issue_reply(call, issue)
 
 
 @endpoint(
