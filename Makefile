@@ -19,7 +19,9 @@ help:
 	@echo "make test       run the test suite against real PostgreSQL and Azurite"
 	@echo "make test-hardening   fuzzing, fault and multi-instance suites (minutes)"
 	@echo "make check      ruff, mypy and the offline infrastructure checks"
-	@echo "make bench      benchmarks (seed first: $(PY) -m bench.seed --issues 100000)"
+	@echo "make bench      benchmarks (seeds trackly_bench with 100,000 issues on first use)"
+	@echo "make browser    install Debian's chromium for the browser test (make test runs it)"
+	@echo "make wheel-check   runtime wheels load on the Functions image (part of make check)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-worker.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

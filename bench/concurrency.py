@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from bench.common import bench_url, percentile, summary
+from bench.run import ensure_seeded
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED_ISSUES = 10_000
@@ -34,27 +35,6 @@ SEED_ISSUES = 10_000
 
 def _database_url(base: str) -> str:
     return make_url(base).set(database="trackly_bench_concurrency").render_as_string(hide_password=False)
-
-
-def _prepare(url: str) -> None:
-    import psycopg2
-
-    try:
-        conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('public.issues') IS NOT NULL")
-            ready = bool(cur.fetchone()[0])
-            if ready:
-                cur.execute("SELECT count(*) FROM issues")
-                ready = cur.fetchone()[0] >= SEED_ISSUES // 2
-        conn.close()
-    except psycopg2.OperationalError:
-        ready = False
-    if not ready:
-        from bench.seed import seed
-
-        print(f"[concurrency] seeding {SEED_ISSUES:,} issues into {make_url(url).database} ...", flush=True)
-        seed(url, SEED_ISSUES)
 
 
 def _level(url: str, threads: int, requests: int) -> dict[str, Any]:
@@ -96,7 +76,7 @@ def _level(url: str, threads: int, requests: int) -> dict[str, Any]:
 
 def run(levels: list[int], requests: int, rounds: int, database_url: str | None = None) -> dict[str, Any]:
     url = _database_url(bench_url(database_url))
-    _prepare(url)
+    ensure_seeded(url, SEED_ISSUES, exact=False)  # seeds unless it holds the bench data
     out: dict[str, Any] = {"levels": {}}
     for threads in levels:
         samples = [_level(url, threads, requests) for _ in range(rounds)]

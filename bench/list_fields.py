@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.common import bench_url
-from bench.inprocess import apply_environment
+from bench.inprocess import apply_environment, interleaved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with db.session_scope() as session:
         viewer = session.scalars(select(User).where(User.role == Role.MAINTAINER).limit(1)).one()
+        session.expunge(viewer)  # loaded once: the rollbacks below do not expire it
 
         def before() -> bytes:
             # list_queries as it was: the page query over issues and creator/editor names only.
@@ -78,25 +79,23 @@ def main(argv: list[str] | None = None) -> int:
             page = service.list_issues(query, viewer=viewer, session=session)
             return dump(page.items)
 
-        samples: dict[str, list[tuple[float, float]]] = {"before": [], "now": []}
-        for _ in range(20):  # warm both paths (statement caches, pools, pydantic)
-            before(), now()
-        for i in range(args.repeat):
-            for name, fn in (
-                (("before", before), ("now", now)) if i % 2 else (("now", now), ("before", before))
-            ):
-                wall, cpu = time.perf_counter(), time.process_time()
-                fn()
-                samples[name].append(
-                    ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
-                )
-            session.rollback()  # no long-lived snapshot between calls
-    out: dict[str, Any] = {}
-    for name, values in samples.items():
-        out[name] = {
-            "wall_ms": statistics.median(v[0] for v in values),
-            "cpu_ms": statistics.median(v[1] for v in values),
-        }
+        def fresh(fn: Callable[[], bytes]) -> Callable[[], bytes]:
+            # No long-lived snapshot or identity map between calls: each call ends its
+            # transaction (one ROLLBACK round trip, timed alike on both sides).
+            def call() -> bytes:
+                try:
+                    return fn()
+                finally:
+                    session.rollback()
+
+            return call
+
+        cpu: list[list[float]] = []
+        wall = interleaved([fresh(before), fresh(now)], args.repeat, warmup=20, cpu=cpu)
+    out: dict[str, Any] = {
+        name: {"wall_ms": statistics.median(wall[i]), "cpu_ms": statistics.median(cpu[i])}
+        for i, name in enumerate(("before", "now"))
+    }
     print(f"{'':8} {'median wall':>12} {'median CPU (app process)':>26}")
     for name, figures in out.items():
         print(f"{name:8} {figures['wall_ms']:10.2f} ms {figures['cpu_ms']:24.2f} ms")

@@ -67,9 +67,26 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _seed_demo(*, embedded: bool) -> bool:
+    """Seed the demo data for the local host; False when the database was left alone."""
+    from trackly import db, demo
+
+    with db.session_scope() as session:
+        counts = demo.seed_for_local_host(embedded=embedded, session=session)
+    if counts is None:
+        # Never a known-password ADMIN in a database whose accounts are someone's real ones.
+        print(
+            "Demo data not seeded: the database already has users (`python -m trackly seed-demo` adds them)."
+        )
+        return False
+    if counts["users"] or counts["issues"]:
+        print(f"Seeded demo data: {counts['users']} users, {counts['issues']} issues.")
+    return True
+
+
 @command("serve", "serve function_app.py on http://127.0.0.1:7071/api", _serve_args)
 def serve(args: argparse.Namespace) -> int:
-    prepare_environment(embedded_ok=True, local_tool=True)
+    embedded = prepare_environment(embedded_ok=True, local_tool=True)
     from trackly import db, schema
     from trackly.attachments.localazurite import start_for_local_host
     from trackly.config import get_settings
@@ -82,14 +99,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     schema.upgrade()
-    demo_users = settings.is_development and not args.no_seed
-    if demo_users:
-        from trackly import demo
-
-        with db.session_scope() as session:
-            counts = demo.seed(session=session)
-        if counts["users"] or counts["issues"]:
-            print(f"Seeded demo data: {counts['users']} users, {counts['issues']} issues.")
+    demo_users = settings.is_development and not args.no_seed and _seed_demo(embedded=embedded)
     if not args.no_timers:
         # Fill today's statistics now rather than at the timer's next half hour, so the
         # dashboard has a row right away (the same job the timer runs; safe to repeat).

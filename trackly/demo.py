@@ -1,7 +1,9 @@
 """The local demo data: the original Trackly's demo users plus a few sample issues.
 
-Only `python -m trackly seed-demo` and the local host (with its embedded database) call this;
-nothing seeds demo accounts in production.
+`python -m trackly seed-demo` (asked for by name, refused with TRACKLY_ENV=production) and the
+local host in development call this. The local host seeds only its embedded database or a
+database without any user (`seed_for_local_host`): pointed with DATABASE_URL at a database that
+has accounts, it adds no ADMIN with a published password.
 """
 
 from __future__ import annotations
@@ -132,3 +134,11 @@ def seed(*, session: Session) -> dict[str, int]:
                     )
             created_issues += 1
     return {"users": created_users, "issues": created_issues}
+
+
+def seed_for_local_host(*, embedded: bool, session: Session) -> dict[str, int] | None:
+    """`seed` for `python -m trackly serve`: on the embedded database, or on one with no users
+    at all (a new database). Returns None, seeding nothing, when another database has users."""
+    if not embedded and session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    return seed(session=session)

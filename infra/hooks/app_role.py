@@ -1,4 +1,4 @@
-"""The app's PostgreSQL role: an ordinary Entra principal, a statement timeout, data privileges.
+"""The app's PostgreSQL role: an ordinary Entra principal, its timeouts, data privileges.
 
 Run by infra/hooks/postprovision.sh as the deploying principal (a PostgreSQL Entra administrator):
 
@@ -9,8 +9,12 @@ Run by infra/hooks/postprovision.sh as the deploying principal (a PostgreSQL Ent
    `pgaadauth_create_principal_with_oid(name, object id, 'service', isAdmin => false, isMfa =>
    false)`, mapped to the identity's object id, unless the role exists. A role that is still an
    administrator (an older deployment made the identity an Entra administrator) is reported.
-2. `ALTER ROLE ... IN DATABASE ... SET statement_timeout`: a backstop for runaway queries of the
-   app's sessions (trackly/db.py sets its own per-connection limits too).
+2. `ALTER ROLE ... IN DATABASE ... SET` statement_timeout (APP_STATEMENT_TIMEOUT, 60s: a
+   backstop for runaway queries), lock_timeout and idle_in_transaction_session_timeout (the app's
+   own DATABASE_LOCK_TIMEOUT_MS and DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS, defaults from
+   trackly.config). trackly/db.py SETs its limits on every new connection, but in Azure the app
+   connects through PgBouncer in transaction pooling, where a session SET reaches only the server
+   connection it happened to run on; every server connection starts from the role's settings.
 3. In the app's database: CONNECT, USAGE on `public`, SELECT/INSERT/UPDATE/DELETE on the tables,
    USAGE/SELECT/UPDATE on the sequences, and the same by default for what later migrations
    create (the tables belong to the principal that ran the migrations). Nothing more: no DDL.
@@ -21,10 +25,15 @@ Idempotent: running it again changes nothing.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import errors, sql
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GRANTS = (
     "GRANT CONNECT ON DATABASE {db} TO {role}",
@@ -53,9 +62,16 @@ def ensure_app_role(
     object_id: str,
     database: str,
     statement_timeout: str,
+    lock_timeout: str,
+    idle_in_transaction_session_timeout: str,
 ) -> list[str]:
     """Do steps 1-3; return what happened, one line each."""
     said: list[str] = []
+    role_settings = {
+        "statement_timeout": statement_timeout,
+        "lock_timeout": lock_timeout,
+        "idle_in_transaction_session_timeout": idle_in_transaction_session_timeout,
+    }
     role = sql.Identifier(name)
     with psycopg2.connect(maintenance_url) as conn, conn.cursor() as cur:
         cur.execute(_IS_ADMIN, (name,))
@@ -76,26 +92,48 @@ def ensure_app_role(
             said.append(f"database role {name} exists")
     conn.close()
     with psycopg2.connect(app_url) as conn, conn.cursor() as cur:
-        try:
-            cur.execute(
-                sql.SQL("ALTER ROLE {role} IN DATABASE {db} SET statement_timeout = {timeout}").format(
-                    role=role, db=sql.Identifier(database), timeout=sql.Literal(statement_timeout)
+        for setting, value in role_settings.items():
+            try:
+                cur.execute("SAVEPOINT role_setting")
+                cur.execute(
+                    sql.SQL("ALTER ROLE {role} IN DATABASE {db} SET {setting} = {value}").format(
+                        role=role,
+                        db=sql.Identifier(database),
+                        setting=sql.Identifier(setting),
+                        value=sql.Literal(value),
+                    )
                 )
-            )
-            said.append(f"statement_timeout {statement_timeout} for {name} in {database}")
-        except errors.InsufficientPrivilege as exc:
-            # Do not fail the deployment over the backstop; say what to run instead.
-            conn.rollback()
-            said.append(
-                f"WARNING could not set statement_timeout for {name} ({exc.pgerror or exc}); as a server "
-                f'administrator run: ALTER ROLE "{name}" IN DATABASE "{database}" SET statement_timeout = '
-                f"'{statement_timeout}'"
-            )
+                said.append(f"{setting} {value} for {name} in {database}")
+            except errors.InsufficientPrivilege as exc:
+                # Do not fail the deployment over a backstop; say what to run instead.
+                cur.execute("ROLLBACK TO SAVEPOINT role_setting")
+                said.append(
+                    f"WARNING could not set {setting} for {name} ({exc.pgerror or exc}); as a server "
+                    f'administrator run: ALTER ROLE "{name}" IN DATABASE "{database}" SET {setting} = '
+                    f"'{value}'"
+                )
         for statement in GRANTS:
             cur.execute(sql.SQL(statement).format(role=role, db=sql.Identifier(database)))
         said.append(f"privileges granted to {name}")
     conn.close()
     return said
+
+
+def app_timeouts(environ: Mapping[str, str]) -> dict[str, str]:
+    """lock_timeout and idle_in_transaction_session_timeout as the app's own settings have them
+    (DATABASE_LOCK_TIMEOUT_MS, DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS; their defaults are the
+    ones trackly.config declares and the Bicep sets). In milliseconds, PostgreSQL's unit for both."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # run as a script, only infra/hooks is on the path
+    from trackly.config import Settings  # noqa: PLC0415 (needs the path above)
+
+    def value(name: str) -> str:
+        return str(int(environ.get(name) or Settings.model_fields[name].default))
+
+    return {
+        "lock_timeout": value("DATABASE_LOCK_TIMEOUT_MS"),
+        "idle_in_transaction_session_timeout": value("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS"),
+    }
 
 
 def main() -> int:
@@ -108,6 +146,7 @@ def main() -> int:
         object_id=os.environ["AZURE_MANAGED_IDENTITY_PRINCIPAL_ID"],
         database=os.environ["POSTGRES_DATABASE"],
         statement_timeout=os.environ.get("APP_STATEMENT_TIMEOUT", "60s"),
+        **app_timeouts(os.environ),
     ):
         print(f"postprovision: {line}")
     return 0

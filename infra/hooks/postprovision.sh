@@ -10,9 +10,10 @@
 #    migrations need a session of their own).
 # 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
 #    administrator: pgaadauth_create_principal_with_oid, by object id, in the `postgres`
-#    database where those functions live), gives its role a statement timeout, and grants it the
-#    data privileges it needs on what the migrations created (the tables belong to the principal
-#    that ran the migrations).
+#    database where those functions live), gives its role the statement, lock and
+#    idle-in-transaction timeouts (role settings: through PgBouncer the app's own SETs do not
+#    stick), and grants it the data privileges it needs on what the migrations created (the
+#    tables belong to the principal that ran the migrations).
 #
 # In GitHub Actions, log in again (azure/login) right before this script: the workflow's OIDC
 # token lasts minutes and Azure CLI cannot refresh it (Azure/azure-cli#28708, Azure/login#441),
@@ -144,6 +145,6 @@ for attempt in 1 2 3 4 5; do
   sleep 30
 done
 
-# --- 3. the app's database role: an ordinary principal, statement timeout, privileges -----------
+# --- 3. the app's database role: an ordinary principal, timeouts, privileges -------------------
 # (infra/hooks/app_role.py; tests/deploy/test_app_role.py runs it against PostgreSQL.)
 POSTGRES_LIBPQ_URL="$libpq_url" APP_STATEMENT_TIMEOUT="$APP_STATEMENT_TIMEOUT" "$py" infra/hooks/app_role.py

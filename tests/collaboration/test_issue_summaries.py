@@ -11,17 +11,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
 from tests.collaboration.helpers import comment, label
 from tests.issues.helpers import new_issue
 from tests.support.api import Api
+from tests.support.locks import LOCK_WAIT_LIMIT_S, wait_for_lock_wait
 from trackly import schema
-
-# How long a test waits for another transaction to reach a lock; only a broken test waits this long.
-LOCK_WAIT_LIMIT_S = 60.0
 
 
 def stored(engine: Engine, issue_id: str) -> tuple[list[dict[str, Any]], int]:
@@ -156,25 +153,6 @@ def _backend_pid(conn: Connection) -> int:
     return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def _wait_until_blocked(engine: Engine, pid: int | None, done: threading.Event, sql_like: str = "%") -> None:
-    """Return once the backend `pid` (or any backend running a statement like `sql_like`) waits
-    for a lock, or once `done` is set. Fails after LOCK_WAIT_LIMIT_S."""
-    with engine.connect() as conn:
-        for _ in range(int(LOCK_WAIT_LIMIT_S / 0.01)):
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND (pid = :pid OR (CAST(:pid AS integer) IS NULL AND query LIKE :like))"
-                ),
-                {"pid": pid, "like": sql_like},
-            ).scalar()
-            conn.commit()
-            if waiting or done.is_set():
-                return
-            done.wait(0.01)
-    pytest.fail("the second transaction never reached the lock")
-
-
 def _race(engine: Engine, first: Callable[[Connection], None], second: Callable[[Connection], None]) -> None:
     """Run `first` in an open transaction, start `second` in another while it is open, wait until
     `second` is blocked on the row `first` locked, then commit `first`, then `second`."""
@@ -195,7 +173,7 @@ def _race(engine: Engine, first: Callable[[Connection], None], second: Callable[
 
         worker = threading.Thread(target=run_second)
         worker.start()
-        _wait_until_blocked(engine, pid, done)
+        wait_for_lock_wait(engine, pid=pid, done=done)
         assert not done.is_set(), "the second transaction did not wait for the first"
         a.commit()
         worker.join(LOCK_WAIT_LIMIT_S)
@@ -257,7 +235,7 @@ def test_labelling_during_a_rename_shows_the_new_name(
         rename.execute(text("UPDATE labels SET name = 'defect' WHERE id = :l"), {"l": bug})
         worker = threading.Thread(target=label_it)
         worker.start()
-        _wait_until_blocked(engine, None, done, "%FROM labels%")
+        wait_for_lock_wait(engine, like="%FROM labels%", done=done)
         assert not done.is_set(), "labelling did not wait for the rename"
         rename.commit()
         worker.join(LOCK_WAIT_LIMIT_S)

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from tests.collaboration.helpers import comment, event_types, watcher_ids
 from tests.issues.helpers import new_issue
 from tests.support.api import Api, assert_problem
-from tests.support.webpubsub_double import WebPubSubDouble
 from trackly.realtime.groups import STAFF_GROUP, user_group
+from trackly.realtime.localservice import LocalWebPubSub
 
 
 def _types(api: Api) -> list[str]:
@@ -108,7 +108,7 @@ def test_mentions_make_watchers_only_of_who_may_see_the_issue(  # noqa: PLR0917 
 
 
 def test_a_demoted_watcher_stops_getting_events_of_issues_not_theirs(  # noqa: PLR0917 (fixtures)
-    webpubsub: WebPubSubDouble,
+    webpubsub: LocalWebPubSub,
     as_reporter: Api,
     as_maintainer: Api,
     as_admin: Api,
@@ -143,7 +143,7 @@ def test_a_demoted_watcher_stops_getting_events_of_issues_not_theirs(  # noqa: P
 
 
 def test_watchers_get_live_events_through_their_user_group(  # noqa: PLR0917 (fixtures)
-    webpubsub: WebPubSubDouble,
+    webpubsub: LocalWebPubSub,
     as_reporter: Api,
     as_maintainer: Api,
     as_admin: Api,
@@ -160,3 +160,30 @@ def test_watchers_get_live_events_through_their_user_group(  # noqa: PLR0917 (fi
     assert to_admin == ["comment_added"]
     assert to_maintainer == ["issue_assigned", "comment_added"]
     assert "watcher_added" in [m["type"] for m in webpubsub.group_messages(STAFF_GROUP)]
+
+
+def test_an_edit_that_adds_a_mention_makes_a_watcher(
+    as_reporter: Api, as_maintainer: Api, users: Any, engine: Engine
+) -> None:
+    colleague = users("MAINTAINER", email="late@example.com")
+    issue = new_issue(as_reporter)
+    first = comment(as_maintainer, issue["id"], "Looking.")
+    assert colleague.id not in watcher_ids(engine, issue["id"])
+    edited = as_maintainer.patch(
+        f"issues/{issue['id']}/comments/{first['id']}", json={"body": "Looking, with @late@example.com."}
+    )
+    assert edited.status_code == 200, edited.text
+    assert colleague.id in watcher_ids(engine, issue["id"])
+
+
+def test_at_most_twenty_distinct_mentions_count(
+    as_reporter: Api, as_maintainer: Api, users: Any, engine: Engine
+) -> None:
+    staff = [users("MAINTAINER", email=f"m{n:02d}@example.com") for n in range(21)]
+    issue = new_issue(as_reporter)
+    # Repeats do not use up the allowance; the 21st distinct address is ignored.
+    body = "@m00@example.com @M00@example.com " + " ".join(f"@m{n:02d}@example.com" for n in range(21))
+    comment(as_maintainer, issue["id"], body)
+    watching = watcher_ids(engine, issue["id"])
+    assert {u.id for u in staff[:20]} <= watching
+    assert staff[20].id not in watching

@@ -1,5 +1,6 @@
 """infra/hooks/app_role.py against real PostgreSQL: the app's role is an ordinary principal with
-a statement timeout and data privileges only.
+its timeouts (role settings, as PgBouncer's transaction pooling keeps no session SET) and data
+privileges only.
 
 Azure's `pgaadauth_create_principal_with_oid` exists only on Azure Database for PostgreSQL; the
 stand-in below checks what it checks (object type, object id shape) and, like it, creates a LOGIN
@@ -10,6 +11,7 @@ maintenance database, so nothing is added to the shared server's own databases.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -98,13 +100,17 @@ def _drop_owned_in_app_db(app_url: str, role: str) -> None:
     conn.close()
 
 
-def test_the_app_role_is_an_ordinary_principal_with_a_timeout_and_data_privileges(
+TIMEOUTS = {"statement_timeout": "45s", "lock_timeout": "1500", "idle_in_transaction_session_timeout": "25000"}
+
+
+def test_the_app_role_is_an_ordinary_principal_with_timeouts_and_data_privileges(
     scratch: dict[str, Any],
 ) -> None:
     args = {k: scratch[k] for k in ("maintenance_url", "app_url", "name", "object_id", "database")}
-    said = app_role.ensure_app_role(**args, statement_timeout="45s")
+    said = app_role.ensure_app_role(**args, **TIMEOUTS)
     assert said[0] == f"created database role {scratch['name']} (an ordinary principal)"
-    assert any("statement_timeout 45s" in line for line in said)
+    for setting, value in TIMEOUTS.items():
+        assert f"{setting} {value} for {scratch['name']} in {scratch['database']}" in said
     try:
         with psycopg2.connect(scratch["app_url"]) as conn, conn.cursor() as cur:
             cur.execute(
@@ -119,8 +125,13 @@ def test_the_app_role_is_an_ordinary_principal_with_a_timeout_and_data_privilege
             psycopg2.connect(_libpq(as_app.render_as_string(hide_password=False))) as conn,
             conn.cursor() as cur,
         ):
+            # What every PgBouncer server connection of the app starts with: no SET needed.
             cur.execute("SHOW statement_timeout")
             assert cur.fetchone() == ("45s",)
+            cur.execute("SHOW lock_timeout")
+            assert cur.fetchone() == ("1500ms",)
+            cur.execute("SHOW idle_in_transaction_session_timeout")
+            assert cur.fetchone() == ("25s",)
             cur.execute("SELECT count(*) FROM issues")
             cur.execute("SELECT nextval('events_id_seq')")
             cur.execute("DELETE FROM daily_stats WHERE false")
@@ -128,7 +139,7 @@ def test_the_app_role_is_an_ordinary_principal_with_a_timeout_and_data_privilege
                 cur.execute("DROP TABLE issues")
         conn.close()
         # Again: nothing to create, nothing fails.
-        again = app_role.ensure_app_role(**args, statement_timeout="45s")
+        again = app_role.ensure_app_role(**args, **TIMEOUTS)
         assert again[0] == f"database role {scratch['name']} exists"
     finally:
         _drop_owned_in_app_db(scratch["app_url"], scratch["name"])
@@ -140,7 +151,7 @@ def test_a_role_that_is_still_an_administrator_is_reported(scratch: dict[str, An
     conn.close()
     args = {k: scratch[k] for k in ("maintenance_url", "app_url", "name", "object_id", "database")}
     try:
-        said = app_role.ensure_app_role(**args, statement_timeout="60s")
+        said = app_role.ensure_app_role(**args, **TIMEOUTS)
         assert said[0].startswith(f"WARNING role {scratch['name']} is an administrator")
         assert scratch["object_id"] in said[0]
     finally:
@@ -157,3 +168,23 @@ def test_the_stand_in_refuses_what_azure_refuses(scratch: dict[str, Any]) -> Non
             )
     finally:
         conn.close()
+
+
+def test_the_role_timeouts_are_the_ones_the_app_uses() -> None:
+    """Without overrides, the role gets the app's lock and idle-in-transaction timeouts as the
+    Function App's settings (functionapp.bicep) and trackly.config's defaults have them."""
+    bicep = (ROOT / "infra" / "modules" / "functionapp.bicep").read_text()
+
+    def in_bicep(name: str) -> str:
+        found = re.search(rf"^\s*{name}:\s*'(\d+)'", bicep, re.MULTILINE)
+        assert found, name
+        return found.group(1)
+
+    assert app_role.app_timeouts({}) == {
+        "lock_timeout": in_bicep("DATABASE_LOCK_TIMEOUT_MS"),
+        "idle_in_transaction_session_timeout": in_bicep("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS"),
+    }
+    overridden = app_role.app_timeouts(
+        {"DATABASE_LOCK_TIMEOUT_MS": "700", "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS": "9000"}
+    )
+    assert overridden == {"lock_timeout": "700", "idle_in_transaction_session_timeout": "9000"}

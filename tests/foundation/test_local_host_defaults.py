@@ -1,5 +1,6 @@
 """The local host is a development tool (issue 13, items 6-7): with only DATABASE_URL set it
-serves development settings and the demo users, accepts the client's dev server under both
+serves development settings and the demo users (only into a database without users: never a
+known-password ADMIN in one that has accounts), accepts the client's dev server under both
 loopback names, and logs unrouted requests and refused preflights. Production stays strict."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
 
 from tests.support.api import Api
 from trackly.config import Settings
@@ -32,7 +35,8 @@ def _bare_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_serve_with_only_database_url_is_development_with_demo_users(database_url: str) -> None:
+def _serve(database_url: str) -> tuple[subprocess.Popen[str], str]:
+    """`python -m trackly serve` with only DATABASE_URL set; returns once it answers."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "trackly", "serve", "--port", str(port), "--no-timers"],
@@ -43,19 +47,36 @@ def test_serve_with_only_database_url_is_development_with_demo_users(database_ur
         text=True,
     )
     base = f"http://127.0.0.1:{port}/api"
+    for _ in range(600):
+        if proc.poll() is not None:
+            break
+        try:
+            requests.get(f"{base}/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()[0]
+    return proc, base
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    return output
+
+
+def _admin_login(base: str) -> requests.Response:
+    return requests.post(
+        f"{base}/auth/login", json={"email": "admin@trackly.com", "password": "admin123"}, timeout=30
+    )
+
+
+def test_serve_with_only_database_url_is_development_with_demo_users(empty_database: str) -> None:
+    # A database with no users yet (a new one, as the embedded database starts): demo users.
+    proc, base = _serve(empty_database)
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                break
-            try:
-                requests.get(f"{base}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        assert proc.poll() is None, proc.communicate()[0]
-        login = requests.post(
-            f"{base}/auth/login", json={"email": "admin@trackly.com", "password": "admin123"}, timeout=30
-        )
+        login = _admin_login(base)
         assert login.status_code == 200, login.text
         for origin in CLIENT_ORIGINS:
             pre = requests.options(
@@ -74,13 +95,43 @@ def test_serve_with_only_database_url_is_development_with_demo_users(database_ur
         # The original client's SSE stream is replaced: it must show up in the terminal.
         assert requests.get(f"{base}/issues/events?token=x", timeout=5).status_code == 404
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, output
+        output = _stop(proc)
     assert "(development)" in output
     assert "Demo sign-in: admin@trackly.com" in output
     assert "refused preflight: OPTIONS /api/issues -> 403" in output
     assert "unrouted request: GET /api/issues/events -> 404" in output
+
+
+def test_serve_adds_no_demo_users_to_a_database_that_has_users(empty_database: str) -> None:
+    from trackly import schema
+    from trackly.auth.passwords import hash_password
+    from trackly.models import Role, User
+
+    schema.upgrade(empty_database)
+    engine = create_engine(empty_database)
+    with Session(engine) as session, session.begin():
+        session.add(
+            User(
+                email="owner@example.com",
+                full_name="Real Owner",
+                role=Role.ADMIN,
+                password_hash=hash_password("a-real-password"),
+            )
+        )
+    proc, base = _serve(empty_database)
+    try:
+        assert _admin_login(base).status_code == 401
+    finally:
+        output = _stop(proc)
+    with engine.connect() as conn:
+        emails = conn.execute(select(User.email)).scalars().all()
+        issues = conn.execute(text("SELECT count(*) FROM issues")).scalar()
+    engine.dispose()
+    assert emails == ["owner@example.com"]
+    assert issues == 0
+    assert "(development)" in output
+    assert "Demo data not seeded: the database already has users" in output
+    assert "Demo sign-in" not in output
 
 
 def test_serve_in_production_stays_strict(database_url: str) -> None:

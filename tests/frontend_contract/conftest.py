@@ -16,13 +16,18 @@ from tests.frontend_contract.client import OriginalClient
 
 @pytest.fixture
 def demo(engine: Engine, storage_env: str, settings_env: Callable[..., None]) -> None:  # noqa: F811
-    """What a newcomer's `make run` holds: the demo users and sample issues; refresh tokens
-    that do not rotate (the client keeps the first one)."""
+    """What a newcomer's `make run` holds a minute after starting: the demo users and sample
+    issues, and the statistics timer's first run; refresh tokens that do not rotate (the client
+    keeps the first one)."""
+    from trackly.config import get_settings
     from trackly.demo import seed
+    from trackly.stats import service as stats
 
     settings_env(REFRESH_TOKEN_ROTATION="false")
     with Session(engine) as session:
         seed(session=session)
+        session.commit()
+        assert stats.run_scheduled(session=session, settings=get_settings()).acquired
         session.commit()
 
 

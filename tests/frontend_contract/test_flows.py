@@ -48,9 +48,10 @@ def test_sign_in_and_dashboard_counters(client: Client) -> None:
         assert total == expected
         if me["role"] != "REPORTER":
             daily = c.call("GET", "/stats/daily?limit=30")
-            assert isinstance(daily, list)
+            assert isinstance(daily, list) and daily  # the chart has rows to draw
             for row in daily:
                 assert {"date", "total_issues", "status_open", "severity_critical"} <= set(row)
+            assert max(daily, key=lambda row: row["date"])["total_issues"] == len(SAMPLE_ISSUES)
 
 
 def test_issue_list_pages_with_skip_and_limit(client: Client) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from tests.hardening.hosts import HostProcess, TcpProxy
 from tests.support.api import Api, assert_problem
-from tests.support.webpubsub_double import WebPubSubDouble
+from trackly.realtime.localservice import LocalWebPubSub
 
 pytestmark = pytest.mark.slow
 
@@ -119,14 +119,14 @@ def test_killed_backend_connections_are_replaced(
 
 
 @pytest.fixture
-def failing_webpubsub(settings_env: Callable[..., None]) -> Iterator[WebPubSubDouble]:
-    with WebPubSubDouble() as double:
+def failing_webpubsub(settings_env: Callable[..., None]) -> Iterator[LocalWebPubSub]:
+    with LocalWebPubSub() as double:
         settings_env(WEBPUBSUB_CONNECTION_STRING=double.connection_string, WEBPUBSUB_HUB="trackly")
         yield double
 
 
 def test_webpubsub_failing_loses_nothing(
-    failing_webpubsub: WebPubSubDouble, as_maintainer: Api, engine: Engine
+    failing_webpubsub: LocalWebPubSub, as_maintainer: Api, engine: Engine
 ) -> None:
     """Writes succeed while Web PubSub fails; the events stay unpublished; after recovery the
     outbox timer publishes every one of them."""

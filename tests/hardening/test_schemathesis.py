@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from tests.support.azurite import azurite  # noqa: F401 (session fixture)
-from tests.support.webpubsub_double import WebPubSubDouble
+from trackly.realtime.localservice import LocalWebPubSub
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15"))
@@ -49,15 +49,15 @@ EXCLUDED_PATHS = ("/auth/microsoft/login", "/auth/microsoft/callback", "/auth/go
 
 
 @pytest.fixture(scope="module")
-def wps() -> Iterator[WebPubSubDouble]:
-    with WebPubSubDouble() as double:
+def wps() -> Iterator[LocalWebPubSub]:
+    with LocalWebPubSub() as double:
         yield double
 
 
 @pytest.fixture
 def configured(
     azurite: str,  # noqa: F811
-    wps: WebPubSubDouble,
+    wps: LocalWebPubSub,
     settings_env: Callable[..., None],
 ) -> Iterator[None]:
     from trackly.attachments import storage

@@ -4,7 +4,6 @@ source of the dashboard counters and of list totals that need no text or date fi
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tests.issues.helpers import bulk_issues, new_issue
 from tests.support.api import Api
+from tests.support.locks import wait_for_lock_wait
 from trackly import db, schema
 from trackly.issues import service
 from trackly.issues.schemas import IssueCreate, IssueUpdate
@@ -356,29 +356,12 @@ def test_a_group_emptied_while_another_transaction_adds_to_it(
         conn.execute(text("DELETE FROM issues WHERE id = :i"), {"i": issue["id"]})
         thread = threading.Thread(target=second)
         thread.start()
-        _wait_for_lock_wait(engine)
+        wait_for_lock_wait(engine)
         assert not done.is_set()  # T2 queues behind T1's counter row
         conn.commit()
     thread.join(15)
     assert not errors, errors
     assert assert_exact(engine) == [(reporter.id, "OPEN", "HIGH", 1)]
-
-
-def _wait_for_lock_wait(engine: Engine, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    with engine.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            )
-            conn.rollback()
-            if waiting:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the second transaction never waited for the counter row")
 
 
 # --- (d) the migration ---------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from trackly.models import Attachment, AttachmentStatus, Issue, User
 log = logging.getLogger(__name__)
 
 BLOB_PREFIX = "issues/"
-UPLOADS_PREFIX = "uploads/"  # POST /files/upload (trackly.attachments.uploads)
+UPLOADS_PREFIX = "uploads/"  # POST /files/upload: trackly.attachments.uploads names its blobs with it
 UNCLAIMED_MAX_AGE = timedelta(days=1)
 # A blob under uploads/ younger than this may belong to an upload whose row is not committed yet.
 UPLOAD_ORPHAN_GRACE = timedelta(minutes=30)
@@ -523,32 +523,48 @@ def cleanup(*, session: Session, settings: Settings, now: datetime | None = None
         and_(Attachment.issue_id.is_(None), Attachment.created_at < now - UNCLAIMED_MAX_AGE)
     )
 
-    batch: list[tuple[str, uuid.UUID]] = []
-    for blob in storage.list_blobs(store, BLOB_PREFIX):
-        match = _BLOB_NAME.match(blob.name)
-        if match is None:
-            continue  # not a name this server generates: leave it alone
-        batch.append((blob.name, uuid.UUID(match.group(2))))
-        if len(batch) >= CLEANUP_BATCH:
-            _remove_orphans(batch, store, session=session, report=report)
-            batch = []
-    if batch:
-        _remove_orphans(batch, store, session=session, report=report)
+    # Blobs of issue attachments (`issues/{issue_id}/{attachment_id}`): their row commits before
+    # the client gets the upload SAS, so any blob without one is an orphan.
+    _sweep_orphans(store, BLOB_PREFIX, _BLOB_NAME, 2, session=session, report=report)
+    # Blobs of POST /files/upload: written before their row commits, so a young one is left alone.
+    _sweep_orphans(
+        store,
+        UPLOADS_PREFIX,
+        _UPLOAD_BLOB_NAME,
+        1,
+        session=session,
+        report=report,
+        written_before=now - UPLOAD_ORPHAN_GRACE,
+    )
+    return report
 
-    batch = []
-    for blob in storage.list_blobs(store, UPLOADS_PREFIX):
-        match = _UPLOAD_BLOB_NAME.match(blob.name)
+
+def _sweep_orphans(
+    store: storage.Storage,
+    prefix: str,
+    pattern: re.Pattern[str],
+    id_group: int,
+    *,
+    session: Session,
+    report: CleanupReport,
+    written_before: datetime | None = None,
+) -> None:
+    """Delete the blobs under `prefix` whose attachment (the id in `id_group` of `pattern`) is
+    gone or rejected, in batches. Names this server does not generate are left alone, and with
+    `written_before` so are blobs modified later (or of unknown age)."""
+    batch: list[tuple[str, uuid.UUID]] = []
+    for blob in storage.list_blobs(store, prefix):
+        match = pattern.match(blob.name)
         if match is None:
             continue
-        if blob.last_modified is None or blob.last_modified > now - UPLOAD_ORPHAN_GRACE:
+        if written_before is not None and (blob.last_modified is None or blob.last_modified > written_before):
             continue  # its row may still be on its way to a commit
-        batch.append((blob.name, uuid.UUID(match.group(1))))
+        batch.append((blob.name, uuid.UUID(match.group(id_group))))
         if len(batch) >= CLEANUP_BATCH:
             _remove_orphans(batch, store, session=session, report=report)
             batch = []
     if batch:
         _remove_orphans(batch, store, session=session, report=report)
-    return report
 
 
 def _remove_orphans(

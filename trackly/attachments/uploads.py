@@ -25,16 +25,19 @@ from sqlalchemy.orm import Session
 from trackly import clock
 from trackly.attachments import sniff, storage
 from trackly.attachments.limits import FIELD, max_file_bytes, max_request_bytes
-from trackly.attachments.service import normalize_content_type, require_configured, sanitize_filename
+from trackly.attachments.service import (
+    UPLOADS_PREFIX,
+    normalize_content_type,
+    require_configured,
+    sanitize_filename,
+)
 from trackly.config import Settings
 from trackly.errors import BadRequest, Conflict, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from trackly.models import Attachment, AttachmentStatus, Issue, User
 
-UPLOAD_PREFIX = "uploads/"
-
 
 def blob_name_for(attachment_id: uuid.UUID) -> str:
-    return f"{UPLOAD_PREFIX}{attachment_id}"
+    return f"{UPLOADS_PREFIX}{attachment_id}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ brute-force counters in `trackly.auth.throttle`. Nothing here commits the reques
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -115,11 +116,21 @@ def signup(body: SignupIn, *, client_ip: str, session: Session, settings: Settin
     return sessions.start_session(user, session=session, settings=settings)
 
 
-def create_user(*, email: str, password: str | None, full_name: str, role: Role, session: Session) -> User:
-    """Insert a user; a duplicate email (any letter case) is a 409, also under a race."""
+def create_user(
+    *,
+    email: str,
+    password: str | None,
+    full_name: str,
+    role: Role,
+    session: Session,
+    explain: Callable[[User], Conflict | None] | None = None,
+) -> User:
+    """Insert a user; a duplicate email (any letter case) is a 409, also under a race. `explain`
+    may word the 409 for the existing account (an admin may be told more than a sign-up)."""
     duplicate = Conflict(f"An account with the email {email} already exists.")
-    if find_by_email(email, session=session) is not None:
-        raise duplicate
+    existing = find_by_email(email, session=session)
+    if existing is not None:
+        raise (explain(existing) if explain else None) or duplicate
     user = User(
         id=uuid.uuid4(),
         email=email.strip(),

@@ -158,7 +158,8 @@ def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: wor
     )
 
 
-def _render_one(row: IssueRow, *, viewer: User, session: Session) -> IssueOut:
+def render_row(row: IssueRow, *, viewer: User, session: Session) -> IssueOut:
+    """A row of `locked` or of the row queries, as the API shows it (its attachments read here)."""
     files = attachments.active_for_issues([row.issue.id], session=session)[row.issue.id]
     return _out(row, files, viewer=viewer, preset=workflow.active_preset())
 
@@ -178,7 +179,7 @@ def _one_row_locked() -> RowSelect:
 def render(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOut:
     """The issue as it is now in this transaction (after a change made by another service)."""
     row = session.execute(_one_row(), {"issue_id": issue_id}).one()
-    return _render_one(IssueRow(*row), viewer=viewer, session=session)
+    return render_row(IssueRow(*row), viewer=viewer, session=session)
 
 
 def _json(value: Any) -> Any:
@@ -296,7 +297,7 @@ def get_issue(issue_id: uuid.UUID, *, viewer: User, session: Session) -> IssueOu
     row = session.execute(visible(_one_row(), viewer), {"issue_id": issue_id}).one_or_none()
     if row is None:
         raise NotFound("Issue not found.")
-    return _render_one(IssueRow(*row), viewer=viewer, session=session)
+    return render_row(IssueRow(*row), viewer=viewer, session=session)
 
 
 # --- update / delete ------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ def update_issue(
         assignee_name = assignee.full_name if assignee is not None else None
 
     if not changes:
-        return _render_one(row, viewer=actor, session=session)
+        return render_row(row, viewer=actor, session=session)
 
     for name, (_old, new) in changes.items():
         setattr(issue, name, new)
@@ -356,7 +357,7 @@ def update_issue(
         actor=actor,
         changes={name: [_json(old), _json(new)] for name, (old, new) in changes.items()},
     )
-    return _render_one(
+    return render_row(
         row._replace(updater_name=actor.full_name, assignee_name=assignee_name),
         viewer=actor,
         session=session,

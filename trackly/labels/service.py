@@ -169,7 +169,7 @@ def _change(
             is not None
         )
     if not changed:  # already so: nothing is written
-        return issues.render(issue.id, viewer=actor, session=session)
+        return issues.render_row(row, viewer=actor, session=session)
     issues.touch(issue, actor)
     session.flush()
     record(

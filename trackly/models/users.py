@@ -31,6 +31,12 @@ class User(Base):
         # Emails are unique regardless of case.
         Index("uq_users_email_lower", func.lower(text("email")), unique=True),
         Index("ix_users_role", "role"),
+        # The realtime publisher's question "who lost staff access within a token's lifetime?".
+        Index(
+            "ix_users_staff_revoked_at",
+            "staff_revoked_at",
+            postgresql_where=text("staff_revoked_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -46,6 +52,9 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+    # When the user last stopped being active staff (demoted to REPORTER, or deactivated while
+    # ADMIN/MAINTAINER). A negotiate token from before then may still put them into `staff`.
+    staff_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(Base):

@@ -28,8 +28,9 @@ from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from trackly import clock, db
+from trackly.auth.policy import STAFF
 from trackly.config import Settings
-from trackly.models import Event, Role, User
+from trackly.models import Event, User
 from trackly.realtime.client import get_client
 from trackly.realtime.groups import STAFF_GROUP, groups_for_event, staff_filter
 from trackly.realtime.schemas import OutboxRun
@@ -41,7 +42,8 @@ BATCH_SIZE = 200
 # A timer run stops taking new batches after this long (the schedule fires every minute).
 RUN_BUDGET_SECONDS = 45.0
 PRUNE_ISSUES_PER_RUN = 500
-# Keeps the OData filter on staff messages short; more recent demotions than this is unheard of.
+# A safety cap on the OData filter of staff messages: it names only users who lost staff access
+# within a token's lifetime, so reaching it takes a hundred demotions in a few minutes.
 MAX_STAFF_EXCLUSIONS = 100
 
 
@@ -86,14 +88,17 @@ def watcher_ids(event_ids: Sequence[int], *, session: Session) -> dict[int, list
 
 def recently_lost_staff(*, session: Session, settings: Settings) -> list[uuid.UUID]:
     """Users who may still hold a negotiate token with the `staff` group although they are no
-    longer staff: not staff now (REPORTER or deactivated) and changed within a token's lifetime
-    (plus a minute of clock skew). A later unrelated change (a new name) only lengthens the
-    exclusion of someone who is not staff anyway, which is harmless."""
+    longer staff: they lost staff access (`staff_revoked_at`, set by the demotion or
+    deactivation itself) within a token's lifetime plus a minute of clock skew, and have not
+    regained it since. New or edited reporters were never staff and are never listed."""
     since = clock.now() - timedelta(minutes=settings.REALTIME_TOKEN_MINUTES + 1)
     ids = session.scalars(
         select(User.id)
-        .where(User.updated_at >= since, or_(User.role == Role.REPORTER, User.is_active.is_(False)))
-        .order_by(User.updated_at.desc())
+        .where(
+            User.staff_revoked_at >= since,
+            or_(User.role.not_in(STAFF), User.is_active.is_(False)),
+        )
+        .order_by(User.staff_revoked_at.desc(), User.id)
         .limit(MAX_STAFF_EXCLUSIONS + 1)
     ).all()
     if len(ids) > MAX_STAFF_EXCLUSIONS:

@@ -49,7 +49,9 @@ def disconnect_after_commit(user_id: uuid.UUID, *, session: Session) -> None:
 
     Groups are fixed when a connection is negotiated, so a demoted maintainer would otherwise
     keep receiving staff events until the client token expires; closing makes the client
-    negotiate again and get only what it may now see (a deactivated user gets 401).
+    negotiate again and get only what it may now see (a deactivated user gets 401). A client
+    reconnecting with a URL from before the change is kept out of staff messages by
+    `users.staff_revoked_at`, which the users service sets in the same transaction.
     """
     db.on_commit(session, lambda: _close_user_connections(user_id))
 

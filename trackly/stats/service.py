@@ -351,18 +351,32 @@ ON CONFLICT (date) DO UPDATE SET
 """  # noqa: S608 (constants only; values are bound parameters)
 
 
-# Open issues per assignee key ('' = unassigned) just before a moment, from each issue's latest
-# state event: the base of a range whose previous day has no usable stored row.
-INSIGHTS_BEFORE_SQL = f"""
-SELECT k, count(*) AS n
-FROM (
-    SELECT DISTINCT ON (e.issue_id) {_CODE} AS code, {_KEY} AS k
-    FROM events e
-    WHERE e.issue_id IS NOT NULL AND e.type IN {_STATE_TYPES_SQL} AND e.created_at < :before
-    ORDER BY e.issue_id, e.id DESC
-) latest
-WHERE code {_IS_OPEN}
-GROUP BY k
+def _code_counters(n: str) -> str:
+    return ",\n".join(
+        f"CAST(coalesce(sum({n}) FILTER (WHERE {cond.format(c='code')}), 0) AS bigint) AS {name}"
+        for name, cond in CODE_COUNTERS.items()
+    )
+
+
+# The base of a range whose previous day has no usable stored row: from each issue's latest state
+# event before a moment, the state counters and the open issues per assignee key ('' =
+# unassigned), in one DISTINCT ON pass. The (code, key) groups stay few (codes x assignees).
+BASE_BEFORE_SQL = f"""
+WITH latest AS (
+    SELECT code, k, count(*) AS n
+    FROM (
+        SELECT DISTINCT ON (e.issue_id) {_CODE} AS code, {_KEY} AS k
+        FROM events e
+        WHERE e.issue_id IS NOT NULL AND e.type IN {_STATE_TYPES_SQL} AND e.created_at < :before
+        ORDER BY e.issue_id, e.id DESC
+    ) l
+    WHERE code IS NOT NULL
+    GROUP BY code, k
+)
+SELECT {_code_counters("n")},
+       (SELECT coalesce(jsonb_object_agg(o.k, o.n), '{{}}'::jsonb)
+        FROM (SELECT k, sum(n) AS n FROM latest WHERE code {_IS_OPEN} GROUP BY k) o) AS open_by_key
+FROM latest
 """  # noqa: S608 (constants only; values are bound parameters)
 
 Insights = dict[str, int]  # open issues per assignee key ('' = unassigned)
@@ -381,23 +395,33 @@ def state_before(moment: datetime, *, session: Session) -> State:
     return {name: int(row[name]) for name in STATE_COUNTERS}
 
 
-def insights_before(moment: datetime, *, session: Session) -> Insights:
-    """Open issues per assignee key just before `moment`, straight from the events."""
-    rows = session.execute(text(INSIGHTS_BEFORE_SQL), {"before": moment})
-    return {str(k): int(n) for k, n in rows}
+def base_before(moment: datetime, *, session: Session) -> tuple[State, Insights]:
+    """The state counters and the open issues per assignee key just before `moment`, straight from
+    the events (one statement)."""
+    row = session.execute(text(BASE_BEFORE_SQL), {"before": moment}).mappings().one()
+    state = {name: int(row[name]) for name in STATE_COUNTERS}
+    return state, {str(k): int(n) for k, n in row["open_by_key"].items()}
 
 
-def _stored_insights(day: date, *, session: Session, final_only: bool) -> Insights | None:
-    """The stored open-per-assignee counts of `day`; None when missing, not final (if asked), or
-    never computed (rows written before migration 0006 have unassigned_open NULL)."""
-    row = session.execute(
-        select(DailyStats.computed_at, DailyStats.open_by_assignee, DailyStats.unassigned_open).where(
-            DailyStats.date == day
-        )
-    ).first()
-    if row is None or row[2] is None or (final_only and not is_final(day, row[0])):
+def _stored_base(day: date, *, session: Session, final_only: bool) -> tuple[State, Insights] | None:
+    """The stored state counters and open-per-assignee counts of `day`, in one SELECT; None when
+    the row is missing, not final (if asked), or has no insights (rows written before migration
+    0006 have unassigned_open NULL: the base then comes from the events)."""
+    # Columns, not an entity: a row loaded earlier in this session must not shadow a fresh upsert.
+    columns = [
+        DailyStats.computed_at,
+        DailyStats.unassigned_open,
+        DailyStats.open_by_assignee,
+        *(getattr(DailyStats, name) for name in STATE_COUNTERS),
+    ]
+    row = session.execute(select(*columns).where(DailyStats.date == day)).first()
+    if row is None:
         return None
-    return {**{str(k): int(n) for k, n in (row[1] or {}).items()}, "": int(row[2])}
+    computed_at, unassigned, by_assignee, *counts = row
+    if unassigned is None or (final_only and not is_final(day, computed_at)):
+        return None
+    state = {name: int(value) for name, value in zip(STATE_COUNTERS, counts, strict=True)}
+    return state, {**{str(k): int(n) for k, n in (by_assignee or {}).items()}, "": int(unassigned)}
 
 
 def state_at_end_of(day: date, *, session: Session) -> State:
@@ -422,15 +446,6 @@ def try_lock(*, session: Session) -> bool:
 
 def is_final(day: date, computed_at: datetime) -> bool:
     return computed_at >= day_start(day + timedelta(days=1)) + SETTLE
-
-
-def _stored_state(day: date, *, session: Session, final_only: bool) -> State | None:
-    # Columns, not an entity: a row loaded earlier in this session must not shadow a fresh upsert.
-    columns = [getattr(DailyStats, name) for name in STATE_COUNTERS]
-    row = session.execute(select(DailyStats.computed_at, *columns).where(DailyStats.date == day)).first()
-    if row is None or (final_only and not is_final(day, row[0])):
-        return None
-    return {name: int(value) for name, value in zip(STATE_COUNTERS, row[1:], strict=True)}
 
 
 def _compute_chunk(
@@ -480,31 +495,26 @@ def compute_range(
     rows = 0
     chunk = chunk_days or (end - start).days + 1
     cursor = start
-    base: State | None = None
-    insights: Insights | None = None
+    base: tuple[State, Insights] | None = None
     while cursor <= end:
         last = min(end, cursor + timedelta(days=chunk - 1))
         from_zero = first_day is None or cursor <= first_day
         if from_zero:
-            base, insights = empty_state(), {}
-        else:
-            previous = cursor - timedelta(days=1)
-            if base is None and trust_stored_base:
-                base = _stored_state(previous, session=session, final_only=True)
+            base = empty_state(), {}
+        elif base is None:
+            if trust_stored_base:
+                base = _stored_base(cursor - timedelta(days=1), session=session, final_only=True)
             if base is None:
-                base = state_before(day_start(cursor), session=session)
-            if insights is None and trust_stored_base:
-                insights = _stored_insights(previous, session=session, final_only=True)
-            if insights is None:
-                insights = insights_before(day_start(cursor), session=session)
+                base = base_before(day_start(cursor), session=session)
+        state, insights = base
         rows += _compute_chunk(
-            cursor, last, base, insights, with_prior=not from_zero, session=session, now=now
+            cursor, last, state, insights, with_prior=not from_zero, session=session, now=now
         )
         if progress is not None:
             progress((last - cursor).days + 1)
         cursor = last + timedelta(days=1)
-        base = _stored_state(last, session=session, final_only=False)
-        insights = _stored_insights(last, session=session, final_only=False)
+        # The next chunk starts from the row just written (read only when there is a next chunk).
+        base = _stored_base(last, session=session, final_only=False) if cursor <= end else None
     return rows
 
 

@@ -7,6 +7,10 @@
   admins demoting each other at the same moment cannot both succeed.
 - Deleting a user deactivates it: issues keep their creator, and its sessions are revoked.
   The users list shows active users unless asked for the deactivated ones too.
+- Losing staff access (an ADMIN or MAINTAINER demoted to REPORTER, or deactivated) closes the
+  user's live connections and sets `staff_revoked_at` in the same transaction: for a token's
+  lifetime after it, messages to the Web PubSub `staff` group exclude the user
+  (`realtime.outbox.recently_lost_staff`).
 - Creating a user with a deactivated user's email is a 409 that names the account and says how
   to reactivate it (PUT /users/{id} {"is_active": true}): a new account would silently take
   over nothing, and reactivating on create would revive old sign-in links unasked.
@@ -20,8 +24,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from trackly import clock
 from trackly.auth import service as auth_service
-from trackly.auth.policy import Action, Facts, require
+from trackly.auth.policy import STAFF, Action, Facts, require
 from trackly.errors import Conflict, NotFound
 from trackly.models import Role, User
 from trackly.realtime import publisher as realtime
@@ -61,17 +66,25 @@ def list_users(query: UserListQuery, *, session: Session) -> UserPage:
     return UserPage(items=list(items), total=int(total))
 
 
+def _deactivated(existing: User) -> Conflict | None:
+    if existing.is_active:
+        return None  # the plain "already exists"
+    return Conflict(
+        f"A deactivated account with the email {existing.email} exists (user {existing.id}). "
+        f'Reactivate it with PUT /api/users/{existing.id} {{"is_active": true}} instead of '
+        "creating a new one.",
+        user_id=str(existing.id),
+    )
+
+
 def create_user(body: UserCreateIn, *, session: Session) -> User:
-    existing = auth_service.find_by_email(body.email, session=session)
-    if existing is not None and not existing.is_active:
-        raise Conflict(
-            f"A deactivated account with the email {existing.email} exists (user {existing.id}). "
-            f'Reactivate it with PUT /api/users/{existing.id} {{"is_active": true}} instead of '
-            "creating a new one.",
-            user_id=str(existing.id),
-        )
     return auth_service.create_user(
-        email=body.email, password=body.password, full_name=body.full_name, role=body.role, session=session
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        role=body.role,
+        session=session,
+        explain=_deactivated,
     )
 
 
@@ -112,6 +125,18 @@ def _guard_last_admin(
             raise Conflict(LAST_ADMIN)
 
 
+def _is_active_staff(role: Role, active: bool) -> bool:
+    return active and role in STAFF
+
+
+def _access_changed(target: User, *, lost_staff: bool, session: Session) -> None:
+    """Once the change commits, close the user's connections (they renegotiate their groups);
+    record a loss of staff access now, in this transaction, so no staff message misses it."""
+    if lost_staff:
+        target.staff_revoked_at = clock.now()
+    realtime.disconnect_after_commit(target.id, session=session)
+
+
 def update_user(actor: User, user_id: uuid.UUID, body: UserUpdateIn, *, session: Session) -> User:
     """Apply a partial update after every permission check has passed (so a 403 changes nothing)."""
     require(actor, Action.USER_UPDATE, Facts(owner_id=user_id))
@@ -132,12 +157,15 @@ def update_user(actor: User, user_id: uuid.UUID, body: UserUpdateIn, *, session:
         target.full_name = body.full_name
     deactivated = target.is_active and not new_active
     access_changed = deactivated or new_role != target.role
+    lost_staff = _is_active_staff(target.role, target.is_active) and not _is_active_staff(
+        new_role, new_active
+    )
     target.role = new_role
     target.is_active = new_active
     if deactivated:
         auth_service.revoke_all_sessions(target.id, session=session)
     if access_changed:
-        realtime.disconnect_after_commit(target.id, session=session)
+        _access_changed(target, lost_staff=lost_staff, session=session)
     session.flush()
     session.refresh(target)
     return target
@@ -151,7 +179,8 @@ def deactivate_user(actor: User, user_id: uuid.UUID, *, session: Session) -> Non
     if not target.is_active:
         return
     _guard_last_admin(target, stays_admin=target.role is Role.ADMIN, stays_active=False, admins=admins)
+    lost_staff = target.role in STAFF
     target.is_active = False
     auth_service.revoke_all_sessions(target.id, session=session)
-    realtime.disconnect_after_commit(target.id, session=session)
+    _access_changed(target, lost_staff=lost_staff, session=session)
     session.flush()

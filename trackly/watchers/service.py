@@ -44,13 +44,12 @@ def _insert_watcher() -> ReturningInsert[uuid.UUID]:
 
 
 def watch_all(issue_id: uuid.UUID, user_ids: Iterable[uuid.UUID], *, session: Session) -> None:
-    rows = [{"issue_id": issue_id, "user_id": u, "created_at": clock.now()} for u in set(user_ids)]
+    """`watch` for several users in one round trip (the same cached statement, rows in key order
+    so that two writers take the watcher rows' locks in the same order)."""
+    now = clock.now()
+    rows = [{"issue_id": issue_id, "user_id": u, "created_at": now} for u in sorted(set(user_ids))]
     if rows:
-        session.execute(
-            insert(Watcher)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[Watcher.issue_id, Watcher.user_id])
-        )
+        session.execute(_insert_watcher(), rows)
 
 
 def is_watching(issue_id: uuid.UUID, user_id: uuid.UUID, *, session: Session) -> bool:
