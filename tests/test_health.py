@@ -13,6 +13,14 @@ def test_health_reports_database_and_migrations(api: Api) -> None:
     assert body["version"]
 
 
+def test_the_documented_example_names_the_migration_head() -> None:
+    """The OpenAPI example of /health shows the head this build ships (update it with a migration)."""
+    from trackly.health.service import Health, migration_head
+
+    example = Health.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    assert example["migrations"] == {"current": migration_head(), "head": migration_head()}
+
+
 def test_health_is_503_when_migrations_are_behind(api: Api, engine) -> None:
     from sqlalchemy import text
 

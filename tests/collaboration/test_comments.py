@@ -204,3 +204,12 @@ def test_idempotent_create(as_reporter: Api, engine: Engine) -> None:
     assert_problem(as_reporter.post(path, json={"body": "other"}, headers={"Idempotency-Key": "k-1"}), 422)
     assert len(as_reporter.get(path).json()) == 1
     assert event_types(engine, issue["id"]).count("comment_added") == 1
+    # The key is bound to the path too: the same key and body on another issue is a 422, not a
+    # replay of this issue's comment.
+    other = new_issue(as_reporter)
+    assert_problem(
+        as_reporter.post(
+            f"issues/{other['id']}/comments", json={"body": "once"}, headers={"Idempotency-Key": "k-1"}
+        ),
+        422,
+    )

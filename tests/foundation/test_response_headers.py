@@ -26,7 +26,9 @@ def test_authenticated_reads_are_private_and_revalidated(
     as_admin: Api, as_reporter: Api, reporter: Any
 ) -> None:
     issue = as_reporter.post("issues", {"title": "cache me not"}).json()
+    comment = as_reporter.post(f"issues/{issue['id']}/comments", {"body": "me neither"}).json()
     for client, path in (
+        (as_reporter, f"issues/{issue['id']}/comments/{comment['id']}"),
         (as_reporter, "auth/me"),
         (as_admin, "users"),
         (as_admin, f"users/{reporter.id}"),

@@ -76,3 +76,56 @@ def test_428_comes_before_reading_the_issue(as_admin: Api, settings_env: Any) ->
     settings_env(REQUIRE_IF_MATCH="true")
     missing = "00000000-0000-0000-0000-000000000001"
     assert_problem(as_admin.patch(f"issues/{missing}", {"severity": "HIGH"}), 428)
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_required_if_match_covers_labelling_an_issue(
+    as_reporter: Api, as_admin: Api, engine: Engine, settings_env: Any, method: str
+) -> None:
+    """Putting a label on (or taking it off) bumps the issue's version like an edit, so the
+    setting covers it: 428 without If-Match, 412 stale, 200 with the current tag."""
+    issue = _issue(as_reporter)
+    bug = as_admin.post("labels", {"name": "bug"}).json()
+    path = f"issues/{issue['id']}/labels/{bug['id']}"
+    if method == "DELETE":
+        assert as_admin.put(path).status_code == 200  # on before the setting, to take off later
+    assert as_admin.patch(f"issues/{issue['id']}", {"severity": "HIGH"}).status_code == 200  # stale
+    current = as_admin.get(f"issues/{issue['id']}").headers["ETag"]
+    settings_env(REQUIRE_IF_MATCH="true")
+    before = _state(engine, issue["id"])
+    assert_problem(as_admin.request(method, path), 428, "If-Match")
+    assert _state(engine, issue["id"]) == before
+    assert_problem(as_admin.request(method, path, headers={"If-Match": issue["etag"]}), 412)
+    assert as_admin.request(method, path, headers={"If-Match": current}).status_code == 200
+
+
+def test_required_if_match_leaves_comments_to_their_own_tags(as_reporter: Api, settings_env: Any) -> None:
+    """Comments carry their own version, not the issue's: the setting does not apply to them (a
+    stale comment tag still answers 412)."""
+    issue = _issue(as_reporter)
+    path = f"issues/{issue['id']}/comments"
+    comment = as_reporter.post(path, {"body": "first"})
+    settings_env(REQUIRE_IF_MATCH="true")
+    edited = as_reporter.patch(f"{path}/{comment.json()['id']}", {"body": "second"})
+    assert edited.status_code == 200, edited.text
+    stale = {"If-Match": comment.headers["ETag"]}
+    assert_problem(as_reporter.patch(f"{path}/{comment.json()['id']}", {"body": "third"}, headers=stale), 412)
+    assert as_reporter.delete(f"{path}/{comment.json()['id']}").status_code == 200
+
+
+def test_the_openapi_document_says_where_the_setting_applies(api: Api) -> None:
+    doc = api.get("openapi.json").json()
+
+    def if_match(path: str, method: str) -> str:
+        params = doc["paths"][path][method]["parameters"]
+        return str(next(p for p in params if p["name"] == "If-Match")["description"])
+
+    for path, method in (
+        ("/issues/{issue_id}", "patch"),
+        ("/issues/{issue_id}", "delete"),
+        ("/issues/{issue_id}/labels/{label_id}", "put"),
+        ("/issues/{issue_id}/labels/{label_id}", "delete"),
+    ):
+        assert "REQUIRE_IF_MATCH" in if_match(path, method), (path, method)
+        assert "428" in doc["paths"][path][method]["responses"], (path, method)
+    assert "REQUIRE_IF_MATCH" not in if_match("/issues/{issue_id}/comments/{comment_id}", "patch")

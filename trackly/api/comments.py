@@ -1,11 +1,12 @@
 """HTTP functions for comments on issues."""
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import azure.functions as func
 
+from trackly.api.paths import IssuePath
 from trackly.auth.policy import Action
 from trackly.comments.schemas import (
     CommentCreate,
@@ -13,27 +14,22 @@ from trackly.comments.schemas import (
     CommentOut,
     CommentUpdate,
 )
-from trackly.http import Call, Reply, endpoint, parse_tags
+from trackly.http import Call, Reply, endpoint
 from trackly.http.deletion import Deleted
+from trackly.http.idempotent import once
 from trackly.lazy import lazy
 from trackly.schemas import Schema
 
 if TYPE_CHECKING:
     from trackly.comments import service
-    from trackly.issues import idempotency
-else:  # imported by the first request that needs them: keeps the ORM out of cold start
+else:  # imported by the first request that needs it: keeps the ORM out of cold start
     service = lazy("trackly.comments.service")
-    idempotency = lazy("trackly.issues.idempotency")
 
 
 bp = func.Blueprint()
 
 TAGS = ["comments"]
 ETAG_HEADER = {"ETag": "The comment's entity tag (send it back in If-Match when editing)."}
-
-
-class IssuePath(Schema):
-    issue_id: uuid.UUID
 
 
 class CommentPath(Schema):
@@ -87,34 +83,16 @@ def create_comment(call: Call[IssuePath, None, CommentCreate]) -> Reply:
     """Anyone who may see the issue (a REPORTER: on their own issues). The commenter, and every
     active user mentioned as `@email` who may see the issue, start watching it. With an
     `Idempotency-Key`, a retry within 24 hours returns the first response."""
-    user = call.user
-    raw_key = call.header(idempotency.HEADER)
-    key = idempotency.validate_key(raw_key) if raw_key is not None else None
-    if key is not None:
-        operation = f"POST issues/{call.path.issue_id}/comments"
-        fingerprint = idempotency.request_hash(operation, call.body.model_dump(mode="json"))
-        stored = idempotency.claim(user.id, key, fingerprint, session=call.session)
-        if stored is not None:
-            return Reply(
-                stored.body,
-                status=stored.status,
-                headers={**stored.headers, idempotency.REPLAYED_HEADER: "true"},
-            )
-    comment = service.create_comment(call.path.issue_id, call.body, actor=user, session=call.session)
-    headers = {
-        "Location": call.url_for(f"issues/{comment.issue_id}/comments/{comment.id}"),
-        "ETag": _etag(comment),
-    }
-    if key is not None:
-        idempotency.store(
-            user.id,
-            key,
-            status=201,
-            body=comment.model_dump(mode="json"),
-            headers=headers,
-            session=call.session,
-        )
-    return Reply(comment, status=201, headers=headers)
+
+    def work() -> tuple[Reply, Any]:
+        comment = service.create_comment(call.path.issue_id, call.body, actor=call.user, session=call.session)
+        headers = {
+            "Location": call.url_for(f"issues/{comment.issue_id}/comments/{comment.id}"),
+            "ETag": _etag(comment),
+        }
+        return Reply(comment, status=201, headers=headers), comment.model_dump(mode="json")
+
+    return once(call, work)
 
 
 @endpoint(
@@ -133,7 +111,7 @@ def get_comment(call: Call[CommentPath, None, None]) -> Reply:
     comment = service.get_comment(
         call.path.issue_id, call.path.comment_id, viewer=call.user, session=call.session
     )
-    return Reply(comment, headers={"ETag": _etag(comment), "Cache-Control": "private, no-cache"})
+    return Reply(comment, headers={"ETag": _etag(comment)})
 
 
 @endpoint(
@@ -158,7 +136,7 @@ def update_comment(call: Call[CommentPath, None, CommentUpdate]) -> Reply:
         call.path.comment_id,
         call.body,
         actor=call.user,
-        if_match=parse_tags(call.header("If-Match")),
+        if_match=call.if_match,
         session=call.session,
     )
     return Reply(comment, headers={"ETag": _etag(comment)})
@@ -183,7 +161,7 @@ def delete_comment(call: Call[CommentPath, None, None]) -> Deleted:
         call.path.issue_id,
         call.path.comment_id,
         actor=call.user,
-        if_match=parse_tags(call.header("If-Match")),
+        if_match=call.if_match,
         session=call.session,
     )
     return Deleted(id=call.path.comment_id, message="The comment was deleted.")

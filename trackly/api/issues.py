@@ -1,6 +1,5 @@
 """HTTP functions for issues: CRUD, workflow, optimistic concurrency, listing, history, counters."""
 
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -8,11 +7,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import azure.functions as func
 
 from trackly.api.issue_reply import issue_etag, issue_reply, public, public_body
+from trackly.api.paths import IssuePath
 from trackly.attachments import links
 from trackly.auth.policy import Action
 from trackly.http import Call, Reply, endpoint, matches, parse_tags
 from trackly.http.deletion import Deleted
-from trackly.http.etag import if_match_tags
+from trackly.http.idempotent import once
 from trackly.issues import workflow
 from trackly.issues.schemas import (
     HistoryEntry,
@@ -25,7 +25,6 @@ from trackly.issues.schemas import (
     IssueUpdate,
 )
 from trackly.lazy import lazy
-from trackly.schemas import Schema
 
 if TYPE_CHECKING:
     from trackly.issues import idempotency, service
@@ -39,10 +38,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 TAGS = ["issues"]
 ETAG_HEADER = {"ETag": "The issue's entity tag (send it back in If-Match to avoid lost updates)."}
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-class IssuePath(Schema):
-    issue_id: uuid.UUID
 
 
 @endpoint(
@@ -63,31 +58,14 @@ def create_issue(call: Call[None, None, IssueCreate]) -> Reply:
     """The status always starts OPEN. With an `Idempotency-Key` header, a retry with the same key
     and body within 24 hours returns the first response (same issue); the same key with a different
     body answers 422."""
-    user = call.user
-    raw_key = call.header(idempotency.HEADER)
-    key = idempotency.validate_key(raw_key) if raw_key is not None else None
-    if key is not None:
-        fingerprint = idempotency.request_hash("POST issues", call.body.model_dump(mode="json"))
-        stored = idempotency.claim(user.id, key, fingerprint, session=call.session)
-        if stored is not None:
-            return Reply(
-                public_body(call, stored.body),
-                status=stored.status,
-                headers={**stored.headers, idempotency.REPLAYED_HEADER: "true"},
-            )
-    issue = service.create_issue(call.body, actor=user, session=call.session)
-    reply = issue_reply(call, issue, status=201, headers={"Location": call.url_for(f"issues/{issue.id}")})
-    if key is not None:
-        # The stored body keeps the file reference: a replay signs it afresh (public_body).
-        idempotency.store(
-            user.id,
-            key,
-            status=201,
-            body=issue.model_dump(mode="json"),
-            headers=reply.headers,
-            session=call.session,
-        )
-    return reply
+
+    def work() -> tuple[Reply, Any]:
+        issue = service.create_issue(call.body, actor=call.user, session=call.session)
+        location = {"Location": call.url_for(f"issues/{issue.id}")}
+        # A retry gets the stored file reference signed afresh (a kept signature would expire).
+        return issue_reply(call, issue, status=201, headers=location), issue.model_dump(mode="json")
+
+    return once(call, work, replay=lambda body: public_body(call, body))
 
 
 @endpoint(
@@ -176,7 +154,7 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
         call.path.issue_id,
         call.body,
         actor=call.user,
-        if_match=if_match_tags(call.header("If-Match"), required=call.settings.REQUIRE_IF_MATCH),
+        if_match=call.if_match,
         session=call.session,
     )
     return issue_reply(call, issue)
@@ -195,6 +173,7 @@ def _update(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     errors=(404, 409, 412, 428),
     response_headers=ETAG_HEADER,
     conditional="write",
+    if_match_required_by_setting=True,
 )
 @_documented(_UPDATE_DOC)
 def update_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
@@ -214,6 +193,7 @@ def update_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     errors=(404, 409, 412, 428),
     response_headers=ETAG_HEADER,
     conditional="write",
+    if_match_required_by_setting=True,
 )
 @_documented(_UPDATE_DOC)
 def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
@@ -231,6 +211,7 @@ def replace_issue(call: Call[IssuePath, None, IssueUpdate]) -> Reply:
     response=Deleted,
     errors=(404, 412, 428),
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def delete_issue(call: Call[IssuePath, None, None]) -> Deleted:
     """ADMIN: any issue. REPORTER: their own while it is OPEN. MAINTAINER: never (403).
@@ -240,7 +221,7 @@ def delete_issue(call: Call[IssuePath, None, None]) -> Deleted:
     service.delete_issue(
         call.path.issue_id,
         actor=call.user,
-        if_match=if_match_tags(call.header("If-Match"), required=call.settings.REQUIRE_IF_MATCH),
+        if_match=call.if_match,
         session=call.session,
     )
     return Deleted(id=call.path.issue_id, message="The issue was deleted.")

@@ -9,7 +9,7 @@ from pydantic import Field
 from trackly import examples as ex
 from trackly.api.issue_reply import issue_reply
 from trackly.auth.policy import Action
-from trackly.http import Call, Reply, endpoint, parse_tags
+from trackly.http import Call, Reply, endpoint
 from trackly.http.deletion import Deleted
 from trackly.issues.schemas import IssueOut
 from trackly.labels.schemas import IssuesByLabel, LabelCreate, LabelOut, LabelUpdate
@@ -121,18 +121,20 @@ def delete_label(call: Call[LabelPath, None, None]) -> LabelDeleted:
     action=Action.ISSUE_LABEL,
     path=IssueLabelPath,
     response=IssueOut,
-    errors=(404, 412),
+    errors=(404, 412, 428),
     response_headers={"ETag": "The issue's new entity tag."},
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def add_issue_label(call: Call[IssueLabelPath, None, None]) -> Reply:
     """MAINTAINER and ADMIN. Idempotent (a label already on the issue changes nothing); answers
-    the issue. An unknown issue or label answers 404; a stale If-Match 412."""
+    the issue. An unknown issue or label answers 404; a stale If-Match 412; none 428 when the
+    server sets REQUIRE_IF_MATCH (the label changes the issue's version, like an edit)."""
     issue = service.add_to_issue(
         call.path.issue_id,
         call.path.label_id,
         actor=call.user,
-        if_match=parse_tags(call.header("If-Match")),
+        if_match=call.if_match,
         session=call.session,
     )
     return issue_reply(call, issue)
@@ -147,17 +149,19 @@ def add_issue_label(call: Call[IssueLabelPath, None, None]) -> Reply:
     action=Action.ISSUE_LABEL,
     path=IssueLabelPath,
     response=IssueOut,
-    errors=(404, 412),
+    errors=(404, 412, 428),
     response_headers={"ETag": "The issue's new entity tag."},
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def remove_issue_label(call: Call[IssueLabelPath, None, None]) -> Reply:
-    """MAINTAINER and ADMIN. Idempotent; answers the issue (200 with JSON)."""
+    """MAINTAINER and ADMIN. Idempotent; answers the issue (200 with JSON). A stale If-Match
+    answers 412; none 428 when the server sets REQUIRE_IF_MATCH."""
     issue = service.remove_from_issue(
         call.path.issue_id,
         call.path.label_id,
         actor=call.user,
-        if_match=parse_tags(call.header("If-Match")),
+        if_match=call.if_match,
         session=call.session,
     )
     return issue_reply(call, issue)

@@ -66,7 +66,6 @@ def browser_client(call: Call[None, None, None]) -> Reply:
     headers = {
         "ETag": module.etag,
         "Cache-Control": "public, max-age=300",
-        "X-Content-Type-Options": "nosniff",
     }
     if matches(module.etag, parse_tags(call.header("If-None-Match"))):
         return Reply(None, status=304, headers=headers)

@@ -1,14 +1,13 @@
 """HTTP functions for watching issues."""
 
-import uuid
 from typing import TYPE_CHECKING
 
 import azure.functions as func
 
+from trackly.api.paths import IssuePath
 from trackly.auth.policy import Action
 from trackly.http import Call, endpoint
 from trackly.lazy import lazy
-from trackly.schemas import Schema
 from trackly.watchers.schemas import WatcherOut, WatchOut
 
 if TYPE_CHECKING:
@@ -20,10 +19,6 @@ else:  # imported by the first request that needs them: keeps the ORM out of col
 bp = func.Blueprint()
 
 TAGS = ["watchers"]
-
-
-class IssuePath(Schema):
-    issue_id: uuid.UUID
 
 
 @endpoint(

@@ -36,6 +36,7 @@ from trackly.errors import (
     UnsupportedMediaType,
     UriTooLong,
 )
+from trackly.http.etag import if_match_tags
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.strict import body_type_errors, query_type_errors
 from trackly.schemas import Schema
@@ -100,6 +101,8 @@ class EndpointSpec:
     extra_responses: dict[int, str]
     idempotency_key_header: bool = False
     conditional: str | None = None  # "read" (If-None-Match) or "write" (If-Match)
+    # On a "write": REQUIRE_IF_MATCH makes If-Match mandatory here (428 without it).
+    if_match_required_by_setting: bool = False
     # The handler writes nothing: its session runs without BEGIN/COMMIT (see db.new_session).
     read_only: bool = False
     handler: Callable[..., Any] | None = None
@@ -157,6 +160,7 @@ class Call(Generic[P, Q, B]):
         self._user: User | None = None
         self.claims: AccessClaims | None = None  # the verified access token, on endpoints with auth
         self.raw_body: bytes = b""
+        self._if_match: list[str] | None = None
 
     @property
     def session(self) -> Session:
@@ -170,6 +174,14 @@ class Call(Generic[P, Q, B]):
         if self._user is None:
             raise RuntimeError(f"endpoint {self.spec.name} is not declared with auth")
         return self._user
+
+    @property
+    def if_match(self) -> list[str] | None:
+        """The If-Match tags of a `conditional="write"` endpoint (None: no header), read before
+        the handler runs, so a 428 under REQUIRE_IF_MATCH comes before anything is read."""
+        if self.spec.conditional != "write":
+            raise RuntimeError(f"endpoint {self.spec.name} is not declared with conditional='write'")
+        return self._if_match
 
     def header(self, name: str) -> str | None:
         value = self.request.headers.get(name)
@@ -224,6 +236,7 @@ def endpoint(
     extra_responses: dict[int, str] | None = None,
     idempotency_key_header: bool = False,
     conditional: str | None = None,
+    if_match_required_by_setting: bool = False,
     read_only: bool = False,
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
@@ -235,6 +248,8 @@ def endpoint(
         fname = name or handler.__name__
         if fname in REGISTRY:
             raise ValueError(f"duplicate endpoint name {fname}")
+        if if_match_required_by_setting and conditional != "write":
+            raise ValueError(f"{fname}: if_match_required_by_setting needs conditional='write'")
         spec = EndpointSpec(
             name=fname,
             method=method.upper(),
@@ -256,6 +271,7 @@ def endpoint(
             extra_responses=extra_responses or {},
             idempotency_key_header=idempotency_key_header,
             conditional=conditional,
+            if_match_required_by_setting=if_match_required_by_setting,
             read_only=read_only,
             handler=handler,
             raw_body=raw_body,
@@ -301,6 +317,11 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
             )
             if spec.action is not None:
                 require(call._user, spec.action)
+        if spec.conditional == "write":
+            call._if_match = if_match_tags(
+                call.header("If-Match"),
+                required=spec.if_match_required_by_setting and settings.REQUIRE_IF_MATCH,
+            )
         assert spec.handler is not None
         result = spec.handler(call)
         if call._session is not None:

@@ -165,7 +165,10 @@ def _parameters(spec: EndpointSpec) -> list[dict[str, Any]]:
     if spec.conditional == "read":
         params.append(_header("If-None-Match", "Answer 304 when the entity tag still matches."))
     if spec.conditional == "write":
-        params.append(_header("If-Match", "Refuse the write (412) unless the entity tag matches."))
+        description = "Refuse the write (412) unless the entity tag matches."
+        if spec.if_match_required_by_setting:
+            description += " Required (428 without it) when the server sets REQUIRE_IF_MATCH."
+        params.append(_header("If-Match", description))
     if spec.idempotency_key_header:
         params.append(
             _header(
