@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.support.api import Api, assert_problem, session_from
+from tests.support.statements import app_statements
 from trackly import clock
 from trackly.auth import passwords
 
@@ -211,22 +212,9 @@ def test_concurrent_guesses_cannot_overshoot_the_limit(live_server: str, users: 
 def test_sign_in_costs_six_statements(api: Api, users: Any) -> None:
     """Throttle reservation (insert-and-lock, count), user lookup, throttle release (2), new
     refresh token. A per-row write creeping back in shows up here."""
-    from sqlalchemy import event
-
-    from trackly import db
-
     users(email="counted@example.com", password="the-right-one")
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    app_engine = db.get_engine()
-    event.listen(app_engine, "before_cursor_execute", count)
-    try:
+    with app_statements() as statements:
         response = login(api, "counted@example.com", "the-right-one")
-    finally:
-        event.remove(app_engine, "before_cursor_execute", count)
     assert response.status_code == 200
     assert len(statements) == 6, statements
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from tests.collaboration.helpers import event_types, label
 from tests.issues.helpers import bulk_issues, new_issue
 from tests.support.api import Api, assert_problem
+from tests.support.statements import app_statements
 
 
 def test_admin_manages_labels_names_unique_regardless_of_case(as_admin: Api) -> None:
@@ -161,10 +162,6 @@ def test_deleting_a_label_costs_the_same_statements_for_few_or_many_issues(  # n
 ) -> None:
     """Each carrier gets a new version and one issue_unlabeled event that notifies its watchers,
     in a fixed number of statements (not a few per issue)."""
-    from sqlalchemy import event
-
-    from trackly import db
-
     bulk_issues(engine, reporter.id, 43, every_nth_owner=(4, other_reporter.id))
     few, many = label(as_admin, "few"), label(as_admin, "many")
     with engine.begin() as conn:
@@ -185,23 +182,14 @@ def test_deleting_a_label_costs_the_same_statements_for_few_or_many_issues(  # n
             ),
             {"m": maintainer.id, "a": admin.id},
         )
-    app_engine = db.get_engine()
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
     counted = []
-    event.listen(app_engine, "before_cursor_execute", count)
-    try:
+    with app_statements() as statements:
         for lab, carriers in ((few, 3), (many, 40)):
             statements.clear()
             response = as_admin.delete(f"labels/{lab['id']}")
             assert response.status_code == 200, response.text
             assert response.json()["issues_updated"] == carriers
             counted.append(len(statements))
-    finally:
-        event.remove(app_engine, "before_cursor_execute", count)
     assert counted[0] == counted[1], counted
 
     with engine.connect() as conn:

@@ -11,11 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.issues.helpers import bulk_issues, new_issue
 from tests.support.api import Api, assert_problem
+from tests.support.statements import app_statements
 
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 SEVERITY_RANK = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
@@ -243,14 +244,6 @@ def test_full_text_search(as_maintainer: Api, as_reporter: Api, as_other_reporte
 
 
 def test_list_costs_a_constant_number_of_queries(as_maintainer: Api, maintainer: Any, engine: Engine) -> None:
-    from trackly import db
-
-    app_engine = db.get_engine()
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
     bulk_issues(engine, maintainer.id, 101)
     with engine.begin() as conn:  # give some issues an attachment and a different editor
         conn.execute(
@@ -268,15 +261,12 @@ def test_list_costs_a_constant_number_of_queries(as_maintainer: Api, maintainer:
             text("INSERT INTO comments (id, issue_id, body) SELECT gen_random_uuid(), id, 'c' FROM issues")
         )
         conn.execute(text("UPDATE issues SET assignee_id = created_by"))
-    event.listen(app_engine, "before_cursor_execute", count)
-    try:
+    with app_statements() as statements:
         small = as_maintainer.get("issues", params={"limit": 5})
         small_count = len(statements)
         statements.clear()
         big = as_maintainer.get("issues", params={"limit": 100})
         big_count = len(statements)
-    finally:
-        event.remove(app_engine, "before_cursor_execute", count)
     assert len(small.json()) == 5 and len(big.json()) == 100
     assert sum(len(i["attachments"]) for i in big.json()) == 30
     assert all(i["created_by_name"] == "Mark Maintainer" for i in big.json())

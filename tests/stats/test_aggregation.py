@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.stats.history import History, OrmWriter, at, build_story, comparable, stored_rows
+from tests.support.statements import app_statements
 from trackly import clock, db
 from trackly.config import get_settings
 from trackly.errors import Conflict, Unprocessable
@@ -335,22 +336,13 @@ def test_an_incremental_run_and_a_chunked_rebuild_send_few_statements(
     one pass over the earlier events, and a chunk reads the row it wrote only if another follows."""
     build_story(history)
     run(at(6, 1))  # Mar 1-5 are final: the next run builds on Mar 5's stored row
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    app_engine = db.get_engine()
-    event.listen(app_engine, "before_cursor_execute", count)
-    try:
+    with app_statements() as statements:
         outcome = run(at(6, 23))
         incremental = list(statements)
         statements.clear()
         with clock.frozen(at(6, 23)), db.session_scope() as session:
             service.rebuild(date(2026, 3, 2), date(2026, 3, 6), session=session, settings=None, chunk_days=2)
         rebuild = list(statements)
-    finally:
-        event.remove(app_engine, "before_cursor_execute", count)
     assert outcome.ranges == [(date(2026, 3, 6), date(2026, 3, 6))]
     # The lock, the first event's day, the days needing work, JIT off, Mar 5's row, the range.
     assert len(incremental) == 6, incremental
