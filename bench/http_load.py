@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import app_environment, percentile
-from trackly.loopback import free_port
+from trackly.local.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
     python -m bench.realtime [--samples 200] [--database-url URL]
 
 In one process: the local host serving function_app.py on a loopback port, the local Web PubSub
-service (trackly/realtime/localservice.py), and Microsoft's Python client
+service (trackly/local/webpubsub.py), and Microsoft's Python client
 (`azure-messaging-webpubsubclient`, reliable protocol) connected as a maintainer with the URL
 /api/realtime/negotiate returned. A reporter creates issues one at a time through the API; each
 sample is measured on one clock (time.perf_counter):
@@ -37,7 +37,7 @@ import requests
 from bench.common import BENCH_EMAIL_DOMAIN, bench_url, ensure_database, fmt_ms, summary
 
 if TYPE_CHECKING:
-    from trackly.realtime.localservice import LocalWebPubSub
+    from trackly.local.webpubsub import LocalWebPubSub
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -55,8 +55,8 @@ def main() -> None:
 
     import function_app
     from trackly.config import reset_settings
-    from trackly.devhost import build_server
-    from trackly.realtime.localservice import LocalWebPubSub
+    from trackly.local.host import build_server
+    from trackly.local.webpubsub import LocalWebPubSub
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     service = LocalWebPubSub().start()

@@ -37,7 +37,7 @@ def _server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from trackly.localdb import start_embedded
+    from trackly.local.database import start_embedded
 
     return start_embedded(ROOT / ".trackly" / "test-pgdata", database="postgres")
 
@@ -152,7 +152,7 @@ def live_server(database_url: str) -> Iterator[str]:
     import logging
 
     import function_app
-    from trackly.devhost import build_server
+    from trackly.local.host import build_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server, _local = build_server(function_app.app, "127.0.0.1", 0)

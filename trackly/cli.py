@@ -38,14 +38,14 @@ def prepare_environment(*, embedded_ok: bool, local_tool: bool = False) -> bool:
     Returns True when the embedded database is in use.
     """
     from trackly.config import reset_settings
-    from trackly.devhost import load_local_settings
+    from trackly.local.host import load_local_settings
 
     load_local_settings()
     if local_tool:
         os.environ.setdefault("TRACKLY_ENV", "development")
     embedded = False
     if not os.environ.get("DATABASE_URL") and embedded_ok:
-        from trackly.localdb import start_embedded
+        from trackly.local.database import start_embedded
 
         print("DATABASE_URL is not set: starting the embedded PostgreSQL in .trackly/pgdata ...")
         os.environ["DATABASE_URL"] = start_embedded(STATE_DIR / "pgdata")
@@ -69,7 +69,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 def _seed_demo(*, embedded: bool) -> bool:
     """Seed the demo data for the local host; False when the database was left alone."""
-    from trackly import db, demo
+    from trackly import db
+    from trackly.local import demo
 
     with db.session_scope() as session:
         counts = demo.seed_for_local_host(embedded=embedded, session=session)
@@ -88,12 +89,12 @@ def _seed_demo(*, embedded: bool) -> bool:
 def serve(args: argparse.Namespace) -> int:
     embedded = prepare_environment(embedded_ok=True, local_tool=True)
     from trackly import db, schema
-    from trackly.attachments.localazurite import start_for_local_host
     from trackly.config import get_settings
+    from trackly.local.azurite import start_for_local_host
 
     start_for_local_host(STATE_DIR / "azurite")  # Blob Storage when none is configured; stopped at exit
     if not args.no_webpubsub:
-        from trackly.realtime.localservice import start_for_local_host as start_webpubsub
+        from trackly.local.webpubsub import start_for_local_host as start_webpubsub
 
         start_webpubsub()  # live updates when no Web PubSub is configured; stopped at exit
 
@@ -109,7 +110,7 @@ def serve(args: argparse.Namespace) -> int:
             stats.run_scheduled(session=session, settings=settings)
 
     import function_app
-    from trackly.devhost import build_server
+    from trackly.local.host import build_server
 
     server, local = build_server(function_app.app, args.host, args.port)
     stop = threading.Event()
@@ -157,8 +158,9 @@ def migrate(args: argparse.Namespace) -> int:
 @command("seed-demo", "create the demo users and sample issues (never in production)")
 def seed_demo(args: argparse.Namespace) -> int:
     prepare_environment(embedded_ok=True, local_tool=True)
-    from trackly import db, demo
+    from trackly import db
     from trackly.config import get_settings
+    from trackly.local import demo
 
     if get_settings().TRACKLY_ENV == "production":
         print("Refusing to seed demo accounts with TRACKLY_ENV=production.", file=sys.stderr)

@@ -36,8 +36,8 @@ def test_every_endpoint_answers_503_when_storage_is_not_configured(as_reporter, 
 def test_storage_down_during_complete_is_503_and_retry_works(
     as_reporter, reporter, issue_of, *, storage_env, settings_env, engine
 ) -> None:
-    from trackly.attachments.localazurite import free_port
     from trackly.attachments.storage import dev_connection_string
+    from trackly.local.azurite import free_port
 
     issue_id = issue_of(reporter)
     created = start_upload(as_reporter, issue_id, PNG)

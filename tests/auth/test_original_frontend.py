@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tests.support.api import Api, assert_problem
-from trackly.demo import DEMO_USERS, seed
+from trackly.local.demo import DEMO_USERS, seed
 
 
 def test_demo_users_sign_in(api: Api, engine: Engine) -> None:

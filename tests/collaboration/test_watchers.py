@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from tests.collaboration.helpers import comment, event_types, watcher_ids
 from tests.issues.helpers import new_issue
 from tests.support.api import Api, assert_problem
+from trackly.local.webpubsub import LocalWebPubSub
 from trackly.realtime.groups import STAFF_GROUP, user_group
-from trackly.realtime.localservice import LocalWebPubSub
 
 
 def _types(api: Api) -> list[str]:

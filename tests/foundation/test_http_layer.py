@@ -155,7 +155,7 @@ test_app.register_functions(bp)
 
 @pytest.fixture(scope="module")
 def test_server(database_url: str) -> Iterator[Api]:
-    from trackly.devhost import build_server
+    from trackly.local.host import build_server
 
     server, _ = build_server(test_app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

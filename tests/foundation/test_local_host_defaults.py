@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from tests.support.api import Api
 from trackly.config import Settings
-from trackly.loopback import free_port
+from trackly.local.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
@@ -172,9 +172,9 @@ def test_development_allows_both_loopback_names(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_unrouted_requests_are_logged(api: Api, caplog: Any) -> None:
-    with caplog.at_level(logging.WARNING, logger="trackly.devhost"):
+    with caplog.at_level(logging.WARNING, logger="trackly.local.host"):
         assert api.get("nowhere/at-all").status_code == 404
         assert api.delete("health").status_code == 405
-    messages = [r.getMessage() for r in caplog.records if r.name == "trackly.devhost"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "trackly.local.host"]
     assert "unrouted request: GET /api/nowhere/at-all -> 404" in messages
     assert any(m.startswith("unrouted request: DELETE /api/health -> 405") for m in messages)

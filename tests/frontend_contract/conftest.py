@@ -20,7 +20,7 @@ def demo(engine: Engine, storage_env: str, settings_env: Callable[..., None]) ->
     issues, and the statistics timer's first run; refresh tokens that do not rotate (the client
     keeps the first one)."""
     from trackly.config import get_settings
-    from trackly.demo import seed
+    from trackly.local.demo import seed
     from trackly.stats import service as stats
 
     settings_env(REFRESH_TOKEN_ROTATION="false")

@@ -15,7 +15,7 @@ import pytest
 from tests.attachments.conftest import PNG
 from tests.frontend_contract.client import ClientFailure, OriginalClient
 from tests.frontend_contract.conftest import ADMIN, MAINTAINER, REPORTER, SURPRISE
-from trackly.demo import SAMPLE_ISSUES
+from trackly.local.demo import SAMPLE_ISSUES
 
 Client = Callable[[str, str], OriginalClient]
 STATUSES = ["OPEN", "TRIAGED", "IN_PROGRESS", "DONE"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import BASE_ENV
-from trackly.loopback import free_port
+from trackly.local.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from tests.hardening.hosts import HostProcess, TcpProxy
 from tests.support.api import Api, assert_problem
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 pytestmark = pytest.mark.slow
 
@@ -131,8 +131,8 @@ def test_webpubsub_failing_loses_nothing(
     """Writes succeed while Web PubSub fails; the events stay unpublished; after recovery the
     outbox timer publishes every one of them."""
     import function_app
-    from trackly.devhost import LocalTimerRequest, _call_user_function
     from trackly.http.router import discover
+    from trackly.local.host import LocalTimerRequest, _call_user_function
 
     failing_webpubsub.fail_with(500)
     ids = []
@@ -171,7 +171,8 @@ def test_azurite_down_during_complete_is_a_clear_503_and_retry_works(
     """Our own Azurite (persistent, so a restart keeps the uploaded blob) is stopped between the
     upload and `complete`: complete answers a readable 503 and the attachment stays PENDING; after
     Azurite is back, the same complete succeeds."""
-    from trackly.attachments import localazurite, storage
+    from trackly.attachments import storage
+    from trackly.local import azurite as localazurite
 
     port = localazurite.free_port()
     location = tmp_path / "azurite"
@@ -266,7 +267,8 @@ def test_hung_storage_during_complete_holds_no_connection_or_row_lock(
     storage bound, the attachment stays PENDING, and once storage is back the same call succeeds."""
     import threading
 
-    from trackly.attachments import localazurite, storage
+    from trackly.attachments import storage
+    from trackly.local import azurite as localazurite
 
     azurite = localazurite.start(port=localazurite.free_port())
     proxy = TcpProxy("127.0.0.1", azurite.port)

@@ -131,8 +131,8 @@ def test_concurrent_timers_are_harmless(hosts: list[HostProcess], users: Any, en
     """Every timer function run from 4 threads at once: no exception, one stats row per day,
     today's row counts the issues."""
     import function_app
-    from trackly.devhost import LocalTimerRequest, _call_user_function
     from trackly.http.router import discover
+    from trackly.local.host import LocalTimerRequest, _call_user_function
 
     token = users.token(users("MAINTAINER"))
     for i in range(5):

@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from tests.support.azurite import azurite  # noqa: F401 (session fixture)
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15"))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent / "browser"

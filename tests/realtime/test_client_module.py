@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.realtime.conftest import make_issue, record_event
 from tests.support.api import Api
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 
 def test_the_module_is_public_javascript_with_an_etag(api: Api) -> None:
@@ -39,7 +39,7 @@ def test_negotiate_tells_where_a_new_client_starts(
 
 
 def test_the_local_host_starts_the_service_only_when_none_is_configured(settings_env: Any) -> None:
-    from trackly.realtime.localservice import start_for_local_host
+    from trackly.local.webpubsub import start_for_local_host
 
     settings_env(WEBPUBSUB_CONNECTION_STRING="Endpoint=https://x.webpubsub.azure.com;AccessKey=k;Version=1.0;")
     assert start_for_local_host(port=0) is None

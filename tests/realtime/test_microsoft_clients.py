@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "clients" / "subscribe.mjs"

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests.support.api import Api, assert_problem
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 
 def _claims(body: dict[str, Any], service: LocalWebPubSub, hub: str = "trackly") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from tests.realtime.conftest import make_issue, record_event
 from trackly import clock
-from trackly.realtime.localservice import LocalWebPubSub
+from trackly.local.webpubsub import LocalWebPubSub
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=120)  # beyond the 90-day retention

@@ -13,8 +13,8 @@ from tests.collaboration.helpers import label
 from tests.issues.helpers import bulk_issues
 from tests.realtime.conftest import make_issue, record_event
 from tests.support.api import Api
+from trackly.local.webpubsub import LocalWebPubSub
 from trackly.realtime.groups import STAFF_GROUP, user_group
-from trackly.realtime.localservice import LocalWebPubSub
 
 
 def _event_ids(engine: Engine) -> list[int]:
@@ -245,8 +245,8 @@ def test_outbox_timer_is_registered_and_runs(
     webpubsub: LocalWebPubSub, settings_env: Any, reporter: Any, engine: Engine
 ) -> None:
     import function_app
-    from trackly.devhost import LocalTimerRequest
     from trackly.http.router import discover
+    from trackly.local.host import LocalTimerRequest
 
     _http, timers = discover(function_app.app)
     timer = next(t for t in timers if t.name == "publish_outbox")

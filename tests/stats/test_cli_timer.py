@@ -32,7 +32,7 @@ def stats_timer() -> Any:
 
 
 def test_timer_is_registered_on_the_schedule_setting(settings_env: Any) -> None:
-    from trackly.devhost import resolve_schedule
+    from trackly.local.host import resolve_schedule
 
     # The schedule is read from the settings, which need the test environment (JWT secret,
     # TRACKLY_ENV) that `settings_env` installs; without it this test passed only after some other
@@ -45,7 +45,7 @@ def test_timer_is_registered_on_the_schedule_setting(settings_env: Any) -> None:
 
 
 def test_timer_function_writes_the_rows(history: History, engine: Engine) -> None:
-    from trackly.devhost import LocalTimerRequest, _call_user_function
+    from trackly.local.host import LocalTimerRequest, _call_user_function
 
     build_story(history)
     timer = stats_timer()

@@ -14,7 +14,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
-    from trackly.attachments import localazurite
+    from trackly.local import azurite as localazurite
 
     if not localazurite.AZURITE_BIN.exists():
         pytest.fail("node_modules/.bin/azurite-blob is missing: run `npm install` (make test does it).")

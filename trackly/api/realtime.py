@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from trackly.auth.policy import Action
+from trackly.etag import matches, parse_tags
 from trackly.http import Call, Reply, endpoint
-from trackly.http.etag import matches, parse_tags
 from trackly.http.timers import Run, scheduled
 from trackly.lazy import lazy
 from trackly.realtime.schemas import EventFeed, EventsQuery, NegotiateOut

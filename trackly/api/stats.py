@@ -29,7 +29,6 @@ from trackly.stats.schemas import (
 )
 
 if TYPE_CHECKING:
-    from trackly.models import DailyStats
     from trackly.stats import service
 else:  # imported by the first request that needs them: keeps the ORM out of cold start
     service = lazy("trackly.stats.service")
@@ -65,7 +64,7 @@ def daily_stats(call: Call[None, DailyQuery, None]) -> list[DailyStatsOut]:
     return [DailyStatsOut.model_validate(r) for r in rows]
 
 
-def _out(row: "DailyStats | None") -> DailyStatsOut | None:
+def _out(row: object | None) -> DailyStatsOut | None:
     return None if row is None else DailyStatsOut.model_validate(row)
 
 

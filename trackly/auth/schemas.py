@@ -10,9 +10,8 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from trackly import examples as ex
 from trackly.auth.passwords import MAX_LENGTH, MIN_LENGTH
-from trackly.http.endpoint import RequestModel
 from trackly.models import Role
-from trackly.schemas import Schema
+from trackly.schemas import RequestModel, Schema
 
 
 def _no_nul(value: str) -> str:

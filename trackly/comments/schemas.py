@@ -9,8 +9,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from trackly import examples as ex
-from trackly.http import QueryModel, RequestModel
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel, Schema
 
 BODY_MAX = 10_000
 

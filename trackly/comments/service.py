@@ -25,9 +25,9 @@ from trackly import clock
 from trackly.auth.policy import STAFF, Action, Facts, require
 from trackly.comments.schemas import CommentCreate, CommentListQuery, CommentOut, CommentUpdate
 from trackly.errors import BadRequest, NotFound, PreconditionFailed
+from trackly.etag import make_etag, matches
 from trackly.events.service import record
 from trackly.events.types import EventType
-from trackly.http.etag import make_etag, matches
 from trackly.issues import markdown
 from trackly.issues.access import get_visible_issue
 from trackly.models import Comment, Issue, User

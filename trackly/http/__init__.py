@@ -1,5 +1,6 @@
 """The HTTP layer: endpoint declarations, problem+json, ETags, OpenAPI, routing."""
 
+from trackly.etag import make_etag, matches, parse_tags
 from trackly.http.endpoint import (
     REGISTRY,
     Call,
@@ -9,7 +10,6 @@ from trackly.http.endpoint import (
     RequestModel,
     endpoint,
 )
-from trackly.http.etag import make_etag, matches, parse_tags
 
 __all__ = [
     "REGISTRY",

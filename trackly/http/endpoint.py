@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -36,10 +36,10 @@ from trackly.errors import (
     UnsupportedMediaType,
     UriTooLong,
 )
-from trackly.http.etag import if_match_tags
+from trackly.etag import if_match_tags
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.strict import body_type_errors, query_type_errors
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel
 
 if TYPE_CHECKING:  # the ORM and pydantic-settings load with the first request, not at import
     from trackly.config import Settings
@@ -55,18 +55,6 @@ MAX_URL_LENGTH = 8192
 # Every answer: a browser must never guess a type other than the declared one.
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 JSON_CONTENT_TYPE = "application/json"
-
-
-class RequestModel(Schema):
-    """Base for request bodies: unknown fields are refused (e.g. `role` on signup)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-
-class QueryModel(Schema):
-    """Base for query strings: unknown parameters are ignored, as browsers and proxies add some."""
-
-    model_config = ConfigDict(extra="ignore")
 
 
 @dataclass

@@ -14,10 +14,9 @@ from pydantic.json_schema import SkipJsonSchema
 from trackly import examples as ex
 from trackly.attachments import links
 from trackly.attachments.schemas import AttachmentOut
-from trackly.http import QueryModel, RequestModel
 from trackly.labels.schemas import IssueLabelOut
 from trackly.models import Severity, Status
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel, Schema
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000

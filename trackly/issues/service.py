@@ -41,9 +41,9 @@ from trackly.attachments import service as attachments
 from trackly.attachments.schemas import AttachmentOut
 from trackly.auth.policy import Action, Facts, require, sees_all_issues
 from trackly.errors import BadRequest, NotFound, PreconditionFailed
+from trackly.etag import make_etag
 from trackly.events.service import record
 from trackly.events.types import EventType
-from trackly.http.etag import make_etag
 from trackly.issues import assignees, markdown, workflow
 from trackly.issues.access import SelectT, visible
 from trackly.issues.schemas import (

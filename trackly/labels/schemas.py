@@ -10,8 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly import examples as ex
-from trackly.http import RequestModel
-from trackly.schemas import Schema
+from trackly.schemas import RequestModel, Schema
 
 NAME_MAX = 50
 DESCRIPTION_MAX = 200

@@ -7,9 +7,8 @@ from datetime import datetime
 from pydantic import Field
 
 from trackly import examples as ex
-from trackly.http import QueryModel, RequestModel
 from trackly.realtime.schemas import EventMessage
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel, Schema
 
 
 class NotificationOut(Schema):

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from trackly import examples as ex
-from trackly.http import QueryModel
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, Schema
 
 
 class EventMessage(Schema):

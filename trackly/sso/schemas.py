@@ -8,8 +8,7 @@ from datetime import datetime
 from pydantic import Field, field_validator
 
 from trackly import examples as ex
-from trackly.http import QueryModel, RequestModel
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel, Schema
 
 MAX_RETURN_TO = 2048
 

@@ -9,8 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly import examples as ex
-from trackly.http import QueryModel, RequestModel
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel, Schema
 
 
 class DailyStatsOut(Schema):

@@ -9,9 +9,8 @@ from pydantic import Field
 
 from trackly import examples as ex
 from trackly.auth.schemas import Email, FullName, NewPassword, NoNul
-from trackly.http.endpoint import QueryModel, RequestModel
 from trackly.models import Role
-from trackly.schemas import Schema
+from trackly.schemas import QueryModel, RequestModel, Schema
 
 
 class UserPath(Schema):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from trackly.http.etag import make_etag
+from trackly.etag import make_etag
 
 
 @dataclass(frozen=True)

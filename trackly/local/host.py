@@ -30,7 +30,7 @@ from trackly.http.endpoint import REGISTRY, error_response, problem_response
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.router import HttpFunction, Router, TimerFunction, discover
 
-log = logging.getLogger("trackly.devhost")
+log = logging.getLogger("trackly.local.host")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from trackly.realtime.localservice import JSON, RELIABLE, LocalWebPubSub
+from trackly.local.webpubsub import JSON, RELIABLE, LocalWebPubSub
 
 HUB = "trackly"
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from trackly.devhost import load_local_settings, resolve_schedule, seconds_until_next
-from trackly.loopback import free_port
+from trackly.local.host import load_local_settings, resolve_schedule, seconds_until_next
+from trackly.local.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,7 +156,7 @@ def test_timers_fire_on_their_schedule_and_a_failing_timer_keeps_the_host_alive(
 
     import azure.functions as func
 
-    from trackly.devhost import LocalHost
+    from trackly.local.host import LocalHost
 
     fired: list[bool] = []
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)

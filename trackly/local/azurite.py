@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trackly.loopback import free_port, port_is_free
+from trackly.local.loopback import free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-blob"

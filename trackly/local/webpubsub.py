@@ -59,7 +59,7 @@ Test hooks: `fail_with(status)`/`recover()` for REST calls, `refuse_clients(stat
 goes away without a close frame, like a network cut); the same over HTTP under `/_local/`
 (`GET /_local/messages` lists every accepted REST message).
 
-Standalone: `python -m trackly.realtime.localservice --port 7081`.
+Standalone: `python -m trackly.local.webpubsub --port 7081`.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
-from trackly.loopback import port_is_free
+from trackly.local.loopback import port_is_free
 
 if TYPE_CHECKING:
     from websockets.sync.connection import Connection
