@@ -51,6 +51,9 @@ SECRET_SETTINGS = (
     "AZURE_STORAGE_CONNECTION_STRING",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "WEBPUBSUB_CONNECTION_STRING",
+    "SMTP_PASSWORD",
+    "EMAIL_TOKEN_KEY",
+    "EMAIL_INBOUND_SECRET",
 )
 _KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
 
@@ -148,6 +151,34 @@ class Settings(BaseSettings):
     EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     OUTBOX_SCHEDULE: str = "0 * * * * *"
 
+    # --- email notifications (docs/email.md) --------------------------------------------------
+    # `auto`: SMTP when SMTP_HOST is set, else Azure Communication Services when
+    # ACS_EMAIL_ENDPOINT is set, else email is off.
+    EMAIL_TRANSPORT: Literal["auto", "smtp", "acs", "off"] = "auto"
+    EMAIL_FROM: str = ""
+    EMAIL_SCHEDULE: str = "0 * * * * *"
+    EMAIL_BATCH_SIZE: int = Field(default=200, ge=1, le=5000)
+    # Notifications older than this when first seen are never emailed (email just turned on).
+    EMAIL_MAX_AGE_HOURS: int = Field(default=48, ge=1, le=24 * 30)
+    EMAIL_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=20)
+    EMAIL_DEFAULT_TIME_ZONE: str = "UTC"
+    EMAIL_DEFAULT_DIGEST_HOUR: int = Field(default=8, ge=0, le=23)
+    # Signs unsubscribe and reply tokens; empty: derived from JWT_SECRET_KEY.
+    EMAIL_TOKEN_KEY: str = ""
+    # Where links in emails point back to the API (List-Unsubscribe), e.g. https://x.azurewebsites.net/api
+    API_PUBLIC_URL: str = "http://127.0.0.1:7071/api"
+    # Replies by email: Reply-To is reply+<token>@EMAIL_INBOUND_DOMAIN; empty turns replies off.
+    EMAIL_INBOUND_DOMAIN: str = ""
+    EMAIL_INBOUND_SECRET: str = ""
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    SMTP_SECURITY: Literal["starttls", "tls", "none"] = "starttls"
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_TIMEOUT_SECONDS: float = Field(default=10, gt=0, le=120)
+    # Azure Communication Services Email, with the app's managed identity (AZURE_CLIENT_ID).
+    ACS_EMAIL_ENDPOINT: str = ""
+
     # --- statistics ---------------------------------------------------------------------------
     STATS_SCHEDULE: str = "0 */30 * * * *"
     STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
@@ -165,7 +196,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("FRONTEND_URL")
+    @field_validator("FRONTEND_URL", "API_PUBLIC_URL")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -230,6 +261,28 @@ class Settings(BaseSettings):
             or self.AZURE_STORAGE_ACCOUNT_URL
             or (self.AZURE_STORAGE_ACCOUNT_NAME and self.AZURE_STORAGE_ACCOUNT_KEY)
         )
+
+    @property
+    def email_transport(self) -> str | None:
+        """`smtp`, `acs`, or None when email is off (nothing configured)."""
+        if self.EMAIL_TRANSPORT == "off":
+            return None
+        if self.EMAIL_TRANSPORT != "auto":
+            return self.EMAIL_TRANSPORT
+        if self.SMTP_HOST:
+            return "smtp"
+        if self.ACS_EMAIL_ENDPOINT:
+            return "acs"
+        return None
+
+    @property
+    def email_token_key(self) -> bytes:
+        import hashlib
+
+        if self.EMAIL_TOKEN_KEY:
+            return self.EMAIL_TOKEN_KEY.encode()
+        # A key of its own, so an email token can never pass as an access token or the reverse.
+        return hashlib.sha256(b"trackly-email-tokens:" + self.jwt_secret.encode()).digest()
 
     @property
     def webpubsub_configured(self) -> bool:

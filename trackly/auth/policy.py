@@ -54,6 +54,8 @@ class Action(enum.StrEnum):
     COMMENT_DELETE = "comment.delete"
     ISSUE_WATCH = "issue.watch"
     NOTIFICATIONS_READ = "notifications.read"
+    NOTIFICATION_SETTINGS = "notification.settings"  # the caller's own email preferences
+    NOTIFICATION_DEFAULTS = "notification.defaults"  # the organisation's default per role
     # live updates and statistics
     EVENTS_READ = "events.read"
     REALTIME_NEGOTIATE = "realtime.negotiate"
@@ -157,6 +159,8 @@ RULES: dict[Action, Rule] = {
     Action.COMMENT_DELETE: _staff_or_own,  # the author, or staff moderating
     Action.ISSUE_WATCH: _staff_or_own,
     Action.NOTIFICATIONS_READ: _roles(EVERYONE),
+    Action.NOTIFICATION_SETTINGS: _roles(EVERYONE),
+    Action.NOTIFICATION_DEFAULTS: _roles(frozenset({Role.ADMIN})),
     Action.EVENTS_READ: _roles(EVERYONE),
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),
@@ -174,6 +178,7 @@ _MESSAGES: dict[Action, str] = {
     Action.COMMENT_EDIT: "Only the author of a comment may edit it.",
     Action.COMMENT_DELETE: "Only the author, a maintainer or an admin may delete a comment.",
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
+    Action.NOTIFICATION_DEFAULTS: "Only admins may set the organisation's notification defaults.",
 }
 
 

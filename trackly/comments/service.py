@@ -106,7 +106,8 @@ def create_comment(issue_id: uuid.UUID, data: CommentCreate, *, actor: User, ses
     )
     session.add(comment)
     session.flush()
-    watchers.watch_all(issue.id, [actor.id, *mentioned(data.body, issue, session=session)], session=session)
+    mentions = mentioned(data.body, issue, session=session)
+    watchers.watch_all(issue.id, [actor.id, *mentions], session=session)
     # A staff member answering someone else's issue: what "time to first response" measures.
     response = actor.role in STAFF and actor.id != issue.created_by
     record(
@@ -116,6 +117,7 @@ def create_comment(issue_id: uuid.UUID, data: CommentCreate, *, actor: User, ses
         actor=actor,
         changes={"body": [None, comment.body]},
         extra={"comment": {**_event_comment(comment), "staff_response": response}},
+        mentioned=mentions,
     )
     return _out(comment, actor.full_name)
 
@@ -160,7 +162,8 @@ def update_comment(
         comment.version = comment.version + 1
         comment.updated_at = comment.edited_at = now
         session.flush()
-        watchers.watch_all(issue.id, mentioned(data.body, issue, session=session), session=session)
+        mentions = mentioned(data.body, issue, session=session)
+        watchers.watch_all(issue.id, mentions, session=session)
         record(
             session=session,
             type=EventType.COMMENT_EDITED,
@@ -168,6 +171,7 @@ def update_comment(
             actor=actor,
             changes={"body": [old, comment.body]},
             extra={"comment": _event_comment(comment)},
+            mentioned=mentions,
         )
     return _out(comment, actor.full_name)
 

@@ -13,6 +13,7 @@ Payload convention (the history, live updates and statistics all read it):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -27,12 +28,19 @@ from trackly.events.types import UNNOTIFIED, EventType
 from trackly.models import Event, Issue, User
 
 # One notification per watcher who may see the issue now (active; staff, or its creator), except
-# the actor, for each of the given events (one statement however many). Visibility is checked
-# again when notifications are read and published.
+# the actor, for each of the given events (one statement however many), with the reason it was
+# sent (the most specific first: trackly.notifications.reasons). Visibility is checked again
+# when notifications are read, published and emailed.
 _NOTIFY_WATCHERS = text(
     """
-    INSERT INTO notifications (user_id, event_id, created_at)
-    SELECT w.user_id, e.id, e.created_at
+    INSERT INTO notifications (user_id, event_id, created_at, reason)
+    SELECT w.user_id, e.id, e.created_at, CASE
+        WHEN e.payload->'changes'->'assignee_id'->>1 = w.user_id::text THEN 'assigned'
+        WHEN w.user_id = ANY(CAST(:mentioned AS uuid[])) THEN 'mentioned'
+        WHEN e.type = 'comment_added' THEN 'commented'
+        WHEN e.type = 'issue_status_changed' THEN 'status_changed'
+        WHEN e.type = 'issue_created' THEN 'created'
+        ELSE 'watching' END
     FROM events e
     JOIN watchers w ON w.issue_id = e.issue_id
     JOIN users u ON u.id = w.user_id
@@ -90,9 +98,19 @@ def record(
     actor: User | None,
     changes: dict[str, list[Any]] | None = None,
     extra: dict[str, Any] | None = None,
+    mentioned: Sequence[uuid.UUID] = (),
 ) -> int:
-    """Insert one event row for `issue` in the session's transaction; returns its id."""
-    ids = record_many(session=session, type=type, issues=[issue], actor=actor, changes=changes, extra=extra)
+    """Insert one event row for `issue` in the session's transaction; returns its id.
+    `mentioned`: users the change mentions (their notification's reason is `mentioned`)."""
+    ids = record_many(
+        session=session,
+        type=type,
+        issues=[issue],
+        actor=actor,
+        changes=changes,
+        extra=extra,
+        mentioned=mentioned,
+    )
     return ids[0]
 
 
@@ -104,6 +122,7 @@ def record_many(
     actor: User | None,
     changes: dict[str, list[Any]] | None = None,
     extra: dict[str, Any] | None = None,
+    mentioned: Sequence[uuid.UUID] = (),
 ) -> list[int]:
     """The same change to many issues: one event per issue (each with its issue's snapshot), in a
     few statements whatever their number (a multi-row insert in batches, one notifications
@@ -116,7 +135,7 @@ def record_many(
     rows = [_row(type, issue, actor=actor, changes=changes, extra=extra, now=now) for issue in issues]
     event_ids = list(session.execute(_insert_events_in_order(), rows).scalars())
     if type not in UNNOTIFIED:
-        session.execute(_NOTIFY_WATCHERS, {"event_ids": event_ids})
+        session.execute(_NOTIFY_WATCHERS, {"event_ids": event_ids, "mentioned": [str(u) for u in mentioned]})
     _after_commit_publish(session, event_ids)
     return event_ids
 

@@ -16,6 +16,12 @@ from trackly.models.enums import AttachmentStatus, Role, Severity, Status
 if TYPE_CHECKING:
     from trackly.models.base import Base
     from trackly.models.collaboration import Comment, IssueLabel, Label, Notification, Watcher
+    from trackly.models.email import (
+        InboundReply,
+        NotificationDefault,
+        NotificationDelivery,
+        NotificationSettings,
+    )
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
     from trackly.models.stats import DailyStats
@@ -30,6 +36,10 @@ _MAPPED = {
     "Notification": "collaboration",
     "Watcher": "collaboration",
     "Event": "events",
+    "InboundReply": "email",
+    "NotificationDefault": "email",
+    "NotificationDelivery": "email",
+    "NotificationSettings": "email",
     "Attachment": "issues",
     "IdempotencyKey": "issues",
     "Issue": "issues",
@@ -63,6 +73,7 @@ __all__ = [
     "DailyStats",
     "Event",
     "IdempotencyKey",
+    "InboundReply",
     "Issue",
     "IssueCount",
     "IssueLabel",
@@ -70,6 +81,9 @@ __all__ = [
     "LoginCode",
     "LoginThrottle",
     "Notification",
+    "NotificationDefault",
+    "NotificationDelivery",
+    "NotificationSettings",
     "RefreshToken",
     "Role",
     "Severity",

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Identity,
@@ -81,6 +82,11 @@ class Notification(Base):
         Index("ix_notifications_user_id_id", "user_id", "id"),
         Index("ix_notifications_event_id", "event_id"),
         Index("ix_notifications_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
+        Index("ix_notifications_created_at", "created_at"),
+        CheckConstraint(
+            "reason IN ('created', 'assigned', 'mentioned', 'commented', 'status_changed', 'watching')",
+            name="reason",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -88,3 +94,5 @@ class Notification(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the user got it (trackly.notifications.reasons); chooses whether it is emailed.
+    reason: Mapped[str] = mapped_column(String(20), nullable=False, server_default="watching")

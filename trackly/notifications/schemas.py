@@ -7,27 +7,46 @@ from datetime import datetime
 from pydantic import Field
 
 from trackly import examples as ex
+from trackly.notifications.reasons import Reason
 from trackly.realtime.schemas import EventMessage
 from trackly.schemas import QueryModel, RequestModel, Schema
 
 
 class NotificationOut(Schema):
     model_config = ex.examples(
-        {"id": 731, "created_at": "2026-11-24T10:02:11Z", "read": False, "event": ex.EVENT}
+        {
+            "id": 731,
+            "created_at": "2026-11-24T10:02:11Z",
+            "read": False,
+            "reason": "commented",
+            "event": ex.EVENT,
+        }
     )
 
     id: int = Field(description="Increases; `POST /notifications/read` marks up to one of these.")
     created_at: datetime
     read: bool
+    reason: Reason = Field(
+        description="Why you got it: assigned, mentioned, commented, status_changed, created or watching."
+    )
     event: EventMessage = Field(description="The event, as sent live and by the catch-up feed.")
 
 
 class NotificationsOut(Schema):
     model_config = ex.examples(
         {
-            "items": [{"id": 731, "created_at": "2026-11-24T10:02:11Z", "read": False, "event": ex.EVENT}],
+            "items": [
+                {
+                    "id": 731,
+                    "created_at": "2026-11-24T10:02:11Z",
+                    "read": False,
+                    "reason": "commented",
+                    "event": ex.EVENT,
+                }
+            ],
             "unread_count": 3,
             "next_before": 731,
+            "email_notice": None,
         }
     )
 
@@ -35,6 +54,11 @@ class NotificationsOut(Schema):
     unread_count: int = Field(description="All the caller's unread notifications, not only this page.")
     next_before: int | None = Field(
         description="Pass as `before` for the next (older) page; null at the end."
+    )
+    email_notice: str | None = Field(
+        default=None,
+        description="Set when email notifications were switched off because the mail server "
+        "refused your address for good; choose `email` again in your notification settings.",
     )
 
 

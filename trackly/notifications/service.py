@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from trackly import clock
 from trackly.auth.policy import sees_all_issues
 from trackly.models import Event, Notification, User
+from trackly.notifications.preferences import refusal_notice
 from trackly.notifications.schemas import NotificationOut, NotificationsOut, NotificationsQuery, UnreadOut
 from trackly.realtime.service import to_message
 
@@ -49,11 +50,18 @@ def list_notifications(query: NotificationsQuery, *, user: User, session: Sessio
     rows = rows[: query.limit]
     return NotificationsOut(
         items=[
-            NotificationOut(id=n.id, created_at=n.created_at, read=n.read_at is not None, event=to_message(e))
+            NotificationOut(
+                id=n.id,
+                created_at=n.created_at,
+                read=n.read_at is not None,
+                reason=n.reason,
+                event=to_message(e),
+            )
             for n, e in rows
         ],
         unread_count=_unread(user, session=session),
         next_before=rows[-1][0].id if more else None,
+        email_notice=refusal_notice(user, session=session),
     )
 
 

@@ -32,7 +32,7 @@ from trackly.auth.policy import STAFF
 from trackly.config import Settings
 from trackly.models import Event, User
 from trackly.realtime.client import get_client
-from trackly.realtime.groups import STAFF_GROUP, groups_for_event, staff_filter
+from trackly.realtime.groups import STAFF_GROUP, groups_for_event, staff_filter, user_group
 from trackly.realtime.schemas import OutboxRun
 from trackly.realtime.service import to_message
 
@@ -66,7 +66,7 @@ def _service_down(exc: Exception) -> bool:
 # a reporter is never sent an event of an issue that is not theirs, even after a demotion.
 _WATCHERS_SQL = text(
     """
-    SELECT n.event_id, n.user_id
+    SELECT n.event_id, n.user_id, n.reason
     FROM notifications n
     JOIN users u ON u.id = n.user_id
     JOIN events e ON e.id = n.event_id
@@ -78,11 +78,12 @@ _WATCHERS_SQL = text(
 )
 
 
-def watcher_ids(event_ids: Sequence[int], *, session: Session) -> dict[int, list[uuid.UUID]]:
-    out: dict[int, list[uuid.UUID]] = {}
+def watcher_ids(event_ids: Sequence[int], *, session: Session) -> dict[int, dict[uuid.UUID, str]]:
+    """Per event: the notified watchers who may still see it, each with their notification's reason."""
+    out: dict[int, dict[uuid.UUID, str]] = {}
     if event_ids:
-        for event_id, user_id in session.execute(_WATCHERS_SQL, {"ids": list(event_ids)}):
-            out.setdefault(event_id, []).append(user_id)
+        for event_id, user_id, reason in session.execute(_WATCHERS_SQL, {"ids": list(event_ids)}):
+            out.setdefault(event_id, {})[user_id] = reason
     return out
 
 
@@ -113,7 +114,7 @@ def send(
     *,
     settings: Settings,
     staff_excluded: Sequence[uuid.UUID] = (),
-    watchers: dict[int, list[uuid.UUID]] | None = None,
+    watchers: dict[int, dict[uuid.UUID, str]] | None = None,
 ) -> Delivery:
     """Send each event to its groups (and its watchers' groups), keeping `staff_excluded` users out
     of `staff`; never raises."""
@@ -127,11 +128,14 @@ def send(
         return result
     for event in events:
         message = to_message(event).model_dump(mode="json")
+        notified = (watchers or {}).get(event.id, {})
+        # A watcher's own group also hears why they were notified.
+        reasons = {user_group(user_id): reason for user_id, reason in notified.items()}
         try:
-            for group in groups_for_event(event, (watchers or {}).get(event.id, ())):
+            for group in groups_for_event(event, notified):
                 client.send_to_group(
                     group,
-                    message,
+                    {**message, "reason": reasons[group]} if group in reasons else message,
                     content_type="application/json",
                     filter=only_staff if group == STAFF_GROUP else None,
                 )

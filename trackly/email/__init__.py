@@ -1,0 +1,1 @@
+"""Email: the second notification channel (docs/email.md)."""
