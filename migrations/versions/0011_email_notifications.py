@@ -144,5 +144,5 @@ def downgrade() -> None:
     op.drop_table("notification_defaults")
     op.drop_table("notification_settings")
     op.drop_index("ix_notifications_created_at", table_name="notifications")
-    op.drop_constraint("ck_notifications_reason", "notifications", type_="check")
+    op.drop_constraint("reason", "notifications", type_="check")
     op.drop_column("notifications", "reason")

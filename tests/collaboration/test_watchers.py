@@ -102,6 +102,7 @@ def test_mentions_make_watchers_only_of_who_may_see_the_issue(  # noqa: PLR0917 
         "items": [],
         "unread_count": 0,
         "next_before": None,
+        "email_notice": None,
     }
     assert_problem(as_other_reporter.get(f"issues/{issue['id']}/watchers"), 404)
     assert_problem(as_other_reporter.put(f"issues/{issue['id']}/watch"), 404)
