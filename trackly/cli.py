@@ -61,6 +61,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-timers", action="store_true", help="do not run timer functions")
     p.add_argument("--no-seed", action="store_true", help="do not seed demo data")
     p.add_argument(
+        "--no-mail",
+        action="store_true",
+        help="do not start the local SMTP server when no email transport is configured (email is then off)",
+    )
+    p.add_argument(
         "--no-webpubsub",
         action="store_true",
         help="do not start the local Web PubSub service when none is configured (negotiate then answers 503)",
@@ -97,6 +102,11 @@ def serve(args: argparse.Namespace) -> int:
         from trackly.local.webpubsub import start_for_local_host as start_webpubsub
 
         start_webpubsub()  # live updates when no Web PubSub is configured; stopped at exit
+    if not args.no_mail:
+        from trackly.local.mail import start_for_local_host as start_mail
+
+        # Email through a real local SMTP server when no transport is configured; stopped at exit.
+        start_mail(STATE_DIR / "mail", api_base=f"http://{args.host}:{args.port}/api")
 
     settings = get_settings()
     schema.upgrade()

@@ -66,19 +66,24 @@ class SmtpTransport:
         return smtp
 
     def send(self, message: EmailMessage) -> None:
-        try:
-            if self._smtp is None:
+        if self._smtp is None:
+            try:
                 self._smtp = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                # Connection, TLS or login: the server or the settings, not this recipient.
+                raise SendFailed(_describe(exc), permanent=False, connection_lost=True) from None
+        try:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise SendFailed(f"{code} {_text(text)}", permanent=code >= 500) from None
         except smtplib.SMTPResponseException as exc:
-            permanent = exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPAuthenticationError)
-            raise SendFailed(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=permanent) from None
+            # Sender or message refused: retried, and given up after EMAIL_MAX_ATTEMPTS; only a
+            # refused recipient turns that user's email off.
+            raise SendFailed(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=False) from None
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise SendFailed(f"{type(exc).__name__}: {exc}", permanent=False, connection_lost=True) from None
+            raise SendFailed(_describe(exc), permanent=False, connection_lost=True) from None
         if refused:  # several recipients, some refused: we only ever send to one
             code, text = next(iter(refused.values()))
             raise SendFailed(f"{code} {_text(text)}", permanent=code >= 500)
@@ -90,6 +95,12 @@ class SmtpTransport:
                 smtp.quit()
             except (smtplib.SMTPException, OSError):
                 smtp.close()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}"[:250]
 
 
 def _text(value: bytes | str) -> str:
