@@ -35,7 +35,12 @@ def test_built_in_defaults_per_role(as_reporter: Api, as_maintainer: Api, as_adm
 def test_own_settings_are_stored_and_win(as_reporter: Api, as_other_reporter: Api) -> None:
     saved = as_reporter.put("users/me/notification-settings", json=GOOD)
     assert saved.status_code == 200
-    assert saved.json() == {**GOOD, "quiet_hours": {"start": "22:00:00", "end": "07:00:00"}, "source": "user", "email_refused_at": None}
+    assert saved.json() == {
+        **GOOD,
+        "quiet_hours": {"start": "22:00:00", "end": "07:00:00"},
+        "source": "user",
+        "email_refused_at": None,
+    }
     assert as_reporter.get("users/me/notification-settings").json()["email"] == "daily"
     # Only the caller's own.
     assert as_other_reporter.get("users/me/notification-settings").json()["source"] == "built_in"
@@ -56,13 +61,15 @@ def test_bad_settings_are_refused_with_problem_json(as_reporter: Api) -> None:
     assert as_reporter.get("users/me/notification-settings").json()["source"] == "built_in"  # nothing written
 
 
-def test_admin_sets_the_organisation_default_for_a_role(  # noqa: PLR0917 (fixtures)
+def test_admin_sets_the_organisation_default_for_a_role(
     as_admin: Api, as_maintainer: Api, as_reporter: Api, as_other_reporter: Api, reporter: Any
 ) -> None:
     assert_problem(as_maintainer.put("notification-settings/defaults/REPORTER", json=GOOD), 403)
     assert_problem(as_reporter.get("notification-settings/defaults"), 403)
     put = as_admin.put("notification-settings/defaults/REPORTER", json=GOOD)
-    assert put.status_code == 200 and put.json()["source"] == "organisation" and put.json()["role"] == "REPORTER"
+    assert (
+        put.status_code == 200 and put.json()["source"] == "organisation" and put.json()["role"] == "REPORTER"
+    )
     listed = {d["role"]: d for d in as_admin.get("notification-settings/defaults").json()}
     assert listed["REPORTER"]["email"] == "daily" and listed["MAINTAINER"]["source"] == "built_in"
     assert as_other_reporter.get("users/me/notification-settings").json()["source"] == "organisation"

@@ -22,14 +22,18 @@ from trackly.local.mail import LocalMailServer
 ANSWER = "Yes, it happens on 2.4 too.\nSteps: open, export, count."
 
 
-def _notification_email(mail: LocalMailServer, as_reporter: Api, as_maintainer: Api) -> tuple[dict[str, Any], EmailMessage]:
+def _notification_email(
+    mail: LocalMailServer, as_reporter: Api, as_maintainer: Api
+) -> tuple[dict[str, Any], EmailMessage]:
     issue = new_issue(as_reporter)
     comment(as_maintainer, issue["id"], "Does it happen on 2.4?")
     run_timer()
     return issue, mail.wait_for(1)[0]
 
 
-def _reply(original: EmailMessage, *, sender: str, to: str | None = None, message_id: str | None = None) -> EmailMessage:
+def _reply(
+    original: EmailMessage, *, sender: str, to: str | None = None, message_id: str | None = None
+) -> EmailMessage:
     quoted = "\n".join(f"> {line}" for line in original.get_body(("plain",)).get_content().splitlines())
     reply = EmailMessage()
     reply["From"] = sender
@@ -37,7 +41,9 @@ def _reply(original: EmailMessage, *, sender: str, to: str | None = None, messag
     reply["Subject"] = "Re: " + str(original["Subject"])
     reply["Message-ID"] = message_id or make_msgid(domain="mail.example.com")
     reply["In-Reply-To"] = str(original["Message-ID"])
-    reply.set_content(f"{ANSWER}\n\n-- \nRita\nSent from my phone\n\nOn Tue, 8 Dec 2026 at 10:00, Trackly wrote:\n{quoted}\n")
+    reply.set_content(
+        f"{ANSWER}\n\n-- \nRita\nSent from my phone\n\nOn Tue, 8 Dec 2026 at 10:00, Trackly wrote:\n{quoted}\n"
+    )
     return reply
 
 
@@ -54,7 +60,7 @@ def _comments(api: Api, issue_id: str) -> list[str]:
     return [c["body"] for c in api.get(f"issues/{issue_id}/comments").json()]
 
 
-def test_a_reply_becomes_one_comment_with_only_the_answer(  # noqa: PLR0917 (fixtures)
+def test_a_reply_becomes_one_comment_with_only_the_answer(
     mail: LocalMailServer, live_server: str, as_reporter: Api, as_maintainer: Api, reporter: Any
 ) -> None:
     issue, original = _notification_email(mail, as_reporter, as_maintainer)
@@ -91,10 +97,13 @@ def test_refused_replies_add_nothing(  # noqa: PLR0917 (fixtures)
     assert len(_comments(as_reporter, issue["id"])) == 1
     # Nobody unverified gets a bounce (no backscatter).
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM inbound_replies WHERE bounce_to IS NOT NULL")).scalar() == 0
+        assert (
+            conn.execute(text("SELECT count(*) FROM inbound_replies WHERE bounce_to IS NOT NULL")).scalar()
+            == 0
+        )
 
 
-def test_a_reply_about_an_issue_no_longer_visible_is_refused_and_bounced(  # noqa: PLR0917 (fixtures)
+def test_a_reply_about_an_issue_no_longer_visible_is_refused_and_bounced(
     mail: LocalMailServer, live_server: str, as_reporter: Api, as_admin: Api, users: Any
 ) -> None:
     watcher = users("MAINTAINER", full_name="Wanda Watcher")

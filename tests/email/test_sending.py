@@ -21,11 +21,13 @@ from trackly.email import sender
 from trackly.local.mail import LocalMailServer
 
 
-def test_a_staff_comment_emails_the_reporter_once_with_threading_and_both_parts(  # noqa: PLR0917 (fixtures)
+def test_a_staff_comment_emails_the_reporter_once_with_threading_and_both_parts(
     mail: LocalMailServer, as_reporter: Api, as_maintainer: Api, reporter: Any, engine: Engine
 ) -> None:
     issue = new_issue(as_reporter, title="Export drops the last row")
-    comment(as_maintainer, issue["id"], "Fixed in **2.4**. <script>alert(1)</script> [x](javascript:alert(1))")
+    comment(
+        as_maintainer, issue["id"], "Fixed in **2.4**. <script>alert(1)</script> [x](javascript:alert(1))"
+    )
     run = run_timer()
     assert (run.sent, run.claimed) == (1, 1)
     [message] = mail.wait_for(1)
@@ -47,7 +49,7 @@ def test_a_staff_comment_emails_the_reporter_once_with_threading_and_both_parts(
     assert "Fixed in **2.4**" in plain and "because someone commented" in plain
     assert "<strong>2.4</strong>" in html
     assert "<script" not in html and "&lt;script&gt;" in html  # shown as text, never run
-    assert "href=\"javascript" not in html
+    assert 'href="javascript' not in html
 
     # A second change to the same issue: a new Message-ID in the same thread; nothing resent.
     as_maintainer.patch(f"issues/{issue['id']}", json={"status": "DONE"})
@@ -62,7 +64,12 @@ def test_a_staff_comment_emails_the_reporter_once_with_threading_and_both_parts(
 
 
 def test_role_defaults_choose_what_is_emailed(  # noqa: PLR0917 (fixtures)
-    mail: LocalMailServer, as_reporter: Api, as_maintainer: Api, as_admin: Api, maintainer: Any, engine: Engine
+    mail: LocalMailServer,
+    as_reporter: Api,
+    as_maintainer: Api,
+    as_admin: Api,
+    maintainer: Any,
+    engine: Engine,
 ) -> None:
     issue = new_issue(as_reporter)
     comment(as_maintainer, issue["id"], "Looking")  # maintainer now watches
@@ -72,7 +79,9 @@ def test_role_defaults_choose_what_is_emailed(  # noqa: PLR0917 (fixtures)
     messages = mail.wait_for(2)
     reasons = sorted((m["To"].addresses[0].addr_spec, m["X-Trackly-Reason"]) for m in messages)
     # The reporter: the staff comment (not the assignment: 'watching'); the maintainer: the assignment.
-    assert reasons == sorted([(maintainer.email, "assigned"), (as_reporter_email(engine, issue["id"]), "commented")])
+    assert reasons == sorted(
+        [(maintainer.email, "assigned"), (as_reporter_email(engine, issue["id"]), "commented")]
+    )
     assert run.sent == 2 and run.skipped == 2
     skipped = {d["reason"]: d["detail"] for d in deliveries(engine) if d["status"] == "skipped"}
     assert skipped == {"watching": "reason watching not chosen"}
@@ -171,7 +180,7 @@ def test_two_timer_runs_at_once_send_each_email_once(
     assert [d["status"] for d in deliveries(engine)] == ["sent"] * 20
 
 
-def test_visibility_is_checked_again_at_send(  # noqa: PLR0917 (fixtures)
+def test_visibility_is_checked_again_at_send(
     mail: LocalMailServer, as_reporter: Api, as_admin: Api, users: Any, engine: Engine
 ) -> None:
     demoted = users("MAINTAINER", full_name="Demi Oted")
@@ -251,7 +260,7 @@ def test_changing_to_daily_moves_a_held_email_into_the_digest(
     assert mail.messages == []
 
 
-def test_a_permanent_refusal_switches_email_off_and_says_so_in_the_app(  # noqa: PLR0917 (fixtures)
+def test_a_permanent_refusal_switches_email_off_and_says_so_in_the_app(
     mail: LocalMailServer, as_reporter: Api, as_maintainer: Api, reporter: Any, engine: Engine
 ) -> None:
     mail.refuse.add(reporter.email.lower())

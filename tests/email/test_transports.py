@@ -3,51 +3,16 @@ server with a certificate made here, and the local mail server as `make run` sta
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from trackly.config import Settings, get_settings
 from trackly.email.transport import SendFailed, SmtpTransport, open_transport
 from trackly.local.mail import LocalMailServer
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
@@ -76,7 +41,12 @@ def test_starttls_with_auth(tmp_path: Path, certificate: tuple[Path, Path], data
     client_context = ssl.create_default_context(cafile=str(certificate[0]))
     try:
         good = SmtpTransport(
-            _settings(SMTP_PORT=server.port, SMTP_SECURITY="starttls", SMTP_USERNAME="trackly", SMTP_PASSWORD="s3cret"),
+            _settings(
+                SMTP_PORT=server.port,
+                SMTP_SECURITY="starttls",
+                SMTP_USERNAME="trackly",
+                SMTP_PASSWORD="s3cret",
+            ),
             ssl_context=client_context,
         )
         good.send(_message())
@@ -85,7 +55,12 @@ def test_starttls_with_auth(tmp_path: Path, certificate: tuple[Path, Path], data
         # Without TLS the server refuses to go on; with a wrong password it refuses the login.
         for settings in (
             _settings(SMTP_PORT=server.port, SMTP_SECURITY="none"),
-            _settings(SMTP_PORT=server.port, SMTP_SECURITY="starttls", SMTP_USERNAME="trackly", SMTP_PASSWORD="wrong"),
+            _settings(
+                SMTP_PORT=server.port,
+                SMTP_SECURITY="starttls",
+                SMTP_USERNAME="trackly",
+                SMTP_PASSWORD="wrong",
+            ),
         ):
             transport = SmtpTransport(settings, ssl_context=client_context)
             with pytest.raises(SendFailed) as failed:
@@ -137,7 +112,7 @@ def test_make_run_starts_a_local_server_and_points_the_app_at_it(
     assert server is not None
     try:
         settings = get_settings()
-        assert settings.email_transport == "smtp" and settings.SMTP_PORT == server.port
+        assert settings.email_transport == "smtp" and server.port == settings.SMTP_PORT
         assert settings.EMAIL_INBOUND_DOMAIN == "reply.localhost" and settings.EMAIL_INBOUND_SECRET
         transport = open_transport(settings)
         assert transport is not None

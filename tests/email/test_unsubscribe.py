@@ -26,7 +26,9 @@ def test_unsubscribe_round_trip(mail: LocalMailServer, as_reporter: Api, as_main
     page = requests.get(link, timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert '<form method="post"' in page.text and 'value="One-Click"' in page.text
-    assert as_reporter.get("users/me/notification-settings").json()["email"] == "instant"  # a GET changes nothing
+    assert (
+        as_reporter.get("users/me/notification-settings").json()["email"] == "instant"
+    )  # a GET changes nothing
 
     # What a mail client sends for one-click: no cookie, no token, just this body.
     done = requests.post(
@@ -51,5 +53,7 @@ def test_a_tampered_token_answers_403(mail: LocalMailServer, as_reporter: Api, a
     flipped = ("A" if token[0] != "A" else "B") + token[1:]
     for bad in (flipped, token[:-2], "nonsense"):
         assert_problem(requests.get(f"{head}token={bad}", timeout=10), 403)
-        assert_problem(requests.post(f"{head}token={bad}", data="List-Unsubscribe=One-Click", timeout=10), 403)
+        assert_problem(
+            requests.post(f"{head}token={bad}", data="List-Unsubscribe=One-Click", timeout=10), 403
+        )
     assert as_reporter.get("users/me/notification-settings").json()["email"] == "instant"

@@ -129,8 +129,10 @@ class AcsTransport:
             result = poller.result(timeout=self._timeout * 3)
         except HttpResponseError as exc:
             code = exc.status_code or 0
-            permanent = 400 <= code < 500 and code not in (401, 403, 408, 429)
-            raise SendFailed(f"{code} {exc.reason or exc.message}"[:250], permanent=permanent) from None
+            if _operation_failed(exc):  # the service took it, then could not deliver it
+                raise SendFailed(f"Failed: {exc.message}"[:250], permanent=True) from None
+            # Other 4xx are about our request (schema, sender domain, auth): not the recipient.
+            raise SendFailed(f"{code} {exc.reason or exc.message}"[:250], permanent=False) from None
         except ServiceRequestError as exc:
             raise SendFailed(str(exc)[:250], permanent=False, connection_lost=True) from None
         status = str((result or {}).get("status", ""))
@@ -142,6 +144,13 @@ class AcsTransport:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _operation_failed(exc: Any) -> bool:
+    try:
+        return str(exc.response.json().get("status", "")).lower() == "failed"
+    except Exception:  # no JSON body
+        return False
 
 
 def to_acs(message: EmailMessage) -> dict[str, Any]:
