@@ -247,6 +247,17 @@ module webPubSub 'modules/webpubsub.bicep' = {
   }
 }
 
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  scope: rg
+  params: {
+    name: 'acs-trackly-${resourceToken}'
+    emailServiceName: 'acsemail-trackly-${resourceToken}'
+    tags: tags
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
 module postgres 'modules/postgres.bicep' = {
   name: 'postgres'
   scope: rg
@@ -316,6 +327,8 @@ module functionApp 'modules/functionapp.bicep' = {
     attachmentsContainerName: attachmentsContainerName
     webPubSubEndpoint: webPubSub.outputs.endpoint
     webPubSubHub: webPubSub.outputs.hubName
+    acsEmailEndpoint: communication.outputs.endpoint
+    emailFrom: 'Trackly <${communication.outputs.senderAddress}>'
     postgresHost: postgres.outputs.host
     postgresPort: postgres.outputs.port
     postgresDatabase: postgres.outputs.databaseName
@@ -361,3 +374,4 @@ output POSTGRES_APP_PORT int = postgres.outputs.port
 output POSTGRES_ADMIN_PRINCIPAL_NAME string = principalName
 output ATTACHMENTS_STORAGE_ACCOUNT string = attachmentsStorage.outputs.name
 output WEB_PUBSUB_ENDPOINT string = webPubSub.outputs.endpoint
+output ACS_EMAIL_ENDPOINT string = communication.outputs.endpoint

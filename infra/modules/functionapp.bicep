@@ -33,6 +33,10 @@ param attachmentsContainerName string = 'issue-files'
 param webPubSubEndpoint string
 param webPubSubHub string = 'trackly'
 
+@description('Azure Communication Services endpoint and sender address for email notifications.')
+param acsEmailEndpoint string = ''
+param emailFrom string = ''
+
 param postgresHost string
 param postgresPort int = 6432
 param postgresDatabase string = 'trackly'
@@ -168,6 +172,28 @@ var appSettings = {
   REALTIME_TOKEN_MINUTES: '5'
   EVENT_RETENTION_DAYS: '90'
   OUTBOX_SCHEDULE: '0 * * * * *'
+  // --- email notifications (docs/email.md): ACS with the managed identity, no SMTP secret ---
+  EMAIL_TRANSPORT: 'auto'
+  EMAIL_FROM: emailFrom
+  EMAIL_SCHEDULE: '0 * * * * *'
+  EMAIL_BATCH_SIZE: '200'
+  EMAIL_MAX_AGE_HOURS: '48'
+  EMAIL_MAX_ATTEMPTS: '5'
+  EMAIL_DEFAULT_TIME_ZONE: 'UTC'
+  EMAIL_DEFAULT_DIGEST_HOUR: '8'
+  // Empty: derived from JWT_SECRET_KEY (a Key Vault secret) for unsubscribe and reply tokens.
+  EMAIL_TOKEN_KEY: ''
+  API_PUBLIC_URL: 'https://${name}.azurewebsites.net/api'
+  // Replies by email need an inbound mail provider posting to /api/inbound/email: off until set.
+  EMAIL_INBOUND_DOMAIN: ''
+  EMAIL_INBOUND_SECRET: ''
+  SMTP_HOST: ''
+  SMTP_PORT: '587'
+  SMTP_SECURITY: 'starttls'
+  SMTP_USERNAME: ''
+  SMTP_PASSWORD: ''
+  SMTP_TIMEOUT_SECONDS: '10'
+  ACS_EMAIL_ENDPOINT: acsEmailEndpoint
   // --- statistics ---
   STATS_SCHEDULE: '0 */30 * * * *'
   STATS_BACKFILL_MAX_DAYS: '366'

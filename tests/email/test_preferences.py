@@ -54,6 +54,7 @@ def test_bad_settings_are_refused_with_problem_json(as_reporter: Api) -> None:
         {"digest_hour": 24},
         {"quiet_hours": {"start": "22:00", "end": "22:00"}},
         {"quiet_hours": {"start": "25:00", "end": "07:00"}},
+        {"quiet_hours": {"start": "7:00", "end": "08:00"}},
         {"role": "ADMIN"},
     ):
         response = as_reporter.put("users/me/notification-settings", json={**GOOD, **change})

@@ -84,7 +84,7 @@ def effective(
 def _quiet(p: Preferences) -> QuietHours | None:
     if p.quiet_start is None or p.quiet_end is None:
         return None
-    return QuietHours(start=p.quiet_start, end=p.quiet_end)
+    return QuietHours.of(p.quiet_start, p.quiet_end)
 
 
 def _values(data: PreferencesIn) -> dict[str, object]:
@@ -93,8 +93,8 @@ def _values(data: PreferencesIn) -> dict[str, object]:
         "reasons": [r.value for r in data.reasons],
         "time_zone": data.time_zone,
         "digest_hour": data.digest_hour,
-        "quiet_start": data.quiet_hours.start if data.quiet_hours else None,
-        "quiet_end": data.quiet_hours.end if data.quiet_hours else None,
+        "quiet_start": data.quiet_hours.window[0] if data.quiet_hours else None,
+        "quiet_end": data.quiet_hours.window[1] if data.quiet_hours else None,
         "updated_at": clock.now(),
     }
 

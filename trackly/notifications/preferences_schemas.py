@@ -25,19 +25,30 @@ _EXAMPLE = {
 }
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
 class QuietHours(RequestModel):
     model_config = ex.examples({"start": "22:00", "end": "07:00"}, forbid_extra=True)
 
-    start: time = Field(description="Local time (HH:MM) from which no instant email is sent.")
-    end: time = Field(description="Local time (HH:MM) at which held emails go out; may be past midnight.")
+    start: str = Field(pattern=HHMM, description="Local time (HH:MM) from which no instant email is sent.")
+    end: str = Field(
+        pattern=HHMM, description="Local time (HH:MM) at which held emails go out; may be past midnight."
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
         if self.start == self.end:
             raise ValueError("start and end must differ")
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise ValueError("quiet hours are local times, without a UTC offset")
         return self
+
+    @property
+    def window(self) -> tuple[time, time]:
+        return time.fromisoformat(self.start), time.fromisoformat(self.end)
+
+    @classmethod
+    def of(cls, start: time, end: time) -> QuietHours:
+        return cls(start=start.strftime("%H:%M"), end=end.strftime("%H:%M"))
 
 
 class PreferencesIn(RequestModel):
