@@ -37,7 +37,6 @@ def test_own_settings_are_stored_and_win(as_reporter: Api, as_other_reporter: Ap
     assert saved.status_code == 200
     assert saved.json() == {
         **GOOD,
-        "quiet_hours": {"start": "22:00:00", "end": "07:00:00"},
         "source": "user",
         "email_refused_at": None,
     }

@@ -145,10 +145,12 @@ def unsubscribe_now(call: Call[None, UnsubscribeQuery, None]) -> UnsubscribeOut:
     auth=False,
     response=InboundOut,
     errors=(401, 413, 415),
-    raw_body=("message/rfc822", {"type": "string", "format": "binary"}),
+    # Documented as octet-stream (what OpenAPI tools can send); message/rfc822 is accepted as well.
+    raw_body=("application/octet-stream", {"type": "string", "format": "binary"}),
 )
 def receive_email(call: Call[None, None, None]) -> InboundOut:
-    """For the inbound mail provider (or the local mail server): the raw message, with the shared
+    """For the inbound mail provider (or the local mail server): the raw message (`message/rfc822`
+    or `application/octet-stream`), with the shared
     secret EMAIL_INBOUND_SECRET in `X-Inbound-Secret` (401 otherwise). A reply to a notification
     email becomes a comment by its user when the token, the sender and their right to comment
     still hold; quoted text and signatures are dropped. The same Message-ID twice adds one comment.
