@@ -56,7 +56,9 @@ def _users() -> dict[str, Any]:
             )
             session.add(user)
             session.flush()
-            out[role.value] = start_session(user, session=session, settings=get_settings()).tokens.access_token
+            out[role.value] = start_session(
+                user, session=session, settings=get_settings()
+            ).tokens.access_token
     return out
 
 
@@ -125,7 +127,9 @@ def _measure(args: argparse.Namespace, mail: Any, smtp_env: dict[str, str]) -> d
     reporter, maintainer = tokens["REPORTER"], tokens["MAINTAINER"]
     issues = []
     for i in range(10):
-        resp = app.request("POST", "issues", token=reporter, body={"title": f"Bench {i}", "description": "*x*"})
+        resp = app.request(
+            "POST", "issues", token=reporter, body={"title": f"Bench {i}", "description": "*x*"}
+        )
         assert resp.status == 201, resp.body
         issues.append(resp.json()["id"])
     for n in range(args.emails):
@@ -154,7 +158,9 @@ def _measure(args: argparse.Namespace, mail: Any, smtp_env: dict[str, str]) -> d
     def write(on: bool) -> Any:
         def call() -> None:
             _set(smtp_env, on)
-            resp = app.request("POST", f"issues/{issues[0]}/comments", token=maintainer, body={"body": "timed"})
+            resp = app.request(
+                "POST", f"issues/{issues[0]}/comments", token=maintainer, body={"body": "timed"}
+            )
             assert resp.status == 201
 
         return call
