@@ -87,7 +87,9 @@ DEPRECATED_APP_SETTINGS = frozenset(
 FLEX_LOWEST_MAXIMUM_INSTANCE_COUNT = 1
 FLEX_HIGHEST_MAXIMUM_INSTANCE_COUNT = 1000
 
-_SITE_RESOURCE = re.compile(r"resource\s+\w+\s+'Microsoft\.Web/sites(?:/config)?@[^']*'\s*=\s*(?:if\s*\([^)]*\)\s*)?\{")
+_SITE_RESOURCE = re.compile(
+    r"resource\s+\w+\s+'Microsoft\.Web/sites(?:/config)?@[^']*'\s*=\s*(?:if\s*\([^)]*\)\s*)?\{"
+)
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*:(?!:)")
 _STRING = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
@@ -185,20 +187,19 @@ def scale_problems(root: Path) -> list[str]:
     main = strip_comments((root / "infra/main.bicep").read_text())
     app = strip_comments((root / "infra/modules/functionapp.bicep").read_text())
     problems = []
+    low_bound, high_bound = FLEX_LOWEST_MAXIMUM_INSTANCE_COUNT, FLEX_HIGHEST_MAXIMUM_INSTANCE_COUNT
     for text, file, name in (
         (main, "infra/main.bicep", "functionMaxInstances"),
         (app, "infra/modules/functionapp.bicep", "maximumInstanceCount"),
     ):
         low, high = _min_max(text, name)
         if low is None or low < FLEX_LOWEST_MAXIMUM_INSTANCE_COUNT:
-            problems.append(f"{file}: param {name} needs @minValue(>= {FLEX_LOWEST_MAXIMUM_INSTANCE_COUNT}), found {low}")
+            problems.append(f"{file}: param {name} needs @minValue(>= {low_bound}), found {low}")
         if high is None or high > FLEX_HIGHEST_MAXIMUM_INSTANCE_COUNT:
-            problems.append(f"{file}: param {name} needs @maxValue(<= {FLEX_HIGHEST_MAXIMUM_INSTANCE_COUNT}), found {high}")
+            problems.append(f"{file}: param {name} needs @maxValue(<= {high_bound}), found {high}")
     floor = re.search(r"^var flexLowestMaximumInstanceCount = (\d+)\s*$", main, re.M)
     if not floor or int(floor.group(1)) < FLEX_LOWEST_MAXIMUM_INSTANCE_COUNT:
-        problems.append(
-            f"infra/main.bicep: var flexLowestMaximumInstanceCount must be >= {FLEX_LOWEST_MAXIMUM_INSTANCE_COUNT}"
-        )
+        problems.append(f"infra/main.bicep: var flexLowestMaximumInstanceCount must be >= {low_bound}")
     if not re.search(
         r"^var maximumInstanceCount = max\(flexLowestMaximumInstanceCount, min\(functionMaxInstances, "
         r"connectionBudget / connectionsPerInstance\)\)\s*$",
@@ -211,8 +212,12 @@ def scale_problems(root: Path) -> list[str]:
         )
     if not re.search(r"^var databasePoolSize = httpPerInstanceConcurrency\s*$", main, re.M):
         problems.append("infra/main.bicep: the pool size must equal the per-instance HTTP concurrency")
-    if not re.search(r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", app):
-        problems.append("functionapp.bicep: scaleAndConcurrency.triggers.http.perInstanceConcurrency is not set")
+    if not re.search(
+        r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", app
+    ):
+        problems.append(
+            "functionapp.bicep: scaleAndConcurrency.triggers.http.perInstanceConcurrency is not set"
+        )
     if "PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)" not in app:
         problems.append("functionapp.bicep: PYTHON_THREADPOOL_THREAD_COUNT must follow the HTTP concurrency")
     return problems

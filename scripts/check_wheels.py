@@ -156,7 +156,7 @@ def pip_install_command(
     command += [f"--no-binary={name}" for name in sorted(sdists)]
     if locked:
         command += ["--require-hashes", "--no-deps"]
-    return command + ["-r", str(requirements)]
+    return [*command, "-r", str(requirements)]
 
 
 def requirement_block(requirements: Path, name: str) -> str:
@@ -243,7 +243,8 @@ def main(argv: list[str]) -> int:
         where = f"{requirements} resolved for the runtime"
     else:
         if len(argv) < 2:
-            print(f"usage: check_wheels.py {argv[0]} DIR" + (" [requirements.txt]" if argv[0] == "install" else ""))
+            tail = " [requirements.txt]" if argv[0] == "install" else ""
+            print(f"usage: check_wheels.py {argv[0]} DIR{tail}")
             return 2
         if argv[0] == "install":
             install(Path(argv[2] if len(argv) > 2 else "requirements.txt"), Path(argv[1]))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import shutil
 import subprocess
 import sys
@@ -71,15 +72,20 @@ def compile_command(lock: Lock, output: Path, extra: list[str], upgrade: list[st
     return command + extra
 
 
-def run(command: list[str], root: Path) -> None:
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)  # noqa: S603
-    if done.returncode != 0:
-        raise SystemExit(f"locks: uv failed ({' '.join(command[3:6])}):\n{done.stderr.strip()}")
+def run(command: list[str], root: Path) -> str | None:
+    """Run uv; None on success, else its error output."""
+    # No interpreter is needed (--python-version/--python-platform); without this uv would look
+    # for a managed Python 3.13 to download for the worker lock and wait on the network.
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    return None if done.returncode == 0 else done.stderr.strip()
 
 
 def lock_all(root: Path, extra: list[str], upgrade: list[str]) -> int:
     for lock in LOCKS:
-        run(compile_command(lock, root / lock.output, extra, upgrade), root)
+        error = run(compile_command(lock, root / lock.output, extra, upgrade), root)
+        if error:
+            raise SystemExit(f"locks: uv could not resolve {lock.source}:\n{error}")
         pins = sum(1 for line in (root / lock.output).read_text().splitlines() if "==" in line)
         print(f"locks: {lock.output} <- {lock.source}: {pins} pins ({lock.why})")
     return 0
@@ -93,7 +99,13 @@ def check_all(root: Path, extra: list[str]) -> int:
             candidate = Path(tmp) / lock.output
             if committed.exists():
                 shutil.copyfile(committed, candidate)  # uv keeps the pins it finds there
-            run(compile_command(lock, candidate, extra, []), root)
+            error = run(compile_command(lock, candidate, extra, []), root)
+            if error:  # e.g. the input now contradicts the lock it is constrained to
+                stale += 1
+                print(f"  STALE {lock.output}: {lock.source} no longer resolves with the locks:")
+                for line in error.splitlines()[:6]:
+                    print(f"        {line}")
+                continue
             before = committed.read_text() if committed.exists() else ""
             after = candidate.read_text()
             if before == after:

@@ -31,7 +31,10 @@ def origin_problem(origin: str, *, allow_local: bool) -> str | None:
         return f"{origin!r} must be an origin only: no path (not even a trailing '/'), query or user"
     local = parts.hostname in LOOPBACK
     if (parts.scheme == "http" or local) and not allow_local:
-        return f"{origin!r}: a deployment serves https front ends (TRACKLY_ALLOW_LOCAL_ORIGINS=true allows http and loopback)"
+        return (
+            f"{origin!r}: a deployment serves https front ends "
+            "(TRACKLY_ALLOW_LOCAL_ORIGINS=true allows http and loopback)"
+        )
     return None
 
 
@@ -41,13 +44,17 @@ def check(environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
     problems = []
     frontend = environ.get("FRONTEND_URL", "").strip()
     if not frontend:
-        problems.append("FRONTEND_URL is not set: name the front end's origin, e.g. https://trackly.example.com")
+        problems.append(
+            "FRONTEND_URL is not set: name the front end's origin, e.g. https://trackly.example.com"
+        )
     origins = [frontend] if frontend else []
     extra = environ.get("TRACKLY_ALLOWED_ORIGINS", "")
     if extra.strip():
         for position, entry in enumerate(extra.split(","), start=1):
             if not entry.strip():
-                problems.append(f"TRACKLY_ALLOWED_ORIGINS entry {position} is empty (a stray comma?): {extra!r}")
+                problems.append(
+                    f"TRACKLY_ALLOWED_ORIGINS entry {position} is empty (a stray comma?): {extra!r}"
+                )
             elif entry.strip() not in origins:
                 origins.append(entry.strip())
     problems += [p for p in (origin_problem(o, allow_local=allow_local) for o in origins) if p]

@@ -39,12 +39,13 @@ def assigned_roles(rbac: Path = RBAC) -> dict[str, str]:
 
 def condition(role_ids: list[str]) -> str:
     ids = ", ".join(sorted(role_ids))
+    attribute = "Microsoft.Authorization/roleAssignments:RoleDefinitionId"
     return (
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
-        f"(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{ids}}}))"
+        f"(@Request[{attribute}] ForAnyOfAnyValues:GuidEquals {{{ids}}}))"
         " AND "
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
-        f"(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{ids}}}))"
+        f"(@Resource[{attribute}] ForAnyOfAnyValues:GuidEquals {{{ids}}}))"
     )
 
 

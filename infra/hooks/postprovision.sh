@@ -11,8 +11,8 @@
 # 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
 #    administrator: pgaadauth_create_principal_with_oid, by object id, in the `postgres`
 #    database where those functions live), gives its role the statement, lock and
-#    idle-in-transaction timeouts (role settings: through PgBouncer the app's own SETs do not
-#    stick), and grants it the data privileges it needs on what the migrations created (the
+#    idle-in-transaction timeouts (role settings, a second layer over the server parameters: a
+#    refused ALTER ROLE only warns), and grants it the data privileges it needs on what the migrations created (the
 #    tables belong to the principal that ran the migrations).
 #
 # Tokens first: in GitHub Actions the workflow logs in again (azure/login) right before this
