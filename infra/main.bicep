@@ -1,6 +1,6 @@
 // Trackly Functions: everything one environment needs, in its own resource group.
 // Deployed by `azd up` / `azd provision` (parameters from main.parameters.json) or by
-// .github/workflows/deploy.yml (`az deployment sub create`). See docs/readme/deploy.md.
+// .github/workflows/deploy.yml (`az deployment sub create`). See docs/deploy.md.
 //
 // Only local modules are used (no registry modules such as br/public:avm/...): the offline checks
 // (pycep parse + checkov, scripts/check_infra.sh) can only see local files, so local modules are
