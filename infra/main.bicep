@@ -75,11 +75,12 @@ param principalName string = ''
 
 // --- app configuration ---
 // No default anywhere (main.parameters.json neither): a production deployment names its own front
-// end, never a localhost fallback. https:// only, so a typo fails here rather than in the browser.
+// end, never a localhost fallback; an empty value is refused here (the shortest origin,
+// https://x, has 9 characters), infra/hooks/check_origins.py checks the form before provisioning.
 @minLength(9)
 @description('The web front end origin, e.g. https://trackly.example.com (CORS for the API and for blob uploads).')
 param frontendUrl string
-@description('Comma-separated extra browser origins (optional); each is trimmed, an empty one (",,") is refused.')
+@description('Comma-separated extra browser origins (optional); each is trimmed, empty entries are dropped (check_origins.py refuses them first).')
 param corsAllowedOrigins string = ''
 param signupEnabled bool = false
 param logLevel string = 'INFO'
