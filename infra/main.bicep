@@ -317,7 +317,6 @@ module communication 'modules/communication.bicep' = {
     name: 'acs-trackly-${resourceToken}'
     emailServiceName: 'acsemail-trackly-${resourceToken}'
     tags: tags
-    identityPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -365,6 +364,7 @@ module rbac 'modules/rbac.bicep' = {
     hostStorageName: hostStorage.outputs.name
     attachmentsStorageName: attachmentsStorage.outputs.name
     webPubSubName: webPubSub.outputs.name
+    communicationName: communication.outputs.name
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     deployerPrincipalId: principalId

@@ -8,6 +8,8 @@
 //   attachments storage  Storage Blob Data Contributor  read/write/delete attachment blobs
 //                        Storage Blob Delegator       get a user delegation key to sign SAS URLs
 //   Web PubSub           Web PubSub Service Owner     send messages, mint client access tokens
+//   Communication Svcs   Communication and Email Service Owner  send notification email (ACS Email,
+//                                                     Entra auth; the built-in role for sending)
 //   Key Vault            Key Vault Secrets User       resolve Key Vault references (read secrets)
 //   App Insights         Monitoring Metrics Publisher send telemetry with Entra auth (local auth off)
 // Deploying principal (AZURE_PRINCIPAL_ID), when given:
@@ -18,6 +20,7 @@ param identityPrincipalId string
 param hostStorageName string
 param attachmentsStorageName string
 param webPubSubName string
+param communicationName string
 param keyVaultName string
 param applicationInsightsName string
 
@@ -35,6 +38,7 @@ var roles = {
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageBlobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
   webPubSubServiceOwner: '12cf5a90-567b-43ae-8102-96cf46c7d9b4'
+  communicationEmailServiceOwner: '09976791-48a7-449e-bb21-39d1a415f350'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -95,6 +99,20 @@ resource webPubSubOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: webPubSub
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.webPubSubServiceOwner)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: communicationName
+}
+
+resource communicationEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(communication.id, identityPrincipalId, roles.communicationEmailServiceOwner)
+  scope: communication
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.communicationEmailServiceOwner)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -114,12 +114,8 @@ def upgrade() -> None:
     op.create_table(
         "inbound_replies",
         sa.Column("message_id", sa.String(300), nullable=False),
-        sa.Column(
-            "comment_id",
-            sa.Uuid(),
-            sa.ForeignKey("comments.id", ondelete="SET NULL", name="fk_inbound_replies_comment_id_comments"),
-            nullable=True,
-        ),
+        # No foreign key: a record of what was done, kept when the comment goes.
+        sa.Column("comment_id", sa.Uuid(), nullable=True),
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("detail", sa.String(300), nullable=True),
         # A refused reply's short bounce, sent by the email timer (never by the request).

@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Time,
+    Uuid,
     func,
     text,
 )
@@ -98,7 +99,8 @@ class InboundReply(Base):
     )
 
     message_id: Mapped[str] = mapped_column(String(300), primary_key=True)
-    comment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    # No foreign key: a record of what was done, kept when the comment goes.
+    comment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     outcome: Mapped[str] = mapped_column(String(20), nullable=False)  # comment | refused
     detail: Mapped[str | None] = mapped_column(String(300))
     bounce_to: Mapped[str | None] = mapped_column(String(320))
