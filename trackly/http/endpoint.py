@@ -52,6 +52,9 @@ Q = TypeVar("Q")
 B = TypeVar("B")
 
 MAX_URL_LENGTH = 8192
+# Query parameters every endpoint accepts and ignores: cache busters that libraries add to GET
+# URLs (jQuery's and many others' `_=<timestamp>`). Anything else undeclared is refused (400).
+QUERY_ALLOWLIST = frozenset({"_"})
 # Every answer: a browser must never guess a type other than the declared one.
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 JSON_CONTENT_TYPE = "application/json"
@@ -403,8 +406,8 @@ def _build_call(
 
 
 def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[str, Any]:
-    if model is None:
-        return {}
+    """The declared parameters of `model` from the query string; any other parameter (outside
+    QUERY_ALLOWLIST) is refused with 400, on endpoints without a query model too."""
     query = urlsplit(req.url).query
     try:
         parsed = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=200)
@@ -414,14 +417,35 @@ def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[st
         parsed = {k: [v] for k, v in req.params.items()}
     if any("\x00" in v for values in parsed.values() for v in values):
         raise BadRequest("Query parameters may not contain the NUL character (U+0000).")
+    fields = model.model_fields if model is not None else {}
+    if getattr(model, "refuse_unknown", True):
+        _refuse_unknown(parsed, {info.alias or name for name, info in fields.items()})
     out: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
+    for name, info in fields.items():
         key = info.alias or name
         if key not in parsed:
             continue
         values = parsed[key]
         out[key] = values if _is_list(info.annotation) else values[0]
     return out
+
+
+def _refuse_unknown(parsed: dict[str, list[str]], declared: set[str]) -> None:
+    unknown = sorted(set(parsed) - declared - QUERY_ALLOWLIST)
+    if not unknown:
+        return
+    shown = ", ".join(f"'{name[:50]}'" for name in unknown[:5]) + (
+        f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+    )
+    accepted = ", ".join(f"'{name}'" for name in sorted(declared)) or "none"
+    raise BadRequest(
+        f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}: this endpoint accepts "
+        f"{accepted} (and the cache buster '_').",
+        errors=[
+            {"loc": f"query.{name[:50]}", "msg": "This parameter is not known here.", "type": "unknown_parameter"}
+            for name in unknown[:20]
+        ],
+    )
 
 
 def _is_list(annotation: Any) -> bool:
