@@ -124,13 +124,15 @@ def get_comment(call: Call[CommentPath, None, None]) -> Reply:
     path=CommentPath,
     body=CommentUpdate,
     response=CommentOut,
-    errors=(404, 412),
+    errors=(404, 412, 428),
     response_headers=ETAG_HEADER,
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def update_comment(call: Call[CommentPath, None, CommentUpdate]) -> Reply:
     """Only the author (others 403). The comment is then marked `edited`. With `If-Match`, a stale
-    tag answers 412 (two people editing from the same version: the second loses)."""
+    tag answers 412 (two people editing from the same version: the second loses); none answers 428
+    when the server sets REQUIRE_IF_MATCH."""
     comment = service.update_comment(
         call.path.issue_id,
         call.path.comment_id,
@@ -151,12 +153,14 @@ def update_comment(call: Call[CommentPath, None, CommentUpdate]) -> Reply:
     action=Action.COMMENT_DELETE,
     path=CommentPath,
     response=Deleted,
-    errors=(404, 412),
+    errors=(404, 412, 428),
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def delete_comment(call: Call[CommentPath, None, None]) -> Deleted:
     """The author, or a MAINTAINER/ADMIN (moderation). The history keeps a `comment_deleted`
-    tombstone; the text is redacted from the comment's earlier events. Answers 200 with JSON."""
+    tombstone; the text is redacted from the comment's earlier events. Answers 200 with JSON. A
+    stale If-Match answers 412; none answers 428 when the server sets REQUIRE_IF_MATCH."""
     service.delete_comment(
         call.path.issue_id,
         call.path.comment_id,

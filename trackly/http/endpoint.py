@@ -227,7 +227,7 @@ def endpoint(
     extra_responses: dict[int, str] | None = None,
     idempotency_key_header: bool = False,
     conditional: str | None = None,
-    if_match_required_by_setting: bool = False,
+    if_match_required_by_setting: bool | None = None,
     read_only: bool = False,
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
@@ -241,6 +241,9 @@ def endpoint(
             raise ValueError(f"duplicate endpoint name {fname}")
         if if_match_required_by_setting and conditional != "write":
             raise ValueError(f"{fname}: if_match_required_by_setting needs conditional='write'")
+        if if_match_required_by_setting is False and conditional == "write":
+            # REQUIRE_IF_MATCH promises no write without a precondition: no exceptions.
+            raise ValueError(f"{fname}: every conditional write honours REQUIRE_IF_MATCH")
         spec = EndpointSpec(
             name=fname,
             method=method.upper(),
@@ -262,7 +265,7 @@ def endpoint(
             extra_responses=extra_responses or {},
             idempotency_key_header=idempotency_key_header,
             conditional=conditional,
-            if_match_required_by_setting=if_match_required_by_setting,
+            if_match_required_by_setting=conditional == "write",
             read_only=read_only,
             handler=handler,
             raw_body=raw_body,
