@@ -80,8 +80,9 @@ def list_comments(call: Call[IssuePath, CommentListQuery, None]) -> Reply:
     idempotency_key_header=True,
 )
 def create_comment(call: Call[IssuePath, None, CommentCreate]) -> Reply:
-    """Anyone who may see the issue (a REPORTER: on their own issues). The commenter, and every
-    active user mentioned as `@email` who may see the issue, start watching it. With an
+    """Anyone who may see the issue (a REPORTER: on their own issues). The commenter starts watching
+    it, and so does every active user who may see the issue that a MAINTAINER or ADMIN mentions as
+    `@email` (a reporter's mentions add nobody, so they cannot probe which addresses are staff). With an
     `Idempotency-Key`, a retry within 24 hours returns the first response."""
 
     def work() -> tuple[Reply, Any]:
