@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: int = Field(default=60000, ge=0)
     DATABASE_READ_TIMEOUT_SECONDS: float = Field(default=20, gt=0, le=600)
     DATABASE_KEEPALIVE_SECONDS: int = Field(default=10, ge=1, le=600)
+    # A pooled connection idle longer than this is pinged before use (0: always).
+    DATABASE_PING_AFTER_IDLE_SECONDS: float = Field(default=10, ge=0, le=3600)
 
     # --- tokens and sign-in -------------------------------------------------------------------
     JWT_SECRET_KEY: str = ""

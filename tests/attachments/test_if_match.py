@@ -17,7 +17,7 @@ def _attachments(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM attachments")).scalar_one())
 
 
-def test_attachment_delete_honours_and_can_require_if_match(
+def test_attachment_delete_honours_and_can_require_if_match(  # noqa: PLR0917 (fixtures)
     as_reporter: Api, reporter: Any, issue_of: Any, container: Any, engine: Engine, settings_env: Any
 ) -> None:
     issue_id = issue_of(reporter)

@@ -21,7 +21,9 @@ def _count(engine: Engine, table: str) -> int:
 
 
 @pytest.mark.parametrize("name", INVISIBLE)
-def test_label_names_need_visible_characters_and_no_controls(as_admin: Api, engine: Engine, name: str) -> None:
+def test_label_names_need_visible_characters_and_no_controls(
+    as_admin: Api, engine: Engine, name: str
+) -> None:
     assert_problem(as_admin.post("labels", json={"name": name}), 422, "label name")
     existing = label(as_admin, "bug")
     assert_problem(as_admin.patch(f"labels/{existing['id']}", json={"name": name}), 422, "label name")

@@ -14,8 +14,7 @@ from sqlalchemy.engine import Engine
 import function_app  # noqa: F401 (registers every endpoint)
 from tests.support.api import Api, assert_problem
 from trackly.http import REGISTRY
-from trackly.http.endpoint import dispatch
-from trackly.http.endpoint import QUERY_ALLOWLIST
+from trackly.http.endpoint import QUERY_ALLOWLIST, dispatch
 
 # The OAuth redirect target: the identity provider writes its query string and may add
 # parameters of its own, which RFC 6749 4.1.2 says to ignore.
@@ -51,7 +50,7 @@ def test_endpoints_without_a_query_model_refuse_parameters_too(as_maintainer: Ap
 def test_every_declared_endpoint_refuses_an_unknown_parameter() -> None:
     """In process, for each endpoint of the registry: the refusal comes before authentication,
     path checks and the body, so it needs no data."""
-    assert QUERY_ALLOWLIST == {"_"}
+    assert {"_"} == QUERY_ALLOWLIST
     checked = 0
     for spec in REGISTRY.values():
         route = spec.openapi_path.replace("{", "").replace("}", "")
@@ -68,4 +67,3 @@ def test_every_declared_endpoint_refuses_an_unknown_parameter() -> None:
         assert response.headers["Content-Type"].startswith("application/problem+json")
         checked += 1
     assert checked >= 60
-

@@ -55,6 +55,7 @@ MAX_URL_LENGTH = 8192
 # Query parameters every endpoint accepts and ignores: cache busters that libraries add to GET
 # URLs (jQuery's and many others' `_=<timestamp>`). Anything else undeclared is refused (400).
 QUERY_ALLOWLIST = frozenset({"_"})
+UNKNOWN_PARAMETER = "This parameter is not known here."
 # Every answer: a browser must never guess a type other than the declared one.
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 JSON_CONTENT_TYPE = "application/json"
@@ -299,9 +300,59 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
 
     started = time.perf_counter()
     request_id = _request_id(req, invocation_id)
+    for attempt in (1, 2):
+        tally = db.track_statements()
+        call: Call[Any, Any, Any] | None = None
+        try:
+            response = _attempt(spec, req, request_id, get_settings())
+            break
+        except _Failed as failed:
+            call, exc = failed.call, failed.error
+        except Exception as error:  # before a Call existed (the settings)
+            call, exc = None, error
+        if call is not None and call._session is not None:
+            db.discard(call._session)
+        if attempt == 1 and db.retry_on_fresh_connection(exc, tally):
+            # A pooled connection died while idle (reset, server restart) and the request's first
+            # statement found out: nothing ran, so it runs again once on a fresh connection
+            # (the failure invalidated the pool's older connections too).
+            log.warning(
+                "database connection was dead before the first statement; retrying on a fresh one",
+                extra={"request_id": request_id, "function": spec.name},
+            )
+            continue
+        response = error_response(exc, req, request_id)
+        break
+    _expose_headers(req, response)
+    log.info(
+        "%s %s -> %s in %.1f ms",
+        req.method,
+        urlsplit(req.url).path,
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+        extra={"request_id": request_id, "function": spec.name},
+    )
+    return response
+
+
+class _Failed(Exception):
+    """An attempt's failure, with the Call whose session must be discarded."""
+
+    def __init__(self, call: "Call[Any, Any, Any] | None", error: Exception) -> None:
+        super().__init__(str(error))
+        self.call = call
+        self.error = error
+
+
+def _attempt(
+    spec: EndpointSpec,
+    req: func.HttpRequest,
+    request_id: str,
+    settings: "Settings",
+) -> func.HttpResponse:
+    """One run of an invocation: parse, authenticate, authorize, handle, commit, render."""
     call: Call[Any, Any, Any] | None = None
     try:
-        settings = get_settings()
         call = _build_call(spec, req, request_id, settings)
         if spec.auth:
             from trackly.auth.current import authenticate
@@ -323,21 +374,9 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
             session, call._session = call._session, None
             session.close()
             db.run_after_commit(session)
-        response = _render(spec, result, request_id)
-    except Exception as exc:  # every failure becomes a problem document
-        if call is not None and call._session is not None:
-            db.discard(call._session)
-        response = error_response(exc, req, request_id)
-    _expose_headers(req, response)
-    log.info(
-        "%s %s -> %s in %.1f ms",
-        req.method,
-        urlsplit(req.url).path,
-        response.status_code,
-        (time.perf_counter() - started) * 1000,
-        extra={"request_id": request_id, "function": spec.name},
-    )
-    return response
+        return _render(spec, result, request_id)
+    except Exception as exc:  # every failure becomes a problem document (in dispatch)
+        raise _Failed(call, exc) from exc
 
 
 # Response headers a browser script may read. The Functions host's CORS (the site's CORS list)
@@ -445,7 +484,7 @@ def _refuse_unknown(parsed: dict[str, list[str]], declared: set[str]) -> None:
         f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}: this endpoint accepts "
         f"{accepted} (and the cache buster '_').",
         errors=[
-            {"loc": f"query.{name[:50]}", "msg": "This parameter is not known here.", "type": "unknown_parameter"}
+            {"loc": f"query.{name[:50]}", "msg": UNKNOWN_PARAMETER, "type": "unknown_parameter"}
             for name in unknown[:20]
         ],
     )

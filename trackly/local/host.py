@@ -153,16 +153,7 @@ class LocalHost:
             try:
                 body = self._read_body(environ, body_limit)
             except TimeoutError:
-                log.warning("request body timed out: %s %s -> 408", method, path)
-                response = problem_response(
-                    408,
-                    f"The request body did not arrive within {SOCKET_TIMEOUT_SECONDS:g} s "
-                    "(shorter than its Content-Length?); nothing was done.",
-                    request_id=request_id,
-                    instance=path,
-                    headers={"Connection": "close"},
-                )
-                return self._send(response, start_response, allowed_origin)
+                return self._send(_body_timed_out(method, path, request_id), start_response, allowed_origin)
             request = func.HttpRequest(
                 method=method,
                 url=url,
@@ -298,6 +289,17 @@ class LocalHost:
             _call_user_function(timer.user_function, timer.name, timer.arg_name, LocalTimerRequest(past_due))
         except Exception:  # a failing timer must not take the host down
             log.exception("timer %s failed", timer.name)
+
+
+def _body_timed_out(method: str, path: str, request_id: str) -> func.HttpResponse:
+    log.warning("request body timed out: %s %s -> 408", method, path)
+    return problem_response(
+        408,
+        "The request body stopped arriving before its Content-Length was reached; nothing was done.",
+        request_id=request_id,
+        instance=path,
+        headers={"Connection": "close"},
+    )
 
 
 def _body_limit(function: HttpFunction, settings: Settings | None, default: int) -> int:
