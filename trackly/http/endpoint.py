@@ -302,27 +302,24 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
     request_id = _request_id(req, invocation_id)
     for attempt in (1, 2):
         tally = db.track_statements()
-        call: Call[Any, Any, Any] | None = None
         try:
             response = _attempt(spec, req, request_id, get_settings())
             break
-        except _Failed as failed:
-            call, exc = failed.call, failed.error
-        except Exception as error:  # before a Call existed (the settings)
-            call, exc = None, error
-        if call is not None and call._session is not None:
-            db.discard(call._session)
-        if attempt == 1 and db.retry_on_fresh_connection(exc, tally):
-            # A pooled connection died while idle (reset, server restart) and the request's first
-            # statement found out: nothing ran, so it runs again once on a fresh connection
-            # (the failure invalidated the pool's older connections too).
-            log.warning(
-                "database connection was dead before the first statement; retrying on a fresh one",
-                extra={"request_id": request_id, "function": spec.name},
-            )
-            continue
-        response = error_response(exc, req, request_id)
-        break
+        except Exception as failure:  # every failure becomes a problem document
+            call, exc = (failure.call, failure.error) if isinstance(failure, _Failed) else (None, failure)
+            if call is not None and call._session is not None:
+                db.discard(call._session)
+            if attempt == 1 and db.retry_on_fresh_connection(exc, tally):
+                # A pooled connection died while idle (reset, server restart) and the request's
+                # first statement found out: nothing ran, so it runs again once on a fresh
+                # connection (the failure invalidated the pool's older connections too).
+                log.warning(
+                    "database connection was dead before the first statement; retrying on a fresh one",
+                    extra={"request_id": request_id, "function": spec.name},
+                )
+                continue
+            response = error_response(exc, req, request_id)  # in the handler: logs the traceback
+            break
     _expose_headers(req, response)
     log.info(
         "%s %s -> %s in %.1f ms",
