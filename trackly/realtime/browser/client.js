@@ -16,14 +16,14 @@
 // {type: 'heartbeat'} every 30 s; failures it recovers from itself raise no `error` event (the
 // original stream never failed either: a client that closes on error would otherwise give up).
 //
-// What it does (the README's "How a frontend connects"): GET /realtime/negotiate, open the WebSocket
-// with subprotocol json.webpubsub.azure.v1, and after every (re)connect page through
+// What it does (docs/realtime.md, "How a frontend connects"): GET /realtime/negotiate, open the
+// WebSocket with subprotocol json.webpubsub.azure.v1, and after every (re)connect page through
 // GET /events?after=<cursor> so that nothing committed while away is missed. Every event is applied
 // once (dedupe by `id`). It negotiates again before the token expires and whenever the socket
-// closes, with exponential back-off and jitter. Messages have the original SSE stream's shape:
-// {type, issue_id, user_id, user_name, timestamp, data} plus `id`; a {type: 'connected'} message
-// follows every (re)connect, as the SSE stream sent on connect. A `sync` event fires when the
-// catch-up after a (re)connect has finished.
+// closes, with exponential back-off and jitter (at most maxBackoffMs), for as long as it is not
+// closed: it never gives up. getToken is called for every request, so a token refreshed
+// meanwhile is used at once. A {type: 'connected'} message follows every (re)connect, and a `sync`
+// event fires when the catch-up after a (re)connect has finished.
 
 const SUBPROTOCOL = 'json.webpubsub.azure.v1';
 const DEFAULTS = {
