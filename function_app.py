@@ -16,6 +16,7 @@ from trackly.api import (
     issues,
     labels,
     notifications,
+    portability,
     realtime,
     sso,
     stats,
@@ -39,5 +40,6 @@ for module in (
     attachments,
     realtime,
     stats,
+    portability,
 ):
     app.register_functions(module.bp)

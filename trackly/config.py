@@ -140,6 +140,21 @@ class Settings(BaseSettings):
     ALLOWED_CONTENT_TYPES: CsvList = Field(default_factory=lambda: list(DEFAULT_CONTENT_TYPES))
     ATTACHMENT_CLEANUP_SCHEDULE: str = "0 */15 * * * *"
 
+    # --- export and import (docs/import-export.md) --------------------------------------------
+    # GET /issues/export answers directly up to this many rows; above it, 413 (use POST /exports).
+    EXPORT_MAX_ROWS: int = Field(default=10_000, ge=1, le=1_000_000)
+    EXPORT_CHUNK_ROWS: int = Field(default=2_000, ge=10, le=50_000)
+    EXPORT_LINK_MINUTES: int = Field(default=10, ge=1, le=60)
+    EXPORT_SCHEDULE: str = "0 * * * * *"
+    IMPORT_MAX_BYTES: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Files sent as multipart/form-data to POST /imports (bigger ones go through the upload SAS).
+    IMPORT_MULTIPART_MAX_BYTES: int = Field(default=4 * 1024 * 1024, ge=1024, le=90 * 1000 * 1000)
+    IMPORT_MAX_ROWS: int = Field(default=100_000, ge=1)
+    IMPORT_CHUNK_ROWS: int = Field(default=1_000, ge=10, le=50_000)
+    IMPORT_SCHEDULE: str = "30 * * * * *"
+    # A timer run of the export or import job stops taking new chunks after this long.
+    TRANSFER_RUN_SECONDS: float = Field(default=40, gt=0, le=540)
+
     # --- live updates (Web PubSub) ------------------------------------------------------------
     WEBPUBSUB_CONNECTION_STRING: str = ""
     WEBPUBSUB_ENDPOINT: str = ""

@@ -171,6 +171,17 @@ var appSettings = {
   // --- statistics ---
   STATS_SCHEDULE: '0 */30 * * * *'
   STATS_BACKFILL_MAX_DAYS: '366'
+  // --- export and import ---
+  EXPORT_MAX_ROWS: '10000'
+  EXPORT_CHUNK_ROWS: '2000'
+  EXPORT_LINK_MINUTES: '10'
+  EXPORT_SCHEDULE: '0 * * * * *'
+  IMPORT_MAX_BYTES: '52428800'
+  IMPORT_MULTIPART_MAX_BYTES: '4194304'
+  IMPORT_MAX_ROWS: '100000'
+  IMPORT_CHUNK_ROWS: '1000'
+  IMPORT_SCHEDULE: '30 * * * * *'
+  TRANSFER_RUN_SECONDS: '40'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -59,6 +59,10 @@ class Action(enum.StrEnum):
     REALTIME_NEGOTIATE = "realtime.negotiate"
     STATS_READ = "stats.read"
     STATS_AGGREGATE = "stats.aggregate"
+    # export and import
+    ISSUE_EXPORT = "issue.export"  # the caller's own list, as a file
+    ARCHIVE_EXPORT = "archive.export"
+    ARCHIVE_IMPORT = "archive.import"
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,9 @@ RULES: dict[Action, Rule] = {
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),
     Action.STATS_AGGREGATE: _roles(frozenset({Role.ADMIN})),
+    Action.ISSUE_EXPORT: _roles(EVERYONE),
+    Action.ARCHIVE_EXPORT: _roles(frozenset({Role.ADMIN})),
+    Action.ARCHIVE_IMPORT: _roles(frozenset({Role.ADMIN})),
 }
 
 _MESSAGES: dict[Action, str] = {
@@ -174,6 +181,8 @@ _MESSAGES: dict[Action, str] = {
     Action.COMMENT_EDIT: "Only the author of a comment may edit it.",
     Action.COMMENT_DELETE: "Only the author, a maintainer or an admin may delete a comment.",
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
+    Action.ARCHIVE_EXPORT: "Only admins may export the whole tracker.",
+    Action.ARCHIVE_IMPORT: "Only admins may import data.",
 }
 
 

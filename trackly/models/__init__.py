@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from trackly.models.collaboration import Comment, IssueLabel, Label, Notification, Watcher
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
+    from trackly.models.portability import ExportJob, ImportJob, ImportLink, ImportResult
     from trackly.models.stats import DailyStats
     from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
 
@@ -34,6 +35,10 @@ _MAPPED = {
     "IdempotencyKey": "issues",
     "Issue": "issues",
     "IssueCount": "issues",
+    "ExportJob": "portability",
+    "ImportJob": "portability",
+    "ImportLink": "portability",
+    "ImportResult": "portability",
     "DailyStats": "stats",
     "AuthFlow": "users",
     "LoginCode": "users",
@@ -62,7 +67,11 @@ __all__ = [
     "Comment",
     "DailyStats",
     "Event",
+    "ExportJob",
     "IdempotencyKey",
+    "ImportJob",
+    "ImportLink",
+    "ImportResult",
     "Issue",
     "IssueCount",
     "IssueLabel",
