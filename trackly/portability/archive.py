@@ -36,6 +36,7 @@ from trackly.models import (
     Event,
     ExportJob,
     Issue,
+    IssueLabel,
     Label,
     User,
     Watcher,
@@ -260,6 +261,19 @@ def _file_records(store: blobs.Storage, attachment: Attachment) -> Iterator[byte
             return
 
 
+def _labels_of(issue_ids: list[uuid.UUID], *, session: Session) -> dict[uuid.UUID, list[str]]:
+    out: dict[uuid.UUID, list[str]] = {}
+    if issue_ids:
+        pairs = session.execute(
+            select(IssueLabel.issue_id, IssueLabel.label_id)
+            .where(IssueLabel.issue_id.in_(issue_ids))
+            .order_by(IssueLabel.issue_id, IssueLabel.label_id)
+        )
+        for issue_id, label_id in pairs:
+            out.setdefault(issue_id, []).append(str(label_id))
+    return out
+
+
 def step(job: ExportJob, *, session: Session, settings: Settings) -> bool:
     """Write the next chunk of `job` (locked by the caller); True when the archive is complete."""
     store = blobs.get_storage(settings)
@@ -287,8 +301,12 @@ def step(job: ExportJob, *, session: Session, settings: Settings) -> bool:
         if state.get("after") is not None:
             query = query.where(phase.after(state["after"]))
         rows = session.scalars(query.limit(settings.EXPORT_CHUNK_ROWS)).all()
+        labels = _labels_of([row.id for row in rows], session=session) if phase.kind == "issue" else {}
         for row in rows:
-            appender.write(_line(phase.kind, phase.record(row)))
+            record = phase.record(row)
+            if phase.kind == "issue":
+                record["labels"] = labels.get(row.id, [])
+            appender.write(_line(phase.kind, record))
             counts[phase.kind] = counts.get(phase.kind, 0) + 1
             if phase.kind == "attachment" and job.include_files:
                 for line in _file_records(store, row):

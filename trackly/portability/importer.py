@@ -179,7 +179,7 @@ def user_for(
     return ctx.remember("user", email.lower(), user_id)
 
 
-def label_for(ctx: Context, label: rows.LabelIn) -> uuid.UUID:
+def label_for(ctx: Context, label: rows.LabelIn, *, created_at: datetime | None = None) -> uuid.UUID:
     key = label.name.strip().lower()
     cached = ctx.cache.get(("label", key))
     if cached is not None:
@@ -190,7 +190,13 @@ def label_for(ctx: Context, label: rows.LabelIn) -> uuid.UUID:
     label_id = uuid.uuid4()
     if not ctx.dry_run:
         ctx.session.add(
-            Label(id=label_id, name=label.name.strip(), color=label.color, description=label.description)
+            Label(
+                id=label_id,
+                name=label.name.strip(),
+                color=label.color,
+                description=label.description,
+                created_at=created_at or clock.now(),
+            )
         )
         ctx.session.flush()
     return ctx.remember("label", key, label_id)
@@ -441,7 +447,7 @@ def restore_label(ctx: Context, data: dict[str, Any]) -> Outcome:
         },
     )
     existed = ctx.session.scalar(select(Label.id).where(func.lower(Label.name) == label.name.strip().lower()))
-    target = label_for(ctx, label)
+    target = label_for(ctx, label, created_at=_time_of(data, "created_at", required=False))
     link(ctx, "label", str(data.get("id")), target)
     return Outcome("skipped" if existed else "created", target, "matched by name" if existed else None)
 

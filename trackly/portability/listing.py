@@ -50,7 +50,8 @@ PAGE = 500
 def _emails(ids: set[uuid.UUID], *, session: Session) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.email).where(User.id.in_(ids))).tuples().all())
+    rows = session.execute(select(User.id, User.email).where(User.id.in_(ids))).all()
+    return {row[0]: row[1] for row in rows}
 
 
 def _pages(filters: IssueFilters, *, viewer: User, session: Session, limit: int) -> Iterator[list[IssueOut]]:

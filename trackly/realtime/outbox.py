@@ -161,7 +161,11 @@ def _claim_and_publish(claim: Select[Event], *, session: Session, settings: Sett
     """Lock the unpublished events `claim` selects (skipping those another publisher holds), in
     id order, send them and mark what was delivered. Returns how many were claimed, and the delivery."""
     events = session.scalars(
-        claim.where(Event.published_at.is_(None)).order_by(Event.id).with_for_update(skip_locked=True)
+        # Imported history is written already published; the flag is checked too (the skip rule
+        # of trackly/portability/history.py).
+        claim.where(Event.published_at.is_(None), Event.imported.is_(False))
+        .order_by(Event.id)
+        .with_for_update(skip_locked=True)
     ).all()
     excluded = recently_lost_staff(session=session, settings=settings) if events else []
     watchers = watcher_ids([e.id for e in events], session=session) if events else {}
