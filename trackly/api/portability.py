@@ -228,8 +228,9 @@ def _options(form: dict[str, str]) -> ImportCreate:
     errors=(404, 409, 413),
 )
 def start_import(call: Call[ImportPath, None, None]) -> Reply:
-    """Checks the uploaded file's size (over IMPORT_MAX_BYTES: 413, the file is deleted) and
-    queues the job; 409 when nothing was uploaded or the job already started."""
+    """Checks the uploaded file's size (over IMPORT_MAX_BYTES: 413, the file is deleted and the
+    job keeps waiting for a smaller one) and queues the job; 409 when nothing was uploaded or the
+    job already started."""
     out = jobs.start_import(call.path.import_id, session=call.session, settings=call.settings)
     return Reply(out, headers=NO_STORE)
 

@@ -313,14 +313,11 @@ def start_import(job_id: uuid.UUID, *, session: Session, settings: Settings) -> 
     if info is None:
         raise Conflict("No file has been uploaded yet: PUT it to the upload URL first.")
     if info.size > settings.IMPORT_MAX_BYTES:
+        # The file goes; the job keeps waiting, so a smaller file can be uploaded in its place.
         blobs.delete_blob(store, job.blob_name)
-        job.status, job.error, job.finished_at = (
-            "failed",
-            "The file is larger than IMPORT_MAX_BYTES.",
-            clock.now(),
-        )
         raise PayloadTooLarge(
-            f"The file is {info.size} bytes; the limit is IMPORT_MAX_BYTES ({settings.IMPORT_MAX_BYTES})."
+            f"The file is {info.size} bytes; the limit is IMPORT_MAX_BYTES ({settings.IMPORT_MAX_BYTES}). "
+            "It was deleted; upload a smaller file to the same URL."
         )
     job.file_bytes, job.status, job.updated_at = info.size, "queued", clock.now()
     return _import_out(job, session=session)
