@@ -60,7 +60,7 @@ class ImportPath(Schema):
     query=ExportQuery,
     read_only=True,
     response=str,
-    response_content_type="text/csv",
+    response_content_type="text/csv, application/x-ndjson",
     errors=(413,),
     response_headers={"Content-Disposition": "`attachment` with a file name."},
 )
