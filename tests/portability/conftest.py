@@ -38,10 +38,9 @@ def _empty_container(connection_string: str) -> None:
 
 def run_timer(name: str) -> None:
     """One firing of a timer function, through the same entry point the host calls."""
-    from trackly.http.timers import execute
-
     import function_app  # noqa: F401 (registers the timers)
     from trackly.api import portability
+    from trackly.http.timers import execute
 
     job = {"run_exports": portability.run_exports, "run_imports": portability.run_imports}[name]
     execute(name, job)

@@ -56,7 +56,9 @@ def test_github_issues_and_comments_are_imported_and_a_rerun_changes_nothing(
     assert issues["Test issue 2"]["created_by_name"] == "octokit-fixture-user-b"
     assert issues["Test issue 7"]["assignee_name"] == "octokit-fixture-user-b"
     assert issues["Test issue 1"]["created_at"] == "2017-10-11T16:00:00Z"
-    assert issues["Test issue 1"]["source_url"] == "https://github.com/octokit-fixture-org/hello-world/issues/1"
+    assert (
+        issues["Test issue 1"]["source_url"] == "https://github.com/octokit-fixture-org/hello-world/issues/1"
+    )
     assert issues["Test issue 4"]["description"] == ""  # body null
     # comments with their authors and times
     two = issues["Test issue 2"]
@@ -74,7 +76,9 @@ def test_github_issues_and_comments_are_imported_and_a_rerun_changes_nothing(
     ]
     # placeholders who can never sign in, with GitHub's no-reply addresses
     with engine.connect() as conn:
-        people = conn.execute(text("SELECT email, is_active, password_hash FROM users WHERE NOT is_active")).all()
+        people = conn.execute(
+            text("SELECT email, is_active, password_hash FROM users WHERE NOT is_active")
+        ).all()
     assert sorted(p[0] for p in people) == [
         "octokit-fixture-user-a@users.noreply.github.com",
         "octokit-fixture-user-b@users.noreply.github.com",

@@ -84,12 +84,15 @@ def test_whole_file_faults_fail_the_job_before_anything_is_written(
     before = counts(engine)
     cases = {
         "csv": [
-            (b"title,reporter_email\nok," + reporter.email.encode() + b"\n\xff\xfe broken\n", "not valid UTF-8"),
+            (
+                b"title,reporter_email\nok," + reporter.email.encode() + b"\n\xff\xfe broken\n",
+                "not valid UTF-8",
+            ),
             (b"summary,who\nx,y\n", "no column 'title'"),
             (b"", "empty"),
         ],
         "ndjson": [(b'{"kind": "user"}\n', "archive header"), (b"not json\n", "not JSON")],
-        "github": [(b"[{\"number\": 1}", "not valid JSON")],
+        "github": [(b'[{"number": 1}', "not valid JSON")],
     }
     for source, files in cases.items():
         for data, message in files:
@@ -112,7 +115,9 @@ def test_unknown_people_can_be_refused_by_the_mapping(storage_env: str, as_admin
             ["b2", "Stranger", "", "LOW", "OPEN", "", "stranger@example.org", ""],
         ]
     )
-    job = finish_import(as_admin, import_via_multipart(as_admin, "csv", data, mapping={"unknown_users": "problem"}))
+    job = finish_import(
+        as_admin, import_via_multipart(as_admin, "csv", data, mapping={"unknown_users": "problem"})
+    )
     problems = [r for r in all_results(as_admin, job["id"]) if r["outcome"] == "problem"]
     assert [(p["row"], "stranger@example.org" in p["reason"]) for p in problems] == [(3, True)]
 
@@ -158,7 +163,12 @@ def test_limits_file_size_and_row_count(
     assert_problem(as_admin.post(f"imports/{created['id']}/start"), 413, "IMPORT_MAX_BYTES")
     assert as_admin.get(f"imports/{created['id']}").json()["status"] == "awaiting_upload"
     small = csv_file(rows[:1])
-    assert requests.put(created["upload"]["url"], data=small, headers=created["upload"]["headers"], timeout=30).status_code == 201
+    assert (
+        requests.put(
+            created["upload"]["url"], data=small, headers=created["upload"]["headers"], timeout=30
+        ).status_code
+        == 201
+    )
     assert as_admin.post(f"imports/{created['id']}/start").json()["status"] == "queued"
 
 
@@ -194,7 +204,9 @@ def test_every_import_and_export_is_in_the_history(
     export = as_admin.post("exports", json={}).json()
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT type, actor_id, payload->'job'->>'id' FROM events WHERE issue_id IS NULL ORDER BY id")
+            text(
+                "SELECT type, actor_id, payload->'job'->>'id' FROM events WHERE issue_id IS NULL ORDER BY id"
+            )
         ).all()
     assert [(t, a, j) for t, a, j in rows] == [
         ("import_requested", admin.id, job["id"]),

@@ -84,8 +84,12 @@ def test_an_exported_csv_imports_back_as_the_same_list(
 ) -> None:
     label = as_admin.post("labels", json={"name": "ui", "color": "#0e8a16"}).json()["id"]
     for title in ["=HYPERLINK()", "Plain"]:
-        issue = as_reporter.post("issues", json={"title": title, "description": "- item", "severity": "LOW"}).json()
-        as_maintainer.patch(f"issues/{issue['id']}", json={"status": "IN_PROGRESS", "assignee_id": str(maintainer.id)})
+        issue = as_reporter.post(
+            "issues", json={"title": title, "description": "- item", "severity": "LOW"}
+        ).json()
+        as_maintainer.patch(
+            f"issues/{issue['id']}", json={"status": "IN_PROGRESS", "assignee_id": str(maintainer.id)}
+        )
         as_maintainer.put(f"issues/{issue['id']}/labels/{label}")
     exported = as_admin.get("issues/export")
     before = rows(exported)

@@ -36,14 +36,20 @@ def _fill(admin: Api, maintainer: Api, reporter: Api, other: Api, maintainer_id:
     """Issues in every status, labels, comments (one edited, one deleted), watchers, an
     attachment (and a deleted one), edits, and a deleted issue."""
     bug = _ok(admin.post("labels", json={"name": "bug", "color": "#d73a4a"}), 201)["id"]
-    ui = _ok(admin.post("labels", json={"name": "ui", "color": "#0e8a16", "description": "Screens"}), 201)["id"]
+    ui = _ok(admin.post("labels", json={"name": "ui", "color": "#0e8a16", "description": "Screens"}), 201)[
+        "id"
+    ]
     ids = []
-    for n, (who, severity) in enumerate([(reporter, "LOW"), (other, "HIGH"), (reporter, "CRITICAL"), (other, "MEDIUM")]):
+    for n, (who, severity) in enumerate(
+        [(reporter, "LOW"), (other, "HIGH"), (reporter, "CRITICAL"), (other, "MEDIUM")]
+    ):
         body = {"title": f"Issue {n}", "description": f"Steps **{n}**", "severity": severity}
         ids.append(_ok(who.post("issues", json=body), 201)["id"])
     for issue_id, status in zip(ids[1:], ["TRIAGED", "IN_PROGRESS", "DONE"], strict=True):
         _ok(maintainer.patch(f"issues/{issue_id}", json={"status": status}))
-    _ok(maintainer.patch(f"issues/{ids[1]}", json={"assignee_id": maintainer_id, "title": "Issue 1, renamed"}))
+    _ok(
+        maintainer.patch(f"issues/{ids[1]}", json={"assignee_id": maintainer_id, "title": "Issue 1, renamed"})
+    )
     _ok(maintainer.put(f"issues/{ids[1]}/labels/{bug}"))
     _ok(maintainer.put(f"issues/{ids[1]}/labels/{ui}"))
     _ok(maintainer.delete(f"issues/{ids[1]}/labels/{ui}"))
@@ -65,7 +71,7 @@ def _fill(admin: Api, maintainer: Api, reporter: Api, other: Api, maintainer_id:
         upload = created["upload"]
         assert requests.put(upload["url"], data=PNG, headers=upload["headers"], timeout=30).status_code == 201
         _ok(reporter.post(f"issues/{ids[0]}/attachments/{created['attachment']['id']}/complete"))
-    old = [a for a in _ok(reporter.get(f"issues/{ids[0]}/attachments")) if a["filename"] == "old.png"][0]
+    old = next(a for a in _ok(reporter.get(f"issues/{ids[0]}/attachments")) if a["filename"] == "old.png")
     _ok(reporter.delete(f"issues/{ids[0]}/attachments/{old['id']}"))
     doomed = _ok(reporter.post("issues", json={"title": "Mistake"}), 201)["id"]
     _ok(reporter.delete(f"issues/{doomed}"))
@@ -79,7 +85,11 @@ def _snapshot(api: Api) -> dict[str, Any]:
         attachments = _ok(api.get(f"issues/{issue_id}/attachments"))
         files = []
         for attachment in attachments:
-            link = _ok(api.get(f"issues/{issue_id}/attachments/{attachment['id']}/download", params={"redirect": "false"}))
+            link = _ok(
+                api.get(
+                    f"issues/{issue_id}/attachments/{attachment['id']}/download", params={"redirect": "false"}
+                )
+            )
             files.append(requests.get(link["url"], timeout=30).content)
         out["issues"].append(
             {
@@ -140,7 +150,7 @@ def use_database(settings_env: Callable[..., None], database_url: str) -> Iterat
     switch(database_url)
 
 
-def test_export_then_import_into_an_empty_database_answers_the_same(
+def test_export_then_import_into_an_empty_database_answers_the_same(  # noqa: PLR0917 (pytest fixtures)
     storage_env: str,
     api: Api,
     users: UserFactory,
@@ -186,9 +196,13 @@ def test_export_then_import_into_an_empty_database_answers_the_same(
         with engine.connect() as conn:
             # Nothing imported was sent anywhere: no notification, nothing left to publish.
             assert conn.scalar(text("SELECT count(*) FROM notifications")) == 0
-            assert conn.scalar(text("SELECT count(*) FROM events WHERE imported AND published_at IS NULL")) == 0
+            assert (
+                conn.scalar(text("SELECT count(*) FROM events WHERE imported AND published_at IS NULL")) == 0
+            )
             # Every other person became a deactivated placeholder without a password.
-            rows = conn.execute(text("SELECT is_active, password_hash FROM users WHERE id <> :a"), {"a": new_admin.id})
+            rows = conn.execute(
+                text("SELECT is_active, password_hash FROM users WHERE id <> :a"), {"a": new_admin.id}
+            )
             assert {(active, pw) for active, pw in rows} == {(False, None)}
         feed = _ok(as_new_admin.get("events", params={"after": 0}))
         assert {e["type"] for e in feed["events"]} <= {"import_requested", "import_finished"}
