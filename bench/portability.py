@@ -201,7 +201,9 @@ def _import(url: str, connection_string: str, rows: int) -> dict[str, Any]:
 
 
 def _fresh(url: str) -> None:
-    parsed = make_url(url)
+    from trackly.db import normalize_url
+
+    parsed = make_url(normalize_url(url))
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))

@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     # Files sent as multipart/form-data to POST /imports (bigger ones go through the upload SAS).
     IMPORT_MULTIPART_MAX_BYTES: int = Field(default=4 * 1024 * 1024, ge=1024, le=90 * 1000 * 1000)
     IMPORT_MAX_ROWS: int = Field(default=100_000, ge=1)
-    IMPORT_CHUNK_ROWS: int = Field(default=1_000, ge=10, le=50_000)
+    IMPORT_CHUNK_ROWS: int = Field(default=500, ge=10, le=50_000)
     IMPORT_SCHEDULE: str = "30 * * * * *"
     # A timer run of the export or import job stops taking new chunks after this long.
     TRANSFER_RUN_SECONDS: float = Field(default=40, gt=0, le=540)

@@ -76,6 +76,7 @@ class Context:
     archive_files: bool = False
     cache: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
     row_cache: list[tuple[str, str]] = field(default_factory=list)
+    names: dict[uuid.UUID, str | None] = field(default_factory=dict)
 
     @property
     def dry_run(self) -> bool:
@@ -204,6 +205,10 @@ def label_for(ctx: Context, label: rows.LabelIn, *, created_at: datetime | None 
 
 def _set_labels(ctx: Context, issue_id: uuid.UUID, label_ids: list[uuid.UUID]) -> None:
     ctx.session.execute(delete(IssueLabel).where(IssueLabel.issue_id == issue_id))
+    _add_labels(ctx, issue_id, label_ids)
+
+
+def _add_labels(ctx: Context, issue_id: uuid.UUID, label_ids: list[uuid.UUID]) -> None:
     if label_ids:
         ctx.session.execute(
             pg_insert(IssueLabel).on_conflict_do_nothing(),
@@ -224,7 +229,9 @@ def _watch(ctx: Context, issue_id: uuid.UUID, user_id: uuid.UUID, at: datetime) 
 def _name(ctx: Context, user_id: uuid.UUID | None) -> str | None:
     if user_id is None:
         return None
-    return ctx.session.scalar(select(User.full_name).where(User.id == user_id))
+    if user_id not in ctx.names:
+        ctx.names[user_id] = ctx.session.scalar(select(User.full_name).where(User.id == user_id))
+    return ctx.names[user_id]
 
 
 # --- CSV and GitHub issues and comments ----------------------------------------------------
@@ -279,6 +286,7 @@ def apply_issue(ctx: Context, data: IssueIn) -> Outcome:
     if ctx.dry_run:
         return Outcome("created", issue_id)
     created = data.created_at or clock.now()
+    closer = user_for(ctx, data.closed_by, role=Role.MAINTAINER) if data.closed_by else None
     issue = Issue(
         id=issue_id,
         created_by=reporter,
@@ -289,24 +297,20 @@ def apply_issue(ctx: Context, data: IssueIn) -> Outcome:
         **{**values, "status": Status.OPEN},
     )
     ctx.session.add(issue)
-    ctx.session.flush()
-    _set_labels(ctx, issue_id, label_ids)
-    _watch(ctx, issue_id, reporter, created)
-    reporter_name = _name(ctx, reporter)
+    # The events' payloads are built from the issue as it is at each step (created OPEN, then
+    # moved); the issue itself is written once, with its final status, in the same flush.
     tracked = ("title", "description", "severity", "status", "file_url", "assignee_id")
     record_imported(
         session=ctx.session,
         type=EventType.ISSUE_CREATED,
         issue=issue,
         actor_id=reporter,
-        actor_name=reporter_name,
+        actor_name=_name(ctx, reporter),
         at=created,
         changes={name: [None, _plain(getattr(issue, name))] for name in tracked},
     )
     if data.status is not Status.OPEN:
-        closer = user_for(ctx, data.closed_by, role=Role.MAINTAINER) if data.closed_by else None
         issue.status = data.status
-        ctx.session.flush()
         record_imported(
             session=ctx.session,
             type=EventType.ISSUE_STATUS_CHANGED,
@@ -316,8 +320,13 @@ def apply_issue(ctx: Context, data: IssueIn) -> Outcome:
             at=data.closed_at or issue.updated_at,
             changes={"status": [Status.OPEN.value, data.status.value]},
         )
-    if issue.assignee_id is not None:
-        _watch(ctx, issue_id, issue.assignee_id, created)
+    ctx.session.flush()
+    _add_labels(ctx, issue_id, label_ids)
+    watchers = [reporter] + ([issue.assignee_id] if issue.assignee_id not in (None, reporter) else [])
+    ctx.session.execute(
+        pg_insert(Watcher).on_conflict_do_nothing(),
+        [{"issue_id": issue_id, "user_id": user_id, "created_at": created} for user_id in watchers],
+    )
     link(ctx, "issue", data.source_id, issue_id)
     return Outcome("created", issue_id)
 
