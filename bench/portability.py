@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--issues", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--only", choices=["export", "import"], default=None)
     parser.add_argument("--child-export", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-import", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -241,11 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         process = localazurite.start(port=localazurite.free_port(), location=Path(tmp) / "azurite")
         try:
-            baseline = _export(small, process.connection_string)
-            large = _export(big, process.connection_string)
-            imported = _import(target, process.connection_string, args.rows)
+            if args.only != "import":
+                baseline = _export(small, process.connection_string)
+                large = _export(big, process.connection_string)
+            if args.only != "export":
+                imported = _import(target, process.connection_string, args.rows)
         finally:
             process.stop()
+    if args.only != "import":
+        _print_export(args, baseline, large)
+    if args.only != "export":
+        _print_import(imported)
+    return 0
+
+
+def _print_export(args: argparse.Namespace, baseline: dict[str, Any], large: dict[str, Any]) -> None:
 
     ratio = large["peak_rss_mib"] / baseline["peak_rss_mib"]
     print("\nFull export (archive without files), export timer's function in a child process:")
@@ -256,13 +267,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{sum(fig['counts'].values()):,} records"
         )
     print(f"  peak RSS ratio large/baseline: {ratio:.2f}x for {args.issues / args.baseline:.0f}x the issues")
+
+
+def _print_import(imported: dict[str, Any]) -> None:
     print(f"\nCSV import of {imported['rows']:,} rows ({imported['bytes'] / 1e6:.1f} MB):")
     print(
         f"  {imported['runs']} timer run(s) (budget {imported['budget_seconds']} s, "
         f"{imported['chunk_rows']} rows per chunk), {imported['seconds']} s, "
         f"{imported['rows'] / max(imported['seconds'], 0.001):,.0f} rows/s, outcome {imported['counts']}"
     )
-    return 0
 
 
 if __name__ == "__main__":
