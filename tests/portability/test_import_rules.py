@@ -213,3 +213,18 @@ def test_every_import_and_export_is_in_the_history(
         ("import_finished", admin.id, job["id"]),
         ("export_requested", admin.id, export["id"]),
     ]
+
+
+def test_links_must_be_web_addresses(storage_env: str, as_admin: Api, reporter: Any) -> None:
+    header = [*HEADER, "source_url"]
+    data = csv_file(
+        [
+            ["f1", "Script", "", "LOW", "OPEN", "", reporter.email, "", "javascript:alert(1)"],
+            ["f2", "Web", "", "LOW", "OPEN", "", reporter.email, "", "https://tracker.example/1"],
+        ],
+        header=header,
+    )
+    job = finish_import(as_admin, import_via_multipart(as_admin, "csv", data))
+    problems = [r for r in all_results(as_admin, job["id"]) if r["outcome"] == "problem"]
+    assert [(p["row"], "source_url" in p["reason"]) for p in problems] == [(2, True)]
+    assert [i["source_url"] for i in as_admin.get("issues").json()] == ["https://tracker.example/1"]

@@ -424,6 +424,16 @@ def _text(data: dict[str, Any], key: str, limit: int, *, default: str | None = N
     return value
 
 
+def _link(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if isinstance(value, str) and value.startswith("/api/files/"):
+        return value  # a file uploaded with POST /files/upload (see docs: not re-linked on import)
+    try:
+        return rows.web_link(value if isinstance(value, str) or value is None else str(value))
+    except ValueError:
+        raise RowProblem(f"{key}: '{str(value)[:60]}' is not an http(s) URL.") from None
+
+
 def _enum(enum: type[Any], data: dict[str, Any], key: str) -> Any:
     try:
         return enum(data.get(key))
@@ -471,8 +481,8 @@ def restore_issue(ctx: Context, data: dict[str, Any]) -> Outcome:
         "created_by": _archived_user(ctx, "issue", data, "created_by", required=True),
         "updated_by": _archived_user(ctx, "issue", data, "updated_by", required=False),
         "assignee_id": _archived_user(ctx, "issue", data, "assignee_id", required=False),
-        "file_url": data.get("file_url"),
-        "source_url": data.get("source_url"),
+        "file_url": _link(data, "file_url"),
+        "source_url": _link(data, "source_url"),
         "version": int(data.get("version") or 1),
         "created_at": _time_of(data, "created_at"),
         "updated_at": _time_of(data, "updated_at"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -83,6 +84,21 @@ class IssueIn(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("source_url")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        return web_link(value)
+
+
+def web_link(value: str | None) -> str | None:
+    """An http(s) URL with a host, or None; anything else (javascript:, data:, relative) is refused."""
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+        raise ValueError("must be an http(s) URL")
+    return value
 
 
 class CommentIn(BaseModel):
