@@ -228,3 +228,38 @@ def test_links_must_be_web_addresses(storage_env: str, as_admin: Api, reporter: 
     problems = [r for r in all_results(as_admin, job["id"]) if r["outcome"] == "problem"]
     assert [(p["row"], "source_url" in p["reason"]) for p in problems] == [(2, True)]
     assert [i["source_url"] for i in as_admin.get("issues").json()] == ["https://tracker.example/1"]
+
+
+def test_concurrent_timer_runs_never_apply_a_row_twice(
+    storage_env: str, as_admin: Api, reporter: Any, settings_env: Callable[..., None], engine: Engine
+) -> None:
+    import threading
+
+    from trackly.config import get_settings
+    from trackly.portability import jobs
+
+    settings_env(IMPORT_CHUNK_ROWS="10")
+    rows = [[f"g{n}", f"Row {n}", "", "LOW", "OPEN", "", reporter.email, ""] for n in range(60)]
+    job = import_via_multipart(as_admin, "csv", csv_file(rows))
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            for _ in range(20):
+                jobs.run_imports(settings=get_settings(), budget_seconds=600)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    done = as_admin.get(f"imports/{job['id']}").json()
+    assert done["status"] == "done" and done["counts"]["created"] == 60
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM issues")) == 60
+        assert conn.scalar(text("SELECT count(*) FROM import_results")) == 60
