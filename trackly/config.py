@@ -152,8 +152,10 @@ class Settings(BaseSettings):
     IMPORT_MAX_ROWS: int = Field(default=100_000, ge=1)
     IMPORT_CHUNK_ROWS: int = Field(default=500, ge=10, le=50_000)
     IMPORT_SCHEDULE: str = "30 * * * * *"
-    # A timer run of the export or import job stops taking new chunks after this long.
-    TRANSFER_RUN_SECONDS: float = Field(default=40, gt=0, le=540)
+    # A timer run of the export or import job stops taking new chunks after this long: under
+    # host.json's functionTimeout (5 min) with room for the chunk in progress. The host never
+    # starts a timer while its previous run is still going, and jobs are locked anyway.
+    TRANSFER_RUN_SECONDS: float = Field(default=240, gt=0, le=540)
 
     # --- live updates (Web PubSub) ------------------------------------------------------------
     WEBPUBSUB_CONNECTION_STRING: str = ""

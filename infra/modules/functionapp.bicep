@@ -181,7 +181,7 @@ var appSettings = {
   IMPORT_MAX_ROWS: '100000'
   IMPORT_CHUNK_ROWS: '500'
   IMPORT_SCHEDULE: '30 * * * * *'
-  TRANSFER_RUN_SECONDS: '40'
+  TRANSFER_RUN_SECONDS: '240'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -77,6 +77,11 @@ class Context:
     cache: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
     row_cache: list[tuple[str, str]] = field(default_factory=list)
     names: dict[uuid.UUID, str | None] = field(default_factory=dict)
+    # Links known in this chunk (prefetched, or made by its rows); new ones are written in one
+    # statement when the chunk ends (`flush_links`), those of a refused row never.
+    links: dict[tuple[str, str], uuid.UUID | None] = field(default_factory=dict)
+    row_links: list[tuple[str, str, uuid.UUID]] = field(default_factory=list)
+    pending_links: list[tuple[str, str, uuid.UUID]] = field(default_factory=list)
 
     @property
     def dry_run(self) -> bool:
@@ -99,6 +104,10 @@ def linked(ctx: Context, kind: str, source_id: str | None) -> uuid.UUID | None:
     """The row a source record became (a dry run also sees what it would have created)."""
     if source_id is None:
         return None
+    if (kind, source_id) in ctx.links:
+        known = ctx.links[(kind, source_id)]
+        if known is not None or not ctx.dry_run:
+            return known
     target = ctx.session.scalar(
         select(ImportLink.target_id).where(
             ImportLink.source == ctx.source, ImportLink.kind == kind, ImportLink.source_id == source_id
@@ -121,14 +130,50 @@ def linked(ctx: Context, kind: str, source_id: str | None) -> uuid.UUID | None:
 def link(ctx: Context, kind: str, source_id: str | None, target: uuid.UUID) -> None:
     if source_id is None or ctx.dry_run:
         return
-    statement = pg_insert(ImportLink).values(
-        source=ctx.source, kind=kind, source_id=source_id, target_id=target, created_at=clock.now()
-    )
+    ctx.links[(kind, source_id)] = target
+    ctx.row_links.append((kind, source_id, target))
+
+
+def prefetch_links(ctx: Context, kind: str, source_ids: list[str]) -> None:
+    """Read the links of a chunk's records in one query (absent ones are remembered as None)."""
+    wanted = [sid for sid in dict.fromkeys(source_ids) if (kind, sid) not in ctx.links]
+    if not wanted:
+        return
+    rows = ctx.session.execute(
+        select(ImportLink.source_id, ImportLink.target_id).where(
+            ImportLink.source == ctx.source, ImportLink.kind == kind, ImportLink.source_id.in_(wanted)
+        )
+    ).all()
+    found = {row[0]: row[1] for row in rows}
+    for sid in wanted:
+        ctx.links[(kind, sid)] = found.get(sid)
+
+
+def row_done(ctx: Context, *, ok: bool) -> None:
+    """After a record's savepoint: keep its links, or forget them (the row was refused)."""
+    if ok:
+        ctx.pending_links.extend(ctx.row_links)
+    else:
+        for kind, sid, _target in ctx.row_links:
+            ctx.links.pop((kind, sid), None)
+    ctx.row_links.clear()
+
+
+def flush_links(ctx: Context) -> None:
+    if not ctx.pending_links:
+        return
+    now = clock.now()
+    statement = pg_insert(ImportLink)
     ctx.session.execute(
         statement.on_conflict_do_update(
             index_elements=["source", "kind", "source_id"], set_={"target_id": statement.excluded.target_id}
-        )
+        ),
+        [
+            {"source": ctx.source, "kind": kind, "source_id": sid, "target_id": target, "created_at": now}
+            for kind, sid, target in ctx.pending_links
+        ],
     )
+    ctx.pending_links.clear()
 
 
 # --- people and labels ----------------------------------------------------------------------
@@ -665,11 +710,7 @@ def _uuid_strings(value: Any, out: set[str]) -> None:
 
 def restore_event(ctx: Context, data: dict[str, Any]) -> Outcome:
     source_id = str(data.get("id"))
-    if ctx.session.scalar(
-        select(ImportLink.target_id).where(
-            ImportLink.source == ctx.source, ImportLink.kind == "event", ImportLink.source_id == source_id
-        )
-    ):
+    if linked(ctx, "event", source_id) is not None:
         return Outcome("skipped", None, "already imported")
     payload = data.get("payload") or {}
     if not isinstance(payload, dict) or not isinstance(data.get("type"), str):
@@ -691,6 +732,8 @@ def restore_event(ctx: Context, data: dict[str, Any]) -> Outcome:
         if strings
         else {}
     )
+    # Links made earlier in this chunk are not written yet.
+    ids.update({sid: str(t) for (_kind, sid), t in ctx.links.items() if t is not None and sid in strings})
     issue_id = data.get("issue_id")
     if issue_id and issue_id not in ids:
         # An issue deleted before the export: its history stays together under a stable new id.

@@ -387,6 +387,7 @@ def _one(ctx: importer.Context, record: sources.Record) -> tuple[str, importer.O
             savepoint.rollback()
         else:
             savepoint.commit()
+        importer.row_done(ctx, ok=True)
         return kind, outcome
     except RowProblem as exc:
         reason = str(exc)
@@ -394,6 +395,7 @@ def _one(ctx: importer.Context, record: sources.Record) -> tuple[str, importer.O
         log.info("import %s row %s refused by the database: %s", ctx.job.id, record.row, type(exc).__name__)
         reason = "The database refused the row (a value is out of range or conflicts with another row)."
     savepoint.rollback()
+    importer.row_done(ctx, ok=False)
     for key in ctx.row_cache:  # rows made inside the failed savepoint are gone
         ctx.cache.pop(key, None)
     return record.kind[:16] if record.kind else "row", importer.Outcome("problem", None, reason)
@@ -406,7 +408,11 @@ def _chunk(job: ImportJob, *, session: Session, settings: Settings) -> bool:
     counts = dict(job.counts or {})
     handled = 0
     results: list[dict[str, Any]] = []
-    for record in islice(records, job.rows_done, job.rows_done + settings.IMPORT_CHUNK_ROWS):
+    chunk = list(islice(records, job.rows_done, job.rows_done + settings.IMPORT_CHUNK_ROWS))
+    if job.source in ("csv", "github"):
+        ids = [importer.source_id_of(ctx, r) for r in chunk if r.kind == "issue"]
+        importer.prefetch_links(ctx, "issue", [i for i in ids if i])
+    for record in chunk:
         handled += 1
         kind, outcome = _one(ctx, record)
         if outcome is None:
@@ -429,6 +435,7 @@ def _chunk(job: ImportJob, *, session: Session, settings: Settings) -> bool:
             results = []
     if results:
         session.execute(insert(ImportResult), results)
+    importer.flush_links(ctx)
     job.rows_done += handled
     job.counts = counts
     return handled < settings.IMPORT_CHUNK_ROWS or job.rows_done >= int(counts.get("rows_total", 0))
