@@ -34,6 +34,7 @@ def test_github_issues_and_comments_are_imported_and_a_rerun_changes_nothing(
     job = finish_import(as_admin, import_via_sas(as_admin, "github", FIXTURE))
     assert job["status"] == "done", job
     assert job["counts"] == {"created": 60, "updated": 0, "skipped": 1, "problem": 0}, job["counts"]
+    assert job["rows_total"] == job["rows_done"] == 61
     results = all_results(as_admin, job["id"])
     assert [r["reason"] for r in results if r["outcome"] == "skipped"] == ["a pull request, not an issue"]
 

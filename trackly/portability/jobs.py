@@ -226,6 +226,7 @@ def _import_out(
         status=job.status,
         dry_run=job.dry_run,
         file_bytes=job.file_bytes,
+        rows_total=(job.counts or {}).get("rows_total"),
         rows_done=job.rows_done,
         counts=result_counts(job.counts or {}),
         runs=job.runs,

@@ -133,6 +133,7 @@ class ImportOut(Schema):
             "status": "done",
             "dry_run": False,
             "file_bytes": 18342,
+            "rows_total": 150,
             "rows_done": 150,
             "counts": {"created": 148, "updated": 0, "skipped": 0, "problem": 2},
             "runs": 1,
@@ -160,6 +161,9 @@ class ImportOut(Schema):
     status: JobStatus
     dry_run: bool
     file_bytes: int | None
+    rows_total: int | None = Field(
+        default=None, description="Records in the file, once the first run read it."
+    )
     rows_done: int
     counts: dict[str, int]
     runs: int
