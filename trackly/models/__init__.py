@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
     from trackly.models.stats import DailyStats
     from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+    from trackly.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 # Where each mapped class is defined.
 _MAPPED = {
@@ -41,6 +42,9 @@ _MAPPED = {
     "RefreshToken": "users",
     "SsoLink": "users",
     "User": "users",
+    "Webhook": "webhooks",
+    "WebhookAttempt": "webhooks",
+    "WebhookDelivery": "webhooks",
 }
 
 
@@ -77,4 +81,7 @@ __all__ = [
     "Status",
     "User",
     "Watcher",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
