@@ -21,6 +21,7 @@ from trackly.api import (
     stats,
     users,
     watchers,
+    webhooks,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -39,5 +40,6 @@ for module in (
     attachments,
     realtime,
     stats,
+    webhooks,
 ):
     app.register_functions(module.bp)

@@ -59,6 +59,8 @@ class Action(enum.StrEnum):
     REALTIME_NEGOTIATE = "realtime.negotiate"
     STATS_READ = "stats.read"
     STATS_AGGREGATE = "stats.aggregate"
+    # webhooks
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ RULES: dict[Action, Rule] = {
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),
     Action.STATS_AGGREGATE: _roles(frozenset({Role.ADMIN})),
+    # A hook receives every event, which only an ADMIN may see.
+    Action.WEBHOOK_MANAGE: _roles(frozenset({Role.ADMIN})),
 }
 
 _MESSAGES: dict[Action, str] = {
@@ -174,6 +178,7 @@ _MESSAGES: dict[Action, str] = {
     Action.COMMENT_EDIT: "Only the author of a comment may edit it.",
     Action.COMMENT_DELETE: "Only the author, a maintainer or an admin may delete a comment.",
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
+    Action.WEBHOOK_MANAGE: "Only admins may manage webhooks.",
 }
 
 

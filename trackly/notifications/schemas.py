@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from pydantic import Field
@@ -19,7 +20,14 @@ class NotificationOut(Schema):
     id: int = Field(description="Increases; `POST /notifications/read` marks up to one of these.")
     created_at: datetime
     read: bool
-    event: EventMessage = Field(description="The event, as sent live and by the catch-up feed.")
+    event: EventMessage | None = Field(
+        description="The event, as sent live and by the catch-up feed (null for a server notice)."
+    )
+    message: str | None = Field(
+        default=None,
+        description="A server notice to admins (no event), e.g. why a webhook was disabled.",
+    )
+    webhook_id: uuid.UUID | None = Field(default=None, description="The webhook a notice is about.")
 
 
 class NotificationsOut(Schema):
