@@ -152,6 +152,7 @@ class Settings(BaseSettings):
     # --- webhooks ------------------------------------------------------------------------------
     # The key that encrypts webhook signing secrets at rest (any string of 32+ bytes; a Key
     # Vault secret in Azure). Required in production; development and tests use a fixed one.
+    # `new,old` while changing it: the first encrypts, any decrypts.
     WEBHOOK_SECRET_KEY: str = ""
     WEBHOOK_SCHEDULE: str = "*/10 * * * * *"
     # The whole of one attempt: name resolution, connection, TLS, request and reading the answer.
@@ -218,8 +219,8 @@ class Settings(BaseSettings):
             raise ValueError("JWT_SECRET_KEY must be at least 32 bytes outside development")
         if not self.DATABASE_URL and self.TRACKLY_ENV == "production":
             raise ValueError("DATABASE_URL is required outside development")
-        if self.WEBHOOK_SECRET_KEY and len(self.WEBHOOK_SECRET_KEY.encode()) < 32:
-            raise ValueError("WEBHOOK_SECRET_KEY must be at least 32 bytes")
+        if any(len(k.strip().encode()) < 32 for k in self.WEBHOOK_SECRET_KEY.split(",") if k.strip()):
+            raise ValueError("WEBHOOK_SECRET_KEY: every key must be at least 32 bytes")
         return self
 
     # --- derived values -----------------------------------------------------------------------

@@ -31,7 +31,7 @@ class Scripted:
 
 
 class Receiver:
-    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.requests: list[Received] = []
         self.script: list[Scripted] = []
         self.default = Scripted()
@@ -61,7 +61,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
@@ -92,8 +92,8 @@ class Receiver:
 
 
 @contextmanager
-def receiving(*, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
-    receiver = Receiver(tls=tls).start()
+def receiving(*, tls: ssl.SSLContext | None = None, port: int = 0) -> Iterator[Receiver]:
+    receiver = Receiver(tls=tls, port=port).start()
     try:
         yield receiver
     finally:

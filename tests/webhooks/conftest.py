@@ -11,6 +11,10 @@ from tests.support.api import Api
 from tests.support.receiver import Receiver, receiving
 
 
+# The same key in every setting a test switches to (production needs one).
+TEST_KEY = "production-like-webhook-key-for-tests-0123456789"
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with receiving() as r:
@@ -20,7 +24,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def local_targets(settings_env: Callable[..., None]) -> Callable[..., None]:
     """Private targets allowed (the receiver is on loopback), as in development."""
-    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="true", WEBHOOK_SECRET_KEY=TEST_KEY)
     return settings_env
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from trackly import clock, db
 from trackly.config import Settings
-from trackly.errors import Unprocessable
+from trackly.errors import ServiceUnavailable, Unprocessable
 from trackly.models import Event, Role, User, Webhook, WebhookAttempt, WebhookDelivery
 from trackly.realtime.service import to_message
 from trackly.webhooks import retries, secrets, sender, targets
@@ -50,6 +50,7 @@ LEASE_SLACK_SECONDS = 60
 RUN_BUDGET_SECONDS = 30.0
 SEND_THREADS = 8
 PRUNE_PER_RUN = 5000
+KEY_PROBLEM_DELAY = timedelta(minutes=5)
 
 _CLAIM = text(
     """
@@ -204,6 +205,7 @@ def claim(*, session: Session, settings: Settings, limit: int) -> list[Job]:
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(event_ids)))} if event_ids else {}
     jobs: list[Job] = []
     unsent: list[int] = []
+    later: list[int] = []
     signing: dict[uuid.UUID, list[str]] = {}
     for row in sorted(rows, key=lambda r: r.id):
         hook, owner = hooks[row.webhook_id]
@@ -216,7 +218,15 @@ def claim(*, session: Session, settings: Settings, limit: int) -> list[Job]:
             unsent.append(row.id)
             continue
         if hook.id not in signing:
-            signing[hook.id] = signing_secrets(hook, settings=settings, now=now)
+            try:
+                signing[hook.id] = signing_secrets(hook, settings=settings, now=now)
+            except ServiceUnavailable:
+                # A key problem is the operator's to fix: the hook waits (and other hooks go on).
+                log.error("webhook %s: its secret cannot be decrypted with WEBHOOK_SECRET_KEY", hook.id)
+                signing[hook.id] = []
+        if not signing[hook.id]:
+            later.append(row.id)
+            continue
         body = (
             ping_body(hook, created_at=row.created_at)
             if row.event_id is None
@@ -234,13 +244,16 @@ def claim(*, session: Session, settings: Settings, limit: int) -> list[Job]:
                 signing=signing[hook.id],
             )
         )
-    if unsent:  # not attempted: they wait, due, for the hook to be re-enabled
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(unsent))
-            .values(attempts=WebhookDelivery.attempts - 1, next_attempt_at=now),
-            execution_options={"synchronize_session": False},
-        )
+    # Not attempted: back to how they were; due now (their hook is disabled, so they wait for it
+    # to be re-enabled), or in a few minutes (an unreadable secret).
+    for ids, when in ((unsent, now), (later, now + KEY_PROBLEM_DELAY)):
+        if ids:
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids))
+                .values(attempts=WebhookDelivery.attempts - 1, next_attempt_at=when),
+                execution_options={"synchronize_session": False},
+            )
     return jobs
 
 

@@ -3,6 +3,7 @@
 - A secret is `whsec_` + base64 of 32 random bytes; the HMAC key is the decoded bytes.
 - At rest it is a Fernet token (AES-128-CBC + HMAC-SHA256, from `cryptography`) under a key
   derived with HKDF from WEBHOOK_SECRET_KEY, so any long random string works as that setting.
+  To change that key, set `new,old` (comma-separated): the first encrypts, any decrypts.
 - `signature_header` signs `<id>.<timestamp>.<body>` with every secret given (during a rotation
   the old and the new one), as space-separated `v1,<base64>` entries.
 """
@@ -16,7 +17,7 @@ import secrets
 from collections.abc import Sequence
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -37,7 +38,6 @@ def key_bytes(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(PREFIX))
 
 
-@lru_cache(maxsize=4)
 def _fernet(master: str) -> Fernet:
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"trackly webhook secrets").derive(
         master.encode()
@@ -45,15 +45,20 @@ def _fernet(master: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
-def _cipher(settings: Settings) -> Fernet:
+@lru_cache(maxsize=4)
+def _multi(setting: str) -> MultiFernet:
+    return MultiFernet([_fernet(key.strip()) for key in setting.split(",") if key.strip()])
+
+
+def _cipher(settings: Settings) -> MultiFernet:
     master = settings.WEBHOOK_SECRET_KEY
-    if not master:
+    if not master.strip():
         if settings.TRACKLY_ENV == "production":
             raise ServiceUnavailable(
                 "Webhooks are not configured on this server (WEBHOOK_SECRET_KEY is not set)."
             )
         master = DEV_KEY
-    return _fernet(master)
+    return _multi(master)
 
 
 def encrypt(secret: str, *, settings: Settings) -> str:

@@ -24,6 +24,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from trackly.webhooks.targets import Target
 
@@ -122,7 +123,7 @@ def _post_once(
     try:
         try:
             conn.connect()
-        except SSLError:
+        except (SSLError, ssl.SSLError, CertificateError):
             raise _Failed("tls_error") from None
         except (ConnectTimeoutError, socket.timeout, TimeoutError):
             raise _NoConnection("timeout") from None
@@ -152,7 +153,7 @@ def _post_once(
                 size += len(chunk)
         except (ReadTimeoutError, socket.timeout, TimeoutError):
             raise _Failed("timeout") from None
-        except SSLError:
+        except (SSLError, ssl.SSLError, CertificateError):
             raise _Failed("tls_error") from None
         except (ProtocolError, OSError, ValueError):
             raise _Failed("connection_error") from None
