@@ -28,6 +28,7 @@ class Scripted:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
+    hold: threading.Event | None = None  # wait for this before answering (a stalled receiver)
 
 
 class Receiver:
@@ -51,6 +52,8 @@ class Receiver:
                     )
                     answer = receiver.script.pop(0) if receiver.script else receiver.default
                     receiver._arrived.notify_all()
+                if answer.hold is not None:
+                    answer.hold.wait(timeout=60)
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)

@@ -125,9 +125,11 @@ def _post_once(
             conn.connect()
         except (SSLError, ssl.SSLError, CertificateError):
             raise _Failed("tls_error") from None
+        except NewConnectionError:  # before its base class ConnectTimeoutError: refused, unreachable
+            raise _NoConnection("connection_error") from None
         except (ConnectTimeoutError, socket.timeout, TimeoutError):
             raise _NoConnection("timeout") from None
-        except (NewConnectionError, OSError):
+        except OSError:
             raise _NoConnection("connection_error") from None
         try:
             conn.sock.settimeout(_remaining(deadline))  # type: ignore[union-attr]
