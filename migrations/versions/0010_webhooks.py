@@ -64,7 +64,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"], name=op.f("fk_webhook_deliveries_event_id_events"), ondelete="CASCADE"
+            ["event_id"],
+            ["events.id"],
+            name=op.f("fk_webhook_deliveries_event_id_events"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["redelivery_of"],

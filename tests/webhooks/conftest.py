@@ -10,7 +10,6 @@ import pytest
 from tests.support.api import Api
 from tests.support.receiver import Receiver, receiving
 
-
 # The same key in every setting a test switches to (production needs one).
 TEST_KEY = "production-like-webhook-key-for-tests-0123456789"
 

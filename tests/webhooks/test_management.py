@@ -18,7 +18,8 @@ from tests.webhooks.conftest import create_hook, make_issue, run_timer
 
 def test_create_read_change_delete(as_admin: Api, receiver: Receiver, local_targets: Any, admin: Any) -> None:
     created = as_admin.post(
-        "webhooks", json={"url": receiver.url(), "events": ["issue_created", "comment_added"], "description": "CI"}
+        "webhooks",
+        json={"url": receiver.url(), "events": ["issue_created", "comment_added"], "description": "CI"},
     )
     assert created.status_code == 201, created.text
     hook = created.json()
@@ -34,7 +35,9 @@ def test_create_read_change_delete(as_admin: Api, receiver: Receiver, local_targ
         assert "secret" not in answer and hook["secret"] not in str(answer)
 
     changed = as_admin.patch(f"webhooks/{hook['id']}", json={"events": ["*"], "active": False})
-    assert changed.status_code == 200 and changed.json()["events"] == ["*"] and changed.json()["active"] is False
+    assert (
+        changed.status_code == 200 and changed.json()["events"] == ["*"] and changed.json()["active"] is False
+    )
     assert "secret" not in changed.json()
 
     deleted = as_admin.delete(f"webhooks/{hook['id']}")
@@ -42,7 +45,9 @@ def test_create_read_change_delete(as_admin: Api, receiver: Receiver, local_targ
     assert as_admin.get(f"webhooks/{hook['id']}").status_code == 404
 
 
-def test_the_secret_is_encrypted_at_rest(as_admin: Api, receiver: Receiver, local_targets: Any, engine: Engine) -> None:
+def test_the_secret_is_encrypted_at_rest(
+    as_admin: Api, receiver: Receiver, local_targets: Any, engine: Engine
+) -> None:
     hook = create_hook(as_admin, receiver.url())
     rotated = as_admin.post(f"webhooks/{hook['id']}/rotate-secret").json()["secret"]
     with engine.connect() as conn:
@@ -139,7 +144,9 @@ def test_the_delivery_log_pages_newest_first_and_filters(
     assert bad.status_code == 422
 
 
-def test_redeliver_sends_the_same_message_again(as_admin: Api, receiver: Receiver, local_targets: Any) -> None:
+def test_redeliver_sends_the_same_message_again(
+    as_admin: Api, receiver: Receiver, local_targets: Any
+) -> None:
     hook = create_hook(as_admin, receiver.url())
     make_issue(as_admin)
     run_timer()
@@ -173,10 +180,9 @@ def test_the_timer_is_registered_on_its_schedule_setting(settings_env: Any) -> N
 
 
 def test_the_timer_function_delivers(as_admin: Api, receiver: Receiver, local_targets: Any) -> None:
-    from trackly.local.host import LocalTimerRequest, _call_user_function
-
     import function_app
     from trackly.http.router import discover
+    from trackly.local.host import LocalTimerRequest, _call_user_function
 
     create_hook(as_admin, receiver.url())
     make_issue(as_admin)

@@ -36,14 +36,18 @@ def test_during_a_rotation_old_and_new_secret_both_verify(
     run_timer()
     (during,) = receiver.requests
     assert len(during.headers["webhook-signature"].split(" ")) == 2
-    assert Verifier(old).verify(during.body, during.headers) == Verifier(new).verify(during.body, during.headers)
+    assert Verifier(old).verify(during.body, during.headers) == Verifier(new).verify(
+        during.body, during.headers
+    )
 
     # After the window only the new secret signs (the timestamp header stays real time, so the
     # verifier's freshness check still holds).
     make_issue(as_admin)
     with clock.frozen(rotated_at + timedelta(hours=24, minutes=1)):
         with engine.begin() as conn:  # the new delivery is due at the frozen time too
-            conn.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE status = 'pending'"))
+            conn.execute(
+                text("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE status = 'pending'")
+            )
         run_timer()
     after = receiver.wait_for(2)[1]
     assert len(after.headers["webhook-signature"].split(" ")) == 1

@@ -37,7 +37,7 @@ REFUSED_HOSTS = [
     "[fe80::1]",
     "[fc00::1]",
     "224.0.0.1",
-    "0.0.0.0",
+    "0.0.0.0",  # noqa: S104 (a target refused, not a bind)
     "100.64.0.1",
     "168.63.129.16",
 ]
@@ -50,7 +50,9 @@ def production(settings_env: Any) -> Any:
 
 
 @pytest.mark.parametrize("host", REFUSED_HOSTS)
-def test_private_targets_are_refused_at_creation(as_admin: Api, production: Any, host: str, engine: Engine) -> None:
+def test_private_targets_are_refused_at_creation(
+    as_admin: Api, production: Any, host: str, engine: Engine
+) -> None:
     resp = as_admin.post("webhooks", json={"url": f"https://{host}:8443/hook", "events": ["*"]})
     assert resp.status_code == 422, resp.text
     problem = resp.json()
@@ -68,7 +70,13 @@ def test_http_is_refused_in_production(as_admin: Api, production: Any) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/", "https://user:pw@example.com/", "https://", "https://example.com/#frag", "not a url"],
+    [
+        "ftp://example.com/",
+        "https://user:pw@example.com/",
+        "https://",
+        "https://example.com/#frag",
+        "not a url",
+    ],
 )
 def test_malformed_urls_are_refused(as_admin: Api, local_targets: Any, url: str) -> None:
     resp = as_admin.post("webhooks", json={"url": url, "events": ["*"]})
@@ -102,14 +110,24 @@ def test_a_name_resolving_to_a_private_address_is_refused_by_a_resolver_at_the_d
         return answers[host]
 
     with pytest.raises(targets.TargetRefused, match="10.1.2.3"):
-        targets.resolve("https://hooks.example.com/", https_required=True, private_allowed=False, resolver=resolver)
-    target = targets.resolve("https://ok.example.com/x?y=1", https_required=True, private_allowed=False, resolver=resolver)
+        targets.resolve(
+            "https://hooks.example.com/", https_required=True, private_allowed=False, resolver=resolver
+        )
+    target = targets.resolve(
+        "https://ok.example.com/x?y=1", https_required=True, private_allowed=False, resolver=resolver
+    )
     assert target.addresses == ("93.184.216.34",) and target.path == "/x?y=1" and target.port == 443
 
 
 @pytest.mark.parametrize(
     "address",
-    ["::ffff:10.0.0.1", "2002:7f00:1::", "64:ff9b::a9fe:a9fe", "2001:0:4136:e378:8000:63bf:80ff:fffe", "ff02::1"],
+    [
+        "::ffff:10.0.0.1",
+        "2002:7f00:1::",
+        "64:ff9b::a9fe:a9fe",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        "ff02::1",
+    ],
 )
 def test_ipv6_forms_embedding_private_addresses_are_refused(address: str) -> None:
     assert targets.address_problem(ipaddress.ip_address(address)) is not None

@@ -58,9 +58,7 @@ def create_webhook(call: Call[None, None, WebhookCreate]) -> Reply:
     and never a loopback, private, link-local, multicast or metadata address. Matching events
     are delivered from the next change on."""
     hook = service.create(call.body, actor=call.user, settings=call.settings, session=call.session)
-    return Reply(
-        hook, status=201, headers={"Location": call.url_for(f"webhooks/{hook.id}"), **NO_STORE}
-    )
+    return Reply(hook, status=201, headers={"Location": call.url_for(f"webhooks/{hook.id}"), **NO_STORE})
 
 
 @endpoint(

@@ -202,7 +202,9 @@ def claim(*, session: Session, settings: Settings, limit: int) -> list[Job]:
         ).all()
     }
     event_ids = [r.event_id for r in rows if r.event_id is not None]
-    events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(event_ids)))} if event_ids else {}
+    events = (
+        {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(event_ids)))} if event_ids else {}
+    )
     jobs: list[Job] = []
     unsent: list[int] = []
     later: list[int] = []
@@ -262,7 +264,9 @@ def claim(*, session: Session, settings: Settings, limit: int) -> list[Job]:
 _DNS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
 
 
-def _resolve_within(url: str, *, settings: Settings, seconds: float, resolver: targets.Resolver) -> targets.Target:
+def _resolve_within(
+    url: str, *, settings: Settings, seconds: float, resolver: targets.Resolver
+) -> targets.Target:
     future = _DNS.submit(
         targets.resolve,
         url,
@@ -293,7 +297,9 @@ def attempt(
         error = "unresolvable" if "does not resolve" in str(exc) else "refused_address"
         return Result(job, attempted_at, sender.Answer(None, error, str(exc)[:300], _ms(started)), headers)
     except Unprocessable as exc:  # a URL that stopped passing the rules (e.g. https now required)
-        return Result(job, attempted_at, sender.Answer(None, "refused_address", exc.detail, _ms(started)), headers)
+        return Result(
+            job, attempted_at, sender.Answer(None, "refused_address", exc.detail, _ms(started)), headers
+        )
     except TimeoutError:
         return Result(job, attempted_at, sender.Answer(None, "timeout", "", _ms(started)), headers)
     left = budget - (time.monotonic() - started)
@@ -338,9 +344,7 @@ def _log_attempt(result: Result, *, session: Session) -> None:
     )
 
 
-def _finish(
-    result: Result, *, session: Session, values: dict[str, object]
-) -> bool:
+def _finish(result: Result, *, session: Session, values: dict[str, object]) -> bool:
     """Write the outcome if the lease is still ours; True when it was written."""
     answer = result.answer
     written = session.execute(
@@ -370,7 +374,14 @@ def record(
         job, answer = result.job, result.answer
         if result.succeeded:
             run.succeeded += 1
-            if _finish(result, session=session, values={"status": "succeeded", "completed_at": now, "next_attempt_at": None}) and job.counts:
+            if (
+                _finish(
+                    result,
+                    session=session,
+                    values={"status": "succeeded", "completed_at": now, "next_attempt_at": None},
+                )
+                and job.counts
+            ):
                 session.execute(
                     update(Webhook).where(Webhook.id == job.webhook_id).values(consecutive_failures=0),
                     execution_options={"synchronize_session": False},
@@ -378,7 +389,11 @@ def record(
             continue
         run.failed += 1
         if answer.status_code == 410:
-            _finish(result, session=session, values={"status": "failed", "completed_at": now, "next_attempt_at": None})
+            _finish(
+                result,
+                session=session,
+                values={"status": "failed", "completed_at": now, "next_attempt_at": None},
+            )
             run.gave_up += 1
             if job.counts and disable(job.webhook_id, "the receiver answered 410 Gone", session=session):
                 run.disabled += 1
@@ -398,7 +413,14 @@ def record(
             _finish(result, session=session, values={"next_attempt_at": when})
             continue
         run.gave_up += 1
-        if not _finish(result, session=session, values={"status": "failed", "completed_at": now, "next_attempt_at": None}) or not job.counts:
+        if (
+            not _finish(
+                result,
+                session=session,
+                values={"status": "failed", "completed_at": now, "next_attempt_at": None},
+            )
+            or not job.counts
+        ):
             continue
         failures = session.execute(
             update(Webhook)

@@ -63,7 +63,7 @@ def next_attempt(
     if attempts > limit:
         return None
     base = TRANSIENT[attempts - 1]
-    jitter = (rng or random).uniform(-JITTER, JITTER)  # noqa: S311 (spreading load, not security)
+    jitter = (rng or random).uniform(-JITTER, JITTER)
     delay = base * (1 + jitter)
     asked = retry_after_seconds(retry_after, now=now)
     if asked is not None:

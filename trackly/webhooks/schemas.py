@@ -14,9 +14,9 @@ from trackly.schemas import QueryModel, RequestModel, Schema
 
 WEBHOOK_ID = "9d3b7f0e-5c2a-4e1b-8f6d-0a9c8b7e6d5f"
 # A placeholder, not a secret anyone uses: the form of a real one.
-EXAMPLE_SECRET = "whsec_RVhBTVBMRS1ub3QtYS1yZWFsLXNlY3JldC0wMDAw"
+EXAMPLE_SECRET = "whsec_RVhBTVBMRS1ub3QtYS1yZWFsLXNlY3JldC0wMDAw"  # noqa: S105
 EVENT_TYPES = sorted(t.value for t in EventType)
-EVENTS_DOC = "Event types to deliver, or `[\"*\"]` for all of them: " + ", ".join(EVENT_TYPES) + "."
+EVENTS_DOC = 'Event types to deliver, or `["*"]` for all of them: ' + ", ".join(EVENT_TYPES) + "."
 
 WEBHOOK: dict[str, Any] = {
     "id": WEBHOOK_ID,
@@ -192,11 +192,15 @@ class DeliveriesPage(Schema):
     model_config = ex.examples({"items": [DELIVERY], "next_before": None})
 
     items: list[DeliveryOut] = Field(description="Newest first.")
-    next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end.")
+    next_before: int | None = Field(
+        description="Pass as `before` for the next (older) page; null at the end."
+    )
 
 
 class DeliveriesQuery(QueryModel):
-    before: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Only deliveries older than this id.")
+    before: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="Only deliveries older than this id."
+    )
     limit: int = Field(default=50, ge=1, le=100)
     outcome: Literal["pending", "succeeded", "failed"] | None = Field(default=None, description="Only these.")
 

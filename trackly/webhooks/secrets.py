@@ -27,7 +27,7 @@ from trackly.errors import ServiceUnavailable
 PREFIX = "whsec_"
 SECRET_BYTES = 32
 # Development and tests only: production refuses to run webhooks without a real key.
-DEV_KEY = "trackly-development-webhook-key-0123456789abcdef"  # noqa: S105
+DEV_KEY = "trackly-development-webhook-key-0123456789abcdef"
 
 
 def new_secret() -> str:

@@ -11,7 +11,6 @@ covers connecting, TLS, sending and reading (each socket operation gets what is 
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -60,8 +59,15 @@ def post(
             last_error = "timeout"
             break
         try:
-            return _post_once(target, address, body=body, headers=headers, deadline=deadline,
-                              started=started, ca_bundle=ca_bundle)
+            return _post_once(
+                target,
+                address,
+                body=body,
+                headers=headers,
+                deadline=deadline,
+                started=started,
+                ca_bundle=ca_bundle,
+            )
         except _NoConnection as exc:
             last_error = exc.kind
             continue
@@ -127,12 +133,12 @@ def _post_once(
             raise _Failed("tls_error") from None
         except NewConnectionError:  # before its base class ConnectTimeoutError: refused, unreachable
             raise _NoConnection("connection_error") from None
-        except (ConnectTimeoutError, socket.timeout, TimeoutError):
+        except (ConnectTimeoutError, TimeoutError):
             raise _NoConnection("timeout") from None
         except OSError:
             raise _NoConnection("connection_error") from None
         try:
-            conn.sock.settimeout(_remaining(deadline))  # type: ignore[union-attr]
+            conn.sock.settimeout(_remaining(deadline))
             conn.request(
                 "POST",
                 target.path,
@@ -141,7 +147,7 @@ def _post_once(
                 preload_content=False,
                 decode_content=False,  # a compressed answer is not inflated (no bombs)
             )
-            conn.sock.settimeout(_remaining(deadline))  # type: ignore[union-attr]
+            conn.sock.settimeout(_remaining(deadline))
             response = conn.getresponse()
             chunks: list[bytes] = []
             size = 0
@@ -153,7 +159,7 @@ def _post_once(
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-        except (ReadTimeoutError, socket.timeout, TimeoutError):
+        except (ReadTimeoutError, TimeoutError):
             raise _Failed("timeout") from None
         except (SSLError, ssl.SSLError, CertificateError):
             raise _Failed("tls_error") from None

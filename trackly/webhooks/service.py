@@ -60,7 +60,9 @@ def check_url(url: str, *, settings: Settings, resolver: targets.Resolver = targ
             resolver=resolver,
         )
     except targets.TargetRefused as exc:
-        raise Unprocessable(str(exc), errors=[{"loc": "body.url", "msg": str(exc), "type": "url_refused"}]) from None
+        raise Unprocessable(
+            str(exc), errors=[{"loc": "body.url", "msg": str(exc), "type": "url_refused"}]
+        ) from None
 
 
 def create(body: WebhookCreate, *, actor: User, settings: Settings, session: Session) -> WebhookCreated:
@@ -92,7 +94,9 @@ def _get(webhook_id: uuid.UUID, *, session: Session, lock: bool = False) -> Webh
 
 def list_hooks(*, session: Session) -> list[WebhookOut]:
     now = clock.now()
-    return [out(h, now=now) for h in session.scalars(select(Webhook).order_by(Webhook.created_at, Webhook.id))]
+    return [
+        out(h, now=now) for h in session.scalars(select(Webhook).order_by(Webhook.created_at, Webhook.id))
+    ]
 
 
 def get(webhook_id: uuid.UUID, *, session: Session) -> WebhookOut:
@@ -106,7 +110,9 @@ def update(
     changes = body.model_dump(exclude_unset=True)
     for name in ("url", "events", "active"):
         if name in changes and changes[name] is None:
-            raise Unprocessable(f"`{name}` cannot be null.", errors=[{"loc": f"body.{name}", "msg": "null", "type": "null"}])
+            raise Unprocessable(
+                f"`{name}` cannot be null.", errors=[{"loc": f"body.{name}", "msg": "null", "type": "null"}]
+            )
     if body.url is not None and body.url != hook.url:
         check_url(body.url, settings=settings)
         hook.url = body.url
@@ -201,7 +207,9 @@ def deliveries(webhook_id: uuid.UUID, query: DeliveriesQuery, *, session: Sessio
 
 def _delivery(webhook_id: uuid.UUID, delivery_id: int, *, session: Session) -> WebhookDelivery:
     row = session.scalar(
-        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, WebhookDelivery.webhook_id == webhook_id)
+        select(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.webhook_id == webhook_id
+        )
     )
     if row is None:
         raise NotFound("No delivery with this id for this webhook.")

@@ -169,9 +169,7 @@ def resolve(
             problem = address_problem(address)
             if problem:
                 shown = host if host == text else f"{host} ({text})"
-                raise TargetRefused(
-                    f"{shown} {problem}; webhooks may only be sent to public addresses."
-                )
+                raise TargetRefused(f"{shown} {problem}; webhooks may only be sent to public addresses.")
     return Target(scheme=scheme, host=host, port=port, path=path, addresses=tuple(addresses))
 
 
