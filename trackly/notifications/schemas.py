@@ -12,10 +12,26 @@ from trackly.realtime.schemas import EventMessage
 from trackly.schemas import QueryModel, RequestModel, Schema
 
 
+_ITEM = {
+    "id": 731,
+    "created_at": "2026-11-24T10:02:11Z",
+    "read": False,
+    "event": ex.EVENT,
+    "message": None,
+    "webhook_id": None,
+}
+_NOTICE = {
+    "id": 730,
+    "created_at": "2026-11-24T09:58:40Z",
+    "read": False,
+    "event": None,
+    "message": "Webhook “CI” was disabled: the receiver answered 410 Gone",
+    "webhook_id": "9d3b7f0e-5c2a-4e1b-8f6d-0a9c8b7e6d5f",
+}
+
+
 class NotificationOut(Schema):
-    model_config = ex.examples(
-        {"id": 731, "created_at": "2026-11-24T10:02:11Z", "read": False, "event": ex.EVENT}
-    )
+    model_config = ex.examples(_ITEM, _NOTICE)
 
     id: int = Field(description="Increases; `POST /notifications/read` marks up to one of these.")
     created_at: datetime
@@ -33,7 +49,7 @@ class NotificationOut(Schema):
 class NotificationsOut(Schema):
     model_config = ex.examples(
         {
-            "items": [{"id": 731, "created_at": "2026-11-24T10:02:11Z", "read": False, "event": ex.EVENT}],
+            "items": [_ITEM, _NOTICE],
             "unread_count": 3,
             "next_before": 731,
         }
