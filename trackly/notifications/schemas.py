@@ -11,7 +11,6 @@ from trackly import examples as ex
 from trackly.realtime.schemas import EventMessage
 from trackly.schemas import QueryModel, RequestModel, Schema
 
-
 _ITEM = {
     "id": 731,
     "created_at": "2026-11-24T10:02:11Z",
