@@ -31,6 +31,11 @@ class Scripted:
     hold: threading.Event | None = None  # wait for this before answering (a stalled receiver)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 drops concurrent connection attempts
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(self, *, tls: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.requests: list[Received] = []
@@ -42,6 +47,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stall)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -64,7 +70,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)

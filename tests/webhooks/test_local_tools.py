@@ -32,7 +32,16 @@ def test_the_local_host_prints_the_recipe_and_the_receiver_verifies_a_ping(empty
         assert created.status_code == 201, created.text
         hook = created.json()
         receiver = subprocess.Popen(
-            [sys.executable, "-m", "trackly", "webhook-receiver", "--port", str(port), "--secret", hook["secret"]],
+            [
+                sys.executable,
+                "-m",
+                "trackly",
+                "webhook-receiver",
+                "--port",
+                str(port),
+                "--secret",
+                hook["secret"],
+            ],
             cwd=ROOT,
             env=_bare_env(),
             stdout=subprocess.PIPE,

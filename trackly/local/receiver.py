@@ -13,6 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 drops concurrent connection attempts
+    daemon_threads = True
+
+
 def verifier(secret: str | None) -> Any:
     if not secret:
         return None
@@ -25,6 +30,8 @@ def serve(port: int, secret: str | None, status: int = 200) -> None:
     check = verifier(secret or os.environ.get("WEBHOOK_RECEIVER_SECRET"))
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stall)
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -50,7 +57,7 @@ def serve(port: int, secret: str | None, status: int = 200) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = _Server(("127.0.0.1", port), Handler)
     print(f"Webhook receiver on http://127.0.0.1:{server.server_port}/ (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()

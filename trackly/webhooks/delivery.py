@@ -30,7 +30,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from trackly import clock, db
@@ -328,20 +328,32 @@ def send_all(jobs: Sequence[Job], *, settings: Settings, resolver: targets.Resol
 # --- 3. record ----------------------------------------------------------------------------------
 
 
-def _log_attempt(result: Result, *, session: Session) -> None:
+def _attempt_row(result: Result) -> dict[str, object]:
     answer = result.answer
-    session.add(
-        WebhookAttempt(
-            delivery_id=result.job.delivery_id,
-            attempted_at=result.attempted_at,
-            duration_ms=answer.duration_ms,
-            status_code=answer.status_code,
-            error=answer.error,
-            succeeded=result.succeeded,
-            request_headers={k: v for k, v in result.headers.items() if k != "webhook-signature"},
-            response_excerpt=answer.excerpt,
-        )
-    )
+    return {
+        "delivery_id": result.job.delivery_id,
+        "attempted_at": result.attempted_at,
+        "duration_ms": answer.duration_ms,
+        "status_code": answer.status_code,
+        "error": answer.error,
+        "succeeded": result.succeeded,
+        "request_headers": {k: v for k, v in result.headers.items() if k != "webhook-signature"},
+        "response_excerpt": answer.excerpt,
+    }
+
+
+# Successes of a batch in one statement; only rows whose lease is still this run's.
+_SUCCEEDED = text(
+    """
+    UPDATE webhook_deliveries d
+    SET status = 'succeeded', completed_at = :now, next_attempt_at = NULL,
+        last_status_code = v.code, last_error = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]), CAST(:codes AS int[]))
+        AS v(id, attempt, code)
+    WHERE d.id = v.id AND d.attempts = v.attempt AND d.status = 'pending'
+    RETURNING d.webhook_id, d.kind
+    """
+)
 
 
 def _finish(result: Result, *, session: Session, values: dict[str, object]) -> bool:
@@ -369,23 +381,32 @@ def record(
     rng: random.Random | None = None,
 ) -> None:
     now = clock.now()
+    if not results:
+        return
+    session.execute(insert(WebhookAttempt), [_attempt_row(r) for r in results])
+    done = [r for r in results if r.succeeded]
+    if done:
+        run.succeeded += len(done)
+        written = session.execute(
+            _SUCCEEDED,
+            {
+                "now": now,
+                "ids": [r.job.delivery_id for r in done],
+                "attempts": [r.job.attempt for r in done],
+                "codes": [r.answer.status_code for r in done],
+            },
+        ).all()
+        recovered = sorted({row.webhook_id for row in written if row.kind == "event"})
+        if recovered:
+            session.execute(
+                update(Webhook)
+                .where(Webhook.id.in_(recovered), Webhook.consecutive_failures != 0)
+                .values(consecutive_failures=0),
+                execution_options={"synchronize_session": False},
+            )
     for result in results:
-        _log_attempt(result, session=session)
         job, answer = result.job, result.answer
         if result.succeeded:
-            run.succeeded += 1
-            if (
-                _finish(
-                    result,
-                    session=session,
-                    values={"status": "succeeded", "completed_at": now, "next_attempt_at": None},
-                )
-                and job.counts
-            ):
-                session.execute(
-                    update(Webhook).where(Webhook.id == job.webhook_id).values(consecutive_failures=0),
-                    execution_options={"synchronize_session": False},
-                )
             continue
         run.failed += 1
         if answer.status_code == 410:
