@@ -122,7 +122,7 @@ def upgrade() -> None:
         "webhooks",
         ["webhook_id"],
         ["id"],
-        ondelete="CASCADE",
+        ondelete="SET NULL",
     )
     op.create_check_constraint(
         op.f("ck_notifications_event_or_message"),

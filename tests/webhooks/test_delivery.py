@@ -120,3 +120,7 @@ def test_410_disables_the_hook_and_tells_every_admin(
         assert any(n["webhook_id"] == hook["id"] and "410" in n["message"] for n in notes)
     notes = api.as_(users.token(maintainer)).get("notifications").json()["items"]
     assert notes == []
+    # The notice outlives the hook it is about.
+    assert as_admin.delete(f"webhooks/{hook['id']}").status_code == 200
+    notes = api.as_(users.token(other_admin)).get("notifications").json()["items"]
+    assert [n["webhook_id"] for n in notes] == [None] and "410" in notes[0]["message"]
