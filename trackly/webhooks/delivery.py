@@ -288,6 +288,7 @@ def attempt(
 ) -> Result:
     """One attempt: sign now, resolve and check the target, POST. Never raises."""
     attempted_at = clock.now()
+    # The wall clock, not trackly.clock: receivers compare this with their own clock.
     headers = headers_for(job, timestamp=int(time.time()))
     started = time.monotonic()
     budget = settings.WEBHOOK_TIMEOUT_SECONDS
