@@ -124,3 +124,22 @@ def test_410_disables_the_hook_and_tells_every_admin(
     assert as_admin.delete(f"webhooks/{hook['id']}").status_code == 200
     notes = api.as_(users.token(other_admin)).get("notifications").json()["items"]
     assert [n["webhook_id"] for n in notes] == [None] and "410" in notes[0]["message"]
+
+
+def test_a_write_costs_the_same_statements_with_one_hook_or_many(
+    as_admin: Api, receiver: Receiver, local_targets: Any, engine: Engine
+) -> None:
+    from tests.support.statements import app_statements
+
+    issue = make_issue(as_admin)
+    counts = []
+    for hooks in (1, 10):
+        while len(as_admin.get("webhooks").json()) < hooks:
+            create_hook(as_admin, receiver.url(), ["issue_updated"])
+        with app_statements() as statements:
+            resp = as_admin.patch(f"issues/{issue['id']}", json={"title": f"With {hooks} hooks"})
+            assert resp.status_code == 200
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1 + 10
