@@ -210,6 +210,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATABASE_READ_TIMEOUT_SECONDS must be longer than DATABASE_STATEMENT_TIMEOUT_MS"
             )
+        if any(len(k.strip().encode()) < 32 for k in self.WEBHOOK_SECRET_KEY.split(",") if k.strip()):
+            raise ValueError("WEBHOOK_SECRET_KEY: every key must be at least 32 bytes")
         if self.TRACKLY_ENV == "development":
             return self
         secret = self.JWT_SECRET_KEY
@@ -219,8 +221,6 @@ class Settings(BaseSettings):
             raise ValueError("JWT_SECRET_KEY must be at least 32 bytes outside development")
         if not self.DATABASE_URL and self.TRACKLY_ENV == "production":
             raise ValueError("DATABASE_URL is required outside development")
-        if any(len(k.strip().encode()) < 32 for k in self.WEBHOOK_SECRET_KEY.split(",") if k.strip()):
-            raise ValueError("WEBHOOK_SECRET_KEY: every key must be at least 32 bytes")
         return self
 
     # --- derived values -----------------------------------------------------------------------

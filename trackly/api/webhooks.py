@@ -49,7 +49,7 @@ ADMIN_ERRORS = (401, 403, 404)
     body=WebhookCreate,
     response=WebhookCreated,
     status=201,
-    errors=(401, 403, 422),
+    errors=(401, 403, 422, 503),
     response_headers={"Location": "The new webhook's URL."},
 )
 def create_webhook(call: Call[None, None, WebhookCreate]) -> Reply:
@@ -140,7 +140,7 @@ def delete_webhook(call: Call[WebhookPath, None, None]) -> Deleted:
     action=Action.WEBHOOK_MANAGE,
     path=WebhookPath,
     response=SecretOut,
-    errors=ADMIN_ERRORS,
+    errors=(*ADMIN_ERRORS, 503),
 )
 def rotate_webhook_secret(call: Call[WebhookPath, None, None]) -> Reply:
     """ADMIN only. Answers the new secret (once). For 24 hours every delivery carries two
@@ -160,7 +160,7 @@ def rotate_webhook_secret(call: Call[WebhookPath, None, None]) -> Reply:
     action=Action.WEBHOOK_MANAGE,
     path=WebhookPath,
     response=DeliveryDetail,
-    errors=ADMIN_ERRORS,
+    errors=(*ADMIN_ERRORS, 503),
 )
 def ping_webhook(call: Call[WebhookPath, None, None]) -> DeliveryDetail:
     """ADMIN only. Sends `{"type": "ping", ...}` once, signed like any delivery, and answers with

@@ -66,15 +66,16 @@ def check_url(url: str, *, settings: Settings, resolver: targets.Resolver = targ
 
 
 def create(body: WebhookCreate, *, actor: User, settings: Settings, session: Session) -> WebhookCreated:
-    check_url(body.url, settings=settings)
     secret = secrets.new_secret()
+    encrypted = secrets.encrypt(secret, settings=settings)  # first: no key, no webhooks (503)
+    check_url(body.url, settings=settings)
     now = clock.now()
     hook = Webhook(
         url=body.url,
         events=body.events,
         description=body.description,
         active=body.active,
-        secret_encrypted=secrets.encrypt(secret, settings=settings),
+        secret_encrypted=encrypted,
         owner_id=actor.id,
         created_at=now,
         updated_at=now,
