@@ -22,6 +22,7 @@ from trackly.api import (
     stats,
     users,
     watchers,
+    webhooks,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -41,5 +42,6 @@ for module in (
     realtime,
     stats,
     portability,
+    webhooks,
 ):
     app.register_functions(module.bp)

@@ -376,6 +376,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     jwtSecretUri: keyVault.outputs.jwtSecretUri
+    webhookKeySecretUri: keyVault.outputs.webhookKeySecretUri
     microsoftClientSecretUri: keyVault.outputs.microsoftClientSecretUri
     googleClientSecretUri: keyVault.outputs.googleClientSecretUri
     attachmentsStorageName: attachmentsStorage.outputs.name
@@ -422,6 +423,7 @@ output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output JWT_SECRET_NAME string = keyVault.outputs.jwtSecretName
+output WEBHOOK_KEY_SECRET_NAME string = keyVault.outputs.webhookKeySecretName
 output POSTGRES_SERVER_NAME string = postgres.outputs.name
 output POSTGRES_HOST string = postgres.outputs.host
 output POSTGRES_DATABASE string = postgres.outputs.databaseName

@@ -51,6 +51,7 @@ SECRET_SETTINGS = (
     "AZURE_STORAGE_CONNECTION_STRING",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "WEBPUBSUB_CONNECTION_STRING",
+    "WEBHOOK_SECRET_KEY",
 )
 _KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
 
@@ -168,6 +169,25 @@ class Settings(BaseSettings):
     EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     OUTBOX_SCHEDULE: str = "0 * * * * *"
 
+    # --- webhooks ------------------------------------------------------------------------------
+    # The key that encrypts webhook signing secrets at rest (any string of 32+ bytes; a Key
+    # Vault secret in Azure). Required in production; development and tests use a fixed one.
+    # `new,old` while changing it: the first encrypts, any decrypts.
+    WEBHOOK_SECRET_KEY: str = ""
+    WEBHOOK_SCHEDULE: str = "*/10 * * * * *"
+    # The whole of one attempt: name resolution, connection, TLS, request and reading the answer.
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=5, gt=0, le=30)
+    # Loopback, private, link-local, ... targets. None: allowed in development only.
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: bool | None = None
+    # None: https is required in production only.
+    WEBHOOK_REQUIRE_HTTPS: bool | None = None
+    # A hook is disabled after this many deliveries in a row failed (each after its retries).
+    WEBHOOK_DISABLE_AFTER_FAILURES: int = Field(default=5, ge=1, le=1000)
+    WEBHOOK_DELIVERY_RETENTION_DAYS: int = Field(default=30, ge=1)
+    WEBHOOK_BATCH_SIZE: int = Field(default=100, ge=1, le=1000)
+    # A PEM file of extra CAs to trust for receivers (empty: the platform's trust store).
+    WEBHOOK_CA_BUNDLE: str = ""
+
     # --- statistics ---------------------------------------------------------------------------
     STATS_SCHEDULE: str = "0 */30 * * * *"
     STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
@@ -210,6 +230,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATABASE_READ_TIMEOUT_SECONDS must be longer than DATABASE_STATEMENT_TIMEOUT_MS"
             )
+        if any(len(k.strip().encode()) < 32 for k in self.WEBHOOK_SECRET_KEY.split(",") if k.strip()):
+            raise ValueError("WEBHOOK_SECRET_KEY: every key must be at least 32 bytes")
         if self.TRACKLY_ENV == "development":
             return self
         secret = self.JWT_SECRET_KEY
@@ -250,6 +272,18 @@ class Settings(BaseSettings):
             or self.AZURE_STORAGE_ACCOUNT_URL
             or (self.AZURE_STORAGE_ACCOUNT_NAME and self.AZURE_STORAGE_ACCOUNT_KEY)
         )
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        if self.WEBHOOK_ALLOW_PRIVATE_TARGETS is None:
+            return self.is_development
+        return self.WEBHOOK_ALLOW_PRIVATE_TARGETS
+
+    @property
+    def webhook_https_required(self) -> bool:
+        if self.WEBHOOK_REQUIRE_HTTPS is None:
+            return self.TRACKLY_ENV == "production"
+        return self.WEBHOOK_REQUIRE_HTTPS
 
     @property
     def webpubsub_configured(self) -> bool:

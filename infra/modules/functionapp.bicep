@@ -23,6 +23,7 @@ param applicationInsightsConnectionString string
 
 @description('Versionless Key Vault secret URIs (empty = that secret is not configured).')
 param jwtSecretUri string
+param webhookKeySecretUri string
 param microsoftClientSecretUri string = ''
 param googleClientSecretUri string = ''
 
@@ -170,6 +171,16 @@ var appSettings = {
   REALTIME_TOKEN_MINUTES: '5'
   EVENT_RETENTION_DAYS: '90'
   OUTBOX_SCHEDULE: '0 * * * * *'
+  // --- webhooks (the encryption key is created once by the postprovision hook) ---
+  WEBHOOK_SECRET_KEY: format(keyVaultReference, webhookKeySecretUri)
+  WEBHOOK_SCHEDULE: '*/10 * * * * *'
+  WEBHOOK_TIMEOUT_SECONDS: '5'
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false'
+  WEBHOOK_REQUIRE_HTTPS: 'true'
+  WEBHOOK_DISABLE_AFTER_FAILURES: '5'
+  WEBHOOK_DELIVERY_RETENTION_DAYS: '30'
+  WEBHOOK_BATCH_SIZE: '100'
+  WEBHOOK_CA_BUNDLE: ''
   // --- statistics ---
   STATS_SCHEDULE: '0 */30 * * * *'
   STATS_BACKFILL_MAX_DAYS: '366'

@@ -70,6 +70,7 @@ def test_every_function_is_registered_with_its_trigger() -> None:
         "cleanup_attachments": "%ATTACHMENT_CLEANUP_SCHEDULE%",
         "run_exports": "%EXPORT_SCHEDULE%",
         "run_imports": "%IMPORT_SCHEDULE%",
+        "deliver_webhooks": "%WEBHOOK_SCHEDULE%",
     }
 
 

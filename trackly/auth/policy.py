@@ -63,6 +63,8 @@ class Action(enum.StrEnum):
     ISSUE_EXPORT = "issue.export"  # the caller's own list, as a file
     ARCHIVE_EXPORT = "archive.export"
     ARCHIVE_IMPORT = "archive.import"
+    # webhooks
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ RULES: dict[Action, Rule] = {
     Action.ISSUE_EXPORT: _roles(EVERYONE),
     Action.ARCHIVE_EXPORT: _roles(frozenset({Role.ADMIN})),
     Action.ARCHIVE_IMPORT: _roles(frozenset({Role.ADMIN})),
+    # A hook receives every event, which only an ADMIN may see.
+    Action.WEBHOOK_MANAGE: _roles(frozenset({Role.ADMIN})),
 }
 
 _MESSAGES: dict[Action, str] = {
@@ -183,6 +187,7 @@ _MESSAGES: dict[Action, str] = {
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
     Action.ARCHIVE_EXPORT: "Only admins may export the whole tracker.",
     Action.ARCHIVE_IMPORT: "Only admins may import data.",
+    Action.WEBHOOK_MANAGE: "Only admins may manage webhooks.",
 }
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from trackly.models.portability import ExportJob, ImportJob, ImportLink, ImportResult
     from trackly.models.stats import DailyStats
     from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+    from trackly.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 # Where each mapped class is defined.
 _MAPPED = {
@@ -46,6 +47,9 @@ _MAPPED = {
     "RefreshToken": "users",
     "SsoLink": "users",
     "User": "users",
+    "Webhook": "webhooks",
+    "WebhookAttempt": "webhooks",
+    "WebhookDelivery": "webhooks",
 }
 
 
@@ -86,4 +90,7 @@ __all__ = [
     "Status",
     "User",
     "Watcher",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
