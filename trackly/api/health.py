@@ -1,10 +1,14 @@
-"""GET /api/health."""
+"""GET /api/health (public, cheap) and GET /api/health/ready (the operator's deeper check)."""
+
+import hmac
 
 import azure.functions as func
 
 import trackly
-from trackly.health import service
+from trackly.auth.policy import Action, require
+from trackly.health import readiness, service
 from trackly.http import Call, Reply, endpoint
+from trackly.http.timers import SCHEDULES, resolve_schedule
 
 bp = func.Blueprint()
 
@@ -30,4 +34,33 @@ def health(call: Call[None, None, None]) -> Reply:
             migrations=service.MigrationState(current=None, head=service.migration_head()),
             version=trackly.__version__,
         )
+    return Reply(report, status=200 if report.status == "ok" else 503, headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    bp,
+    "GET",
+    "health/ready",
+    auth=False,
+    summary="Readiness for the operator",
+    tags=["meta"],
+    response=readiness.Readiness,
+    errors=(401, 403),
+    extra_responses={503: "Degraded: a dependency is unreachable, migrations are behind or a timer is late"},
+)
+def health_ready(call: Call[None, None, None]) -> Reply:
+    """Database, migrations, Blob Storage, Web PubSub, outbox lag and each timer's last success.
+
+    Not public: send `X-Readiness-Key` (the READINESS_KEY setting) or an ADMIN's bearer token."""
+    key = call.settings.READINESS_KEY
+    supplied = call.header("X-Readiness-Key")
+    if not (key and supplied and hmac.compare_digest(supplied.encode(), key.encode())):
+        from trackly.auth.current import authenticate  # the ORM loads with the first call
+
+        user, _claims = authenticate(
+            call.header("Authorization"), session=call.session, settings=call.settings
+        )
+        require(user, Action.OPS_READINESS)
+    schedules = {name: resolve_schedule(s, call.settings) for name, s in SCHEDULES.items()}
+    report = readiness.check(session=call.session, settings=call.settings, schedules=schedules)
     return Reply(report, status=200 if report.status == "ok" else 503, headers={"Cache-Control": "no-store"})

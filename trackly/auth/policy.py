@@ -59,6 +59,8 @@ class Action(enum.StrEnum):
     REALTIME_NEGOTIATE = "realtime.negotiate"
     STATS_READ = "stats.read"
     STATS_AGGREGATE = "stats.aggregate"
+    # operations
+    OPS_READINESS = "ops.readiness"
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def _change_role(user: User, facts: Facts | None) -> bool:
 
 
 RULES: dict[Action, Rule] = {
+    Action.OPS_READINESS: _roles(frozenset({Role.ADMIN})),
     Action.SELF_READ: _roles(EVERYONE),
     Action.SELF_UPDATE: _roles(EVERYONE),
     Action.USER_LIST: _roles(frozenset({Role.ADMIN})),

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from trackly.models.collaboration import Comment, IssueLabel, Label, Notification, Watcher
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
+    from trackly.models.operations import TimerRun
     from trackly.models.stats import DailyStats
     from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
 
@@ -35,6 +36,7 @@ _MAPPED = {
     "Issue": "issues",
     "IssueCount": "issues",
     "DailyStats": "stats",
+    "TimerRun": "operations",
     "AuthFlow": "users",
     "LoginCode": "users",
     "LoginThrottle": "users",
@@ -75,6 +77,7 @@ __all__ = [
     "Severity",
     "SsoLink",
     "Status",
+    "TimerRun",
     "User",
     "Watcher",
 ]
