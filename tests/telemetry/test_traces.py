@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from tests.support.api import Api
 from tests.telemetry.conftest import Exported
 
-PASSWORD = "correct-Horse-battery-9"  # noqa: S105 (a test user's password)
+PASSWORD = "correct-Horse-battery-9"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 
 
@@ -50,7 +50,9 @@ def test_an_upload_is_one_tree_of_sql_and_blob_spans(
     exported.clear()
 
     resp = api.as_(token).post(
-        "files/upload", files={"file": ("shot.png", PNG, "image/png")}, headers={"X-Request-Id": "req-upload-1"}
+        "files/upload",
+        files={"file": ("shot.png", PNG, "image/png")},
+        headers={"X-Request-Id": "req-upload-1"},
     )
     assert resp.status_code == 200, resp.text
     spans = list(exported.spans.get_finished_spans())
@@ -63,7 +65,9 @@ def test_an_upload_is_one_tree_of_sql_and_blob_spans(
     assert root.attributes["trackly.operation_id"] == operation_id
 
     below = _descendants(spans, root)
-    sql = [s for s in below if "db.statement" in (s.attributes or {}) or "db.query.text" in (s.attributes or {})]
+    sql = [
+        s for s in below if "db.statement" in (s.attributes or {}) or "db.query.text" in (s.attributes or {})
+    ]
     assert len(sql) >= 2, [s.name for s in below]  # the session check, the attachment row
     for span in sql:
         statement = span.attributes.get("db.statement") or span.attributes.get("db.query.text")
@@ -73,7 +77,9 @@ def test_an_upload_is_one_tree_of_sql_and_blob_spans(
     assert blob, [s.name for s in below]
     # azure-core's HTTP span of that call, with the account's URL and no query secrets.
     http = [s for s in _descendants(spans, blob[0]) if s.name == "PUT"]
-    assert http and "/devstoreaccount1/" in str(http[0].attributes.get("url.full") or http[0].attributes.get("http.url"))
+    assert http and "/devstoreaccount1/" in str(
+        http[0].attributes.get("url.full") or http[0].attributes.get("http.url")
+    )
     # Every span of the request belongs to the invocation's trace: nothing is orphaned.
     request_spans = [s for s in spans if s.context.trace_id == root.context.trace_id]
     assert {s.context.span_id for s in request_spans} == {root.context.span_id} | {
@@ -116,7 +122,9 @@ def test_no_secret_or_personal_value_is_exported(
     bad = api.post("auth/login", json={"email": reporter.email, "password": PASSWORD + "x"})
     assert bad.status_code == 401
     client = api.as_(tokens["access_token"])
-    created = client.post("issues", json={"title": "Leaky pipe", "description": "call me at " + reporter.email})
+    created = client.post(
+        "issues", json={"title": "Leaky pipe", "description": "call me at " + reporter.email}
+    )
     assert created.status_code == 201, created.text
     uploaded = client.post("files/upload", files={"file": ("shot.png", PNG, "image/png")})
     assert uploaded.status_code == 200

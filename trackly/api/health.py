@@ -6,6 +6,7 @@ import azure.functions as func
 
 import trackly
 from trackly.auth.policy import Action, require
+from trackly.errors import ServiceUnavailable
 from trackly.health import readiness, service
 from trackly.http import Call, Reply, endpoint
 from trackly.http.timers import SCHEDULES, resolve_schedule
@@ -46,10 +47,14 @@ def health(call: Call[None, None, None]) -> Reply:
     tags=["meta"],
     response=readiness.Readiness,
     errors=(401, 403),
-    extra_responses={503: "Degraded: a dependency is unreachable, migrations are behind or a timer is late"},
+    extra_responses={
+        503: "Not ready (problem+json; its `readiness` member is the report): a dependency is "
+        "unreachable, migrations are behind or a timer is late"
+    },
 )
 def health_ready(call: Call[None, None, None]) -> Reply:
-    """Database, migrations, Blob Storage, Web PubSub, outbox lag and each timer's last success.
+    """Database, migrations, Blob Storage, Web PubSub, outbox lag and each timer's last success:
+    200 with the report when everything is ready, otherwise 503 (problem+json with the report).
 
     Not public: send `X-Readiness-Key` (the READINESS_KEY setting) or an ADMIN's bearer token."""
     key = call.settings.READINESS_KEY
@@ -63,4 +68,10 @@ def health_ready(call: Call[None, None, None]) -> Reply:
         require(user, Action.OPS_READINESS)
     schedules = {name: resolve_schedule(s, call.settings) for name, s in SCHEDULES.items()}
     report = readiness.check(session=call.session, settings=call.settings, schedules=schedules)
-    return Reply(report, status=200 if report.status == "ok" else 503, headers={"Cache-Control": "no-store"})
+    if report.status != "ok":
+        raise ServiceUnavailable(
+            f"Not ready: {readiness.summary(report)}.",
+            headers={"Cache-Control": "no-store"},
+            readiness=report.model_dump(mode="json"),
+        )
+    return Reply(report, headers={"Cache-Control": "no-store"})

@@ -55,7 +55,7 @@ class Readiness(Schema):
     status: str
     database: str
     migrations: service.MigrationState
-    storage: str  # ok | unreachable | not_configured
+    storage: str  # ok | unreachable | container_missing | not_configured
     webpubsub: str  # ok | unreachable | not_configured
     outbox_lag_seconds: float | None
     timers: list[TimerState]
@@ -68,8 +68,7 @@ def _storage(settings: Settings) -> str:
     try:
         from trackly.attachments.storage import get_storage
 
-        get_storage(settings).container.get_container_properties()
-        return "ok"
+        return "ok" if get_storage(settings).container.exists() else "container_missing"
     except Exception:  # any failure means the app cannot use it now
         return "unreachable"
 
@@ -118,7 +117,7 @@ def check(*, session: Session, settings: Settings, schedules: dict[str, str]) ->
     storage, webpubsub = _storage(settings), _webpubsub(settings)
     healthy = (
         basic.status == "ok"
-        and storage != "unreachable"
+        and storage in ("ok", "not_configured")
         and webpubsub != "unreachable"
         and not any(t.late for t in timers)
     )
@@ -132,3 +131,23 @@ def check(*, session: Session, settings: Settings, schedules: dict[str, str]) ->
         timers=timers,
         version=basic.version,
     )
+
+
+def summary(report: Readiness) -> str:
+    """What is not ready, in a few words (the 503's detail)."""
+    problems = []
+    if report.database != "ok":
+        problems.append("the database is unreachable")
+    elif report.migrations.current != report.migrations.head:
+        problems.append(f"migrations are at {report.migrations.current}, not {report.migrations.head}")
+    if report.storage in ("unreachable", "container_missing"):
+        problems.append(
+            "Blob Storage is "
+            + report.storage.replace("_", " ").replace("container missing", "missing its container")
+        )
+    if report.webpubsub == "unreachable":
+        problems.append("Web PubSub is unreachable")
+    late = [t.name for t in report.timers if t.late]
+    if late:
+        problems.append("late timers: " + ", ".join(late))
+    return "; ".join(problems) or "unknown"

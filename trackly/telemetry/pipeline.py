@@ -219,7 +219,7 @@ class Pipeline:
         from azure.core.settings import settings as azure_settings
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
-        EngineTracer.remove_all_event_listeners()
+        EngineTracer.remove_all_event_listeners()  # type: ignore[no-untyped-call]
         self._instrumented.clear()
         azure_settings.tracing_implementation = None
         if self._log_handler is not None:
@@ -236,7 +236,7 @@ class Pipeline:
         if id(engine) in self._instrumented:
             return
         self._instrumented.add(id(engine))
-        EngineTracer(self.tracer, engine, self._connections_usage, enable_commenter=False)
+        EngineTracer(self.tracer, engine, self._connections_usage, enable_commenter=False)  # type: ignore[no-untyped-call]
 
     # --- spans --------------------------------------------------------------------------------
     @contextmanager
