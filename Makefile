@@ -12,7 +12,7 @@ RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM  # tests/realtime/test_browser.py launches this executable
 
-.PHONY: help setup browser run test check lint typecheck infra-check wheel-check test-hardening bench readme clean
+.PHONY: help setup browser run test check lint typecheck infra-check wheel-check migration-check test-hardening bench readme clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -64,7 +64,12 @@ infra-check:
 wheel-check: $(VENV)/.installed
 	$(PY) scripts/check_wheels.py resolve requirements.txt
 
-check: lint typecheck infra-check wheel-check
+# No migration that takes a long lock on an existing table or breaks the running release unless
+# it is marked `# lock-reviewed: <why>` (trackly/schema_lint.py, docs/operations.md).
+migration-check: $(VENV)/.installed
+	$(PY) -m trackly.schema_lint
+
+check: lint typecheck infra-check wheel-check migration-check
 
 test-hardening: setup
 	$(PY) -m pytest tests/hardening $(PYTEST_ARGS)

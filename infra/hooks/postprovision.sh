@@ -5,7 +5,7 @@
 #
 # 1. Makes sure the JWT signing key exists in Key Vault (creates a random one the first time;
 #    never replaces an existing one, so deployments do not sign everybody out).
-# 2. Runs `alembic upgrade head` against the new database as the deploying principal, with a
+# 2. Runs `python -m trackly migrate` (alembic upgrade head with a lock_timeout, retried) against the new database as the deploying principal, with a
 #    fresh Entra access token as the password, straight to port 5432 (not through PgBouncer:
 #    migrations need a session of their own).
 # 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
@@ -129,7 +129,7 @@ unset token urls
 migrate() {
   DATABASE_URL="$sqlalchemy_url" DATABASE_AUTH=password TRACKLY_ENV=production \
     JWT_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-    "$py" -m alembic upgrade head
+    "$py" -m trackly migrate --lock-timeout-ms 3000 --attempts 5
 }
 
 for attempt in 1 2 3 4 5; do
