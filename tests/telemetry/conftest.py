@@ -44,8 +44,6 @@ def exported(live_server: str) -> Iterator[Exported]:
             simple=True,
         )
         _PIPELINE.pipeline = pipeline  # type: ignore[attr-defined]
-    else:
-        _PIPELINE.pipeline._attach(_PIPELINE.pipeline.logger_provider)  # type: ignore[attr-defined]
     telemetry.start(_PIPELINE.pipeline)  # type: ignore[attr-defined]
     app_logger = logging.getLogger("trackly")
     level = app_logger.level

@@ -126,6 +126,7 @@ def start(pipeline: Pipeline) -> None:
     global _started, _pipeline
     with _lock:
         _record_factory_with_ids()
+        pipeline.attach()
         _pipeline, _started = pipeline, True
 
 

@@ -33,7 +33,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from trackly.telemetry import Invocation, Send, scrub
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import LogRecordExporter
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -93,7 +92,11 @@ class ScrubLogs(LogRecordProcessor):
 class Pipeline:
     """The app's tracer and meters on a set of providers, plus the instrumentation it turned on."""
 
-    def __init__(self, tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> None:
+    def __init__(
+        self, tracer_provider: Any, meter_provider: Any, logger_provider: Any, *, own_log_handler: bool = True
+    ) -> None:
+        self._attached = False
+        self.own_log_handler = own_log_handler
         self.tracer = tracer_provider.get_tracer(SCOPE)
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -194,11 +197,15 @@ class Pipeline:
         metrics.set_meter_provider(meter_provider)
         set_logger_provider(logger_provider)
         pipeline = cls(trace.get_tracer_provider(), metrics.get_meter_provider(), logger_provider)
-        pipeline._attach(logger_provider)
+        pipeline.attach()
         return pipeline
 
-    def _attach(self, logger_provider: LoggerProvider | None) -> None:
-        """Instrumentation shared by every mode: SQLAlchemy, azure-core, the app's log records."""
+    def attach(self) -> None:
+        """Instrumentation shared by every mode: SQLAlchemy, azure-core, the app's log records
+        (the distro attaches its own log handler: `own_log_handler=False`). Idempotent."""
+        if self._attached:
+            return
+        self._attached = True
         from trackly import db
 
         existing = db.current_engine()
@@ -208,14 +215,15 @@ class Pipeline:
         from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
 
         azure_settings.tracing_implementation = OpenTelemetrySpan
-        if logger_provider is not None:
+        if self.own_log_handler:
             from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
-            self._log_handler = LoggingHandler(logger_provider=logger_provider)
+            self._log_handler = LoggingHandler(logger_provider=self.logger_provider)
             logging.getLogger(APP_LOGGER).addHandler(self._log_handler)
 
     def detach(self) -> None:
-        """Undo `_attach` (tests)."""
+        """Undo `attach` (tests, the bench's telemetry-off rounds)."""
+        self._attached = False
         from azure.core.settings import settings as azure_settings
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
@@ -431,6 +439,12 @@ def _azure_monitor(settings: Settings) -> Pipeline:
     )
     from opentelemetry._logs import get_logger_provider
 
-    pipeline = Pipeline(trace.get_tracer_provider(), metrics.get_meter_provider(), get_logger_provider())
-    pipeline._attach(None)  # the distro already put its log handler on the app's logger
+    # The distro already put its log handler on the app's logger.
+    pipeline = Pipeline(
+        trace.get_tracer_provider(),
+        metrics.get_meter_provider(),
+        get_logger_provider(),
+        own_log_handler=False,
+    )
+    pipeline.attach()
     return pipeline
