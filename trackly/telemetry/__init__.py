@@ -1,7 +1,8 @@
 """Traces, metrics and log correlation for every invocation (OpenTelemetry), off unless configured.
 
 What the rest of the app calls (nothing here imports OpenTelemetry until telemetry is switched on,
-and the pipeline is built when the first invocation arrives, not at import: cold start):
+and the pipeline is built on a background thread once the process's first invocation has
+answered, never at import and never on a request's path: cold start, see start_in_background):
 
     with telemetry.invocation("get_issue", trigger="http", request_id=rid, ...) as inv:
         ...                              # the endpoint and timer layers do this for every call
@@ -53,7 +54,9 @@ operation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _lock = threading.Lock()
-_started = False
+_started = False  # the pipeline was built (or telemetry is off)
+_starting = False  # a background start is under way
+_ready = threading.Event()
 _pipeline: Pipeline | None = None
 
 
@@ -97,7 +100,7 @@ def _record_factory_with_ids() -> None:
 
 
 def ensure_started(settings: Settings | None = None) -> Pipeline | None:
-    """Build the pipeline once per process (on the first invocation); None while telemetry is off."""
+    """Build the pipeline now, once per process; None while telemetry is off."""
     global _started, _pipeline
     if _started:
         return _pipeline
@@ -118,7 +121,34 @@ def ensure_started(settings: Settings | None = None) -> Pipeline | None:
             log.exception("telemetry could not be configured; continuing without it")
             _pipeline = None
         _started = True
+        _ready.set()
     return _pipeline
+
+
+def start_in_background() -> None:
+    """Build the pipeline on a thread of its own (once). Called when the first invocation of the
+    process has answered: the distro costs a new instance ~0.4 s (bench/README.md, issue 28), which
+    its first response would otherwise wait for. Invocations until it is ready are not traced by
+    the app (the host still records them)."""
+    global _starting
+    with _lock:
+        if _started or _starting:
+            return
+        _starting = True
+    threading.Thread(target=_start_quietly, name="trackly-telemetry-start", daemon=True).start()
+
+
+def _start_quietly() -> None:
+    global _starting
+    try:
+        ensure_started()
+    finally:
+        _starting = False
+
+
+def wait_until_ready(timeout: float) -> bool:
+    """True once the pipeline was built or telemetry is known to be off (tests, the bench)."""
+    return _ready.wait(timeout)
 
 
 def start(pipeline: Pipeline) -> None:
@@ -128,6 +158,7 @@ def start(pipeline: Pipeline) -> None:
         _record_factory_with_ids()
         pipeline.attach()
         _pipeline, _started = pipeline, True
+        _ready.set()
 
 
 def stop() -> None:
@@ -137,6 +168,7 @@ def stop() -> None:
         if _pipeline is not None:
             _pipeline.detach()
         _pipeline, _started = None, False
+        _ready.clear()
 
 
 def instrument_engine(engine: Engine) -> None:
@@ -162,7 +194,9 @@ def invocation(
     Its parent is the host's span: the Python worker attaches the host's trace context to the
     invocation's thread when PYTHON_ENABLE_OPENTELEMETRY is true; otherwise `trace_parent` (the
     worker's `context.trace_context.trace_parent`) or an incoming W3C `traceparent` header."""
-    pipeline = ensure_started()
+    pipeline = _pipeline
+    if not _started:
+        _record_factory_with_ids()
     inv = Invocation(name=name, trigger=trigger)
     tokens = [request_id_var.set(request_id or invocation_id), invocation_id_var.set(invocation_id)]
     started = time.perf_counter()
@@ -186,6 +220,8 @@ def invocation(
             pipeline.record_invocation(inv, time.perf_counter() - started)
         for token in reversed(tokens):
             token.var.reset(token)
+        if not _started:
+            start_in_background()  # after this answer, off its path
 
 
 @contextmanager
@@ -222,5 +258,7 @@ __all__ = [
     "record_queue",
     "send",
     "start",
+    "start_in_background",
     "stop",
+    "wait_until_ready",
 ]
