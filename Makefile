@@ -12,7 +12,7 @@ RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM  # tests/realtime/test_browser.py launches this executable
 
-.PHONY: help setup browser run test check lint typecheck infra-check wheel-check migration-check test-hardening bench readme clean
+.PHONY: help setup browser run test check lint typecheck infra-check wheel-check migration-check test-hardening bench clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -80,6 +80,3 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules .trackly .mypy_cache .ruff_cache .pytest_cache
-
-readme:
-	$(PYTHON) scripts/build_readme.py

@@ -1,6 +1,6 @@
 // Trackly Functions: everything one environment needs, in its own resource group.
 // Deployed by `azd up` / `azd provision` (parameters from main.parameters.json) or by
-// .github/workflows/deploy.yml (`az deployment sub create`). See docs/readme/deploy.md.
+// .github/workflows/deploy.yml (`az deployment sub create`). See docs/deploy.md.
 //
 // Only local modules are used (no registry modules such as br/public:avm/...): the offline checks
 // (pycep parse + checkov, scripts/check_infra.sh) can only see local files, so local modules are
@@ -146,7 +146,7 @@ var attachmentsContainerName = 'issue-files'
 // connections, so this bound is conservative: it also holds if PgBouncer is bypassed.
 // It cannot go below Flex Consumption's minimum of 40: with a small server (Burstable, no
 // PgBouncer) 40 instances can exceed max_connections, and the excess requests answer 503 with
-// Retry-After (docs/readme/deploy.md, "Connection budget").
+// Retry-After (docs/deploy.md, "Connection budget").
 var flexMinimumMaximumInstanceCount = 40
 var maxOverflow = 2
 var databasePoolSize = httpPerInstanceConcurrency
