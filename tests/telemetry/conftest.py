@@ -12,6 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.attachments.conftest import storage_env  # noqa: F401 (fixture: the app on Azurite)
+from tests.realtime.conftest import webpubsub, wps_server  # noqa: F401 (fixtures: local Web PubSub)
 
 
 @dataclass

@@ -158,3 +158,28 @@ def test_no_secret_or_personal_value_is_exported(
     leaked = [name for name, value in secrets.items() if value and value in text]
     assert not leaked, f"exported telemetry contains: {leaked}"
     assert "[email]" in text and "Bearer [redacted]" in text  # the scrubber ran on the probe's log
+
+
+def test_publishing_after_commit_is_a_web_pubsub_span_of_the_invocation(
+    exported: Exported, api: Api, users: Any, webpubsub: Any
+) -> None:
+    from trackly.realtime import client
+
+    client.reset_client()
+    try:
+        token = users.token(users("MAINTAINER"))
+        resp = api.as_(token).post(
+            "issues", json={"title": "Live one"}, headers={"X-Request-Id": "req-live-1"}
+        )
+        assert resp.status_code == 201, resp.text
+    finally:
+        client.reset_client()
+    spans = list(exported.spans.get_finished_spans())
+    root = _invocation(spans, "create_issue")
+    below = _descendants(spans, root)
+    sends = [s for s in below if s.name.endswith(".send_to_group")]
+    assert sends, sorted({s.name for s in spans})
+    http = [s for s in _descendants(spans, sends[0]) if s.name == "POST"]
+    assert http, "azure-core's HTTP span of the publish"
+    url = str(http[0].attributes.get("url.full") or http[0].attributes.get("http.url"))
+    assert ":send" in url and "api-version=" in url  # the harmless query survives the scrubber

@@ -7,15 +7,18 @@ timeout) and it names internals, so it answers only an ADMIN or the READINESS_KE
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trackly import clock
 from trackly import examples as ex
-from trackly.config import Settings
 from trackly.health import service, timer_runs
 from trackly.schemas import Schema
+
+if TYPE_CHECKING:  # pydantic-settings loads with the first request, not at import
+    from trackly.config import Settings
 
 
 class TimerState(Schema):
