@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
@@ -20,6 +21,7 @@ class Exported:
     spans: InMemorySpanExporter
     logs: InMemoryLogRecordExporter
     metrics: InMemoryMetricReader
+    pipeline: Any = None
 
     def clear(self) -> None:
         self.spans.clear()
@@ -44,8 +46,8 @@ def exported(live_server: str) -> Iterator[Exported]:
             metric_readers=[_PIPELINE.metrics],
             simple=True,
         )
-        _PIPELINE.pipeline = pipeline  # type: ignore[attr-defined]
-    telemetry.start(_PIPELINE.pipeline)  # type: ignore[attr-defined]
+        _PIPELINE.pipeline = pipeline
+    telemetry.start(_PIPELINE.pipeline)
     app_logger = logging.getLogger("trackly")
     level = app_logger.level
     app_logger.setLevel(logging.INFO)
