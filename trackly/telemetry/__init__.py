@@ -104,6 +104,8 @@ def ensure_started(settings: Settings | None = None) -> Pipeline | None:
     global _started, _pipeline
     if _started:
         return _pipeline
+    from trackly.config import SettingsError
+
     with _lock:
         if _started:
             return _pipeline
@@ -117,6 +119,9 @@ def ensure_started(settings: Settings | None = None) -> Pipeline | None:
                 from trackly.telemetry.pipeline import from_settings
 
                 _pipeline = from_settings(settings)
+        except SettingsError as exc:  # requests answer 503 `misconfigured` and say why
+            log.warning("telemetry stays off: %s", exc)
+            _pipeline = None
         except Exception:  # telemetry must never take a request down with it
             log.exception("telemetry could not be configured; continuing without it")
             _pipeline = None
@@ -131,6 +136,8 @@ def start_in_background() -> None:
     its first response would otherwise wait for. Invocations until it is ready are not traced by
     the app (the host still records them)."""
     global _starting
+    if _started or _starting:  # without the lock: a start under way holds it while it builds
+        return
     with _lock:
         if _started or _starting:
             return

@@ -416,6 +416,10 @@ def _azure_monitor(settings: Settings) -> Pipeline:
 
     from azure.monitor.opentelemetry import configure_azure_monitor
 
+    # The Functions resource (cloud.role and friends) and no VM metadata lookup, as the Python
+    # worker does when it configures the distro itself.
+    os.environ.setdefault("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", "azure_functions")
+
     credential = None
     if os.environ.get("AZURE_CLIENT_ID"):
         # Application Insights accepts Entra-authenticated telemetry only (DisableLocalAuth).
