@@ -175,6 +175,8 @@ fi
 # into main.bicep, and agree with the app: every alert docs/operations.md explains is defined, the
 # action group mails the alertEmail parameter, the metric names the queries read are the ones
 # trackly/telemetry/pipeline.py emits, and every @scheduled timer has a silence limit.
+# Part of the `parse` group (it needs pycep from .venv-infra).
+if wants parse; then
 echo "== alerts and workbook (issue 28)"
 if "$py" - <<'PY'
 import re
@@ -225,6 +227,7 @@ sys.exit(1 if problems else 0)
 PY
 then :; else
   failures=$((failures + 1))
+fi
 fi
 # === end of the issue 28 block ====================================================================
 
