@@ -27,6 +27,7 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri",
     "AzureWebJobsDisableHomepage",
     "PYTHON_THREADPOOL_THREAD_COUNT",  # the Python worker's thread pool
+    "PYTHON_ENABLE_OPENTELEMETRY",  # the Python worker attaches the host's trace context
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",
     "AzureWebJobsFeatureFlags",

@@ -174,13 +174,23 @@ def webhook_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("migrate", "apply database migrations (alembic upgrade head)")
+def _migrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lock-timeout-ms",
+        type=int,
+        default=3000,
+        help="each migration gives up waiting for a table lock after this long (default 3000)",
+    )
+    p.add_argument("--attempts", type=int, default=5, help="tries when a lock was not granted (default 5)")
+
+
+@command("migrate", "apply database migrations (alembic upgrade head, lock_timeout + retries)", _migrate_args)
 def migrate(args: argparse.Namespace) -> int:
     prepare_environment(embedded_ok=True)
     from trackly import schema
 
-    schema.upgrade()
-    print("Database is at the latest migration.")
+    attempts = schema.upgrade_with_retries(lock_timeout_ms=args.lock_timeout_ms, attempts=args.attempts)
+    print(f"Database is at the latest migration ({attempts} attempt{'s' if attempts > 1 else ''}).")
     return 0
 
 

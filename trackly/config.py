@@ -52,6 +52,8 @@ SECRET_SETTINGS = (
     "AZURE_STORAGE_ACCOUNT_KEY",
     "WEBPUBSUB_CONNECTION_STRING",
     "WEBHOOK_SECRET_KEY",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "READINESS_KEY",
 )
 _KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
 
@@ -191,6 +193,15 @@ class Settings(BaseSettings):
     # --- statistics ---------------------------------------------------------------------------
     STATS_SCHEDULE: str = "0 */30 * * * *"
     STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
+
+    # --- operations (docs/observability.md, docs/operations.md) --------------------------------
+    # off: no OpenTelemetry at all; azure_monitor: Microsoft's distro to Application Insights;
+    # console / file: the same spans, logs and metrics as JSON on stdout or in TELEMETRY_FILE.
+    TELEMETRY_EXPORTER: Literal["off", "azure_monitor", "console", "file"] = "off"
+    TELEMETRY_FILE: str = ".trackly/telemetry.jsonl"
+    APPLICATIONINSIGHTS_CONNECTION_STRING: str = ""
+    # GET /health/ready answers an ADMIN token or this key in X-Readiness-Key (empty: ADMIN only).
+    READINESS_KEY: str = ""
 
     @field_validator(
         "TRACKLY_ALLOWED_ORIGINS",

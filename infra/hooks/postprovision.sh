@@ -6,7 +6,7 @@
 # 1. Makes sure the JWT signing key and the webhook secrets' encryption key exist in Key Vault
 #    (creates random ones the first time; never replaces an existing one, so deployments neither
 #    sign everybody out nor make the stored webhook secrets unreadable).
-# 2. Runs `alembic upgrade head` against the new database as the deploying principal, with a
+# 2. Runs `python -m trackly migrate` (alembic upgrade head with a lock_timeout, retried) against the new database as the deploying principal, with a
 #    fresh Entra access token as the password, straight to port 5432 (not through PgBouncer:
 #    migrations need a session of their own).
 # 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
@@ -151,7 +151,7 @@ migrate() {
     DATABASE_STATEMENT_TIMEOUT_MS="$MIGRATION_STATEMENT_TIMEOUT_MS" \
     DATABASE_READ_TIMEOUT_SECONDS="$MIGRATION_READ_TIMEOUT_SECONDS" \
     JWT_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-    "$py" -m alembic upgrade head
+    "$py" -m trackly migrate --lock-timeout-ms 3000 --attempts 5
 }
 
 for attempt in 1 2 3 4 5; do

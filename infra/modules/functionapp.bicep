@@ -105,6 +105,16 @@ var appSettings = {
   AzureWebJobsDisableHomepage: 'true'
   // As many worker threads as concurrent invocations (the Python worker reads this setting).
   PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)
+  // The worker attaches the host's trace context to each invocation, so the app's spans are
+  // children of the host's request span (docs/observability.md). The worker does not configure
+  // the distro itself (that would be PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY, at worker start,
+  // i.e. on every cold start): the app does, on the first invocation (TELEMETRY_EXPORTER).
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
+  // --- operations (docs/observability.md, docs/operations.md) ---
+  TELEMETRY_EXPORTER: 'azure_monitor'
+  TELEMETRY_FILE: ''
+  // Empty: GET /health/ready answers ADMIN tokens only; set a Key Vault reference for a probe.
+  READINESS_KEY: ''
   // --- runtime ---
   TRACKLY_ENV: 'production'
   LOG_LEVEL: logLevel

@@ -65,6 +65,8 @@ class Action(enum.StrEnum):
     ARCHIVE_IMPORT = "archive.import"
     # webhooks
     WEBHOOK_MANAGE = "webhook.manage"
+    # operations
+    OPS_READINESS = "ops.readiness"
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def _change_role(user: User, facts: Facts | None) -> bool:
 
 
 RULES: dict[Action, Rule] = {
+    Action.OPS_READINESS: _roles(frozenset({Role.ADMIN})),
     Action.SELF_READ: _roles(EVERYONE),
     Action.SELF_UPDATE: _roles(EVERYONE),
     Action.USER_LIST: _roles(frozenset({Role.ADMIN})),

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from trackly.models.collaboration import Comment, IssueLabel, Label, Notification, Watcher
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
+    from trackly.models.operations import TimerRun
     from trackly.models.portability import ExportJob, ImportJob, ImportLink, ImportResult
     from trackly.models.stats import DailyStats
     from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
@@ -41,6 +42,7 @@ _MAPPED = {
     "ImportLink": "portability",
     "ImportResult": "portability",
     "DailyStats": "stats",
+    "TimerRun": "operations",
     "AuthFlow": "users",
     "LoginCode": "users",
     "LoginThrottle": "users",
@@ -88,6 +90,7 @@ __all__ = [
     "Severity",
     "SsoLink",
     "Status",
+    "TimerRun",
     "User",
     "Watcher",
     "Webhook",
