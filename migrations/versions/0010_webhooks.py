@@ -123,11 +123,16 @@ def upgrade() -> None:
         ["webhook_id"],
         ["id"],
         ondelete="SET NULL",
+        # Every existing row has webhook_id NULL (the column is new): nothing to validate, so the
+        # constraint is added without the full scan of notifications under the table lock.
+        postgresql_not_valid=True,
     )
     op.create_check_constraint(
         op.f("ck_notifications_event_or_message"),
         "notifications",
         "event_id IS NOT NULL OR message IS NOT NULL",
+        # Existing rows all have an event_id (it was NOT NULL until now): no scan needed.
+        postgresql_not_valid=True,
     )
 
 
