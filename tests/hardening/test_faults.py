@@ -26,8 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def proxied(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = TcpProxy.for_database(url)
     host = HostProcess(through_proxy)
     yield host, proxy
     host.stop()
@@ -222,8 +221,7 @@ def test_azurite_down_during_complete_is_a_clear_503_and_retry_works(
 def stalling(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
     """A local host whose database link can freeze, with short bounds so the test is quick."""
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = TcpProxy.for_database(url)
     host = HostProcess(
         through_proxy,
         DATABASE_READ_TIMEOUT_SECONDS="2",
