@@ -100,7 +100,11 @@ def _drop_owned_in_app_db(app_url: str, role: str) -> None:
     conn.close()
 
 
-TIMEOUTS = {"statement_timeout": "45s", "lock_timeout": "1500", "idle_in_transaction_session_timeout": "25000"}
+TIMEOUTS = {
+    "statement_timeout": "45s",
+    "lock_timeout": "1500",
+    "idle_in_transaction_session_timeout": "25000",
+}
 
 
 def test_the_app_role_is_an_ordinary_principal_with_timeouts_and_data_privileges(
