@@ -12,17 +12,10 @@ RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM  # tests/realtime/test_browser.py launches this executable
 
-.PHONY: help setup browser run test check lint typecheck infra-check wheel-check lock lock-check test-hardening bench clean
+.PHONY: help setup browser run test check lint typecheck infra-check wheel-check migration-check lock lock-check test-hardening bench stop clean
 
-help:
-	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
-	@echo "make test       run the test suite against real PostgreSQL and Azurite"
-	@echo "make test-hardening   fuzzing, fault and multi-instance suites (minutes)"
-	@echo "make check      ruff, mypy and the offline infrastructure checks"
-	@echo "make bench      benchmarks (seeds trackly_bench with 100,000 issues on first use)"
-	@echo "make browser    install Debian's chromium for the browser test (make test runs it)"
-	@echo "make wheel-check   runtime wheels load on the Functions image (part of make check)"
-	@echo "make lock      re-resolve the locks (*.txt) from their inputs (*.in); UPGRADE='name ...' to move pins"
+help: ## this list: every target, one line each
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Installs only from the locks (pinned, hashed; uv is in the dev lock). The lock is complete, so
 # --no-deps: pip installs exactly what it lists and nothing it would resolve by itself.
@@ -38,34 +31,39 @@ node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed ## create .venv and node_modules (both commands do it first)
 
 # The headless browser the live-updates browser test drives (Debian's chromium; playwright-core
 # uses it as is, nothing is downloaded).
-browser:
+browser: ## install Debian's chromium for the browser test (make test runs it)
 	@test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
-run: setup
+run: setup ## serve the API on http://127.0.0.1:7071/api (PORT=... to change; embedded PostgreSQL, Azurite, Web PubSub)
 	$(PY) -m trackly serve --port $(PORT) $(RUN_ARGS)
 
-test: setup browser
+test: setup browser ## run the test suite against real PostgreSQL and Azurite
 	$(PY) -m pytest --ignore=tests/hardening -n 2 $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff check and format check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check trackly function_app.py migrations
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.installed ## mypy --strict
 	$(PY) -m mypy trackly function_app.py
 
-infra-check:
+infra-check: ## offline Bicep, workflow and scale checks
 	bash scripts/check_infra.sh
 
 # Every runtime dependency resolves to a wheel the Functions Python 3.11 image (glibc 2.31) loads.
-wheel-check: $(VENV)/.installed
+wheel-check: $(VENV)/.installed ## runtime wheels load on the Functions image
 	$(PY) scripts/check_wheels.py resolve requirements.txt
+
+# No migration that takes a long lock on an existing table or breaks the running release unless
+# it is marked `# lock-reviewed: <why>` (trackly/schema_lint.py, docs/operations.md).
+migration-check: $(VENV)/.installed ## fail on a migration that would take a long lock (unless marked reviewed)
+	$(PY) -m trackly.schema_lint
 
 # The locks: `make lock` re-resolves requirements*.txt from requirements*.in (keeping every pin that
 # still fits; UPGRADE="sqlalchemy alembic" moves those), `make lock-check` fails on a stale lock.
@@ -78,20 +76,24 @@ $(VENV)/bin/uv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(UV_PIN)"
 
-lock: $(VENV)/bin/uv
+lock: $(VENV)/bin/uv ## re-resolve the locks (*.txt) from their inputs (*.in); UPGRADE='name ...' moves pins
 	$(PY) scripts/locks.py lock $(if $(strip $(UPGRADE)),--upgrade $(UPGRADE))
 
-lock-check: $(VENV)/bin/uv
+lock-check: $(VENV)/bin/uv ## fail when a lock is stale against its input
 	$(PY) scripts/locks.py check
 
-check: lint typecheck infra-check wheel-check lock-check
+check: lint typecheck infra-check wheel-check lock-check migration-check ## lint, typecheck, infra-check, wheel-check, lock-check and migration-check
 
-test-hardening: setup
+test-hardening: setup ## fuzzing, fault and multi-instance suites (minutes)
 	$(PY) -m pytest tests/hardening $(PYTEST_ARGS)
 
-bench: setup
+bench: setup ## benchmarks (seeds trackly_bench with 100,000 issues on first use)
 	$(PY) -m bench.run
 	$(PY) -m bench.concurrency
 
-clean:
+# The embedded PostgreSQL's binaries live in .venv: with no .venv, nothing of ours can be running.
+stop: ## stop what make run and make test left running (embedded PostgreSQL, local hosts, Azurite)
+	@if [ -x $(PY) ]; then $(PY) -m trackly stop; else echo "No $(VENV): nothing to stop."; fi
+
+clean: stop ## make stop, then delete .venv, node_modules and .trackly (local data)
 	rm -rf $(VENV) node_modules .trackly .mypy_cache .ruff_cache .pytest_cache

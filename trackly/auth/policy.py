@@ -61,6 +61,14 @@ class Action(enum.StrEnum):
     REALTIME_NEGOTIATE = "realtime.negotiate"
     STATS_READ = "stats.read"
     STATS_AGGREGATE = "stats.aggregate"
+    # export and import
+    ISSUE_EXPORT = "issue.export"  # the caller's own list, as a file
+    ARCHIVE_EXPORT = "archive.export"
+    ARCHIVE_IMPORT = "archive.import"
+    # webhooks
+    WEBHOOK_MANAGE = "webhook.manage"
+    # operations
+    OPS_READINESS = "ops.readiness"
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ def _change_role(user: User, facts: Facts | None) -> bool:
 
 
 RULES: dict[Action, Rule] = {
+    Action.OPS_READINESS: _roles(frozenset({Role.ADMIN})),
     Action.SELF_READ: _roles(EVERYONE),
     Action.SELF_UPDATE: _roles(EVERYONE),
     Action.USER_LIST: _roles(frozenset({Role.ADMIN})),
@@ -165,6 +174,11 @@ RULES: dict[Action, Rule] = {
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),
     Action.STATS_AGGREGATE: _roles(frozenset({Role.ADMIN})),
+    Action.ISSUE_EXPORT: _roles(EVERYONE),
+    Action.ARCHIVE_EXPORT: _roles(frozenset({Role.ADMIN})),
+    Action.ARCHIVE_IMPORT: _roles(frozenset({Role.ADMIN})),
+    # A hook receives every event, which only an ADMIN may see.
+    Action.WEBHOOK_MANAGE: _roles(frozenset({Role.ADMIN})),
 }
 
 _MESSAGES: dict[Action, str] = {
@@ -179,6 +193,9 @@ _MESSAGES: dict[Action, str] = {
     Action.COMMENT_DELETE: "Only the author, a maintainer or an admin may delete a comment.",
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
     Action.NOTIFICATION_DEFAULTS: "Only admins may set the organisation's notification defaults.",
+    Action.ARCHIVE_EXPORT: "Only admins may export the whole tracker.",
+    Action.ARCHIVE_IMPORT: "Only admins may import data.",
+    Action.WEBHOOK_MANAGE: "Only admins may manage webhooks.",
 }
 
 

@@ -57,8 +57,9 @@ _CLAIM = text(
     SELECT n.id
     FROM notifications n
     LEFT JOIN notification_deliveries d ON d.notification_id = n.id AND d.channel = 'email'
-    WHERE (d.notification_id IS NULL AND n.created_at >= :since)
-       OR (d.status IN ('waiting', 'retry') AND d.due_at <= :now)
+    WHERE n.event_id IS NOT NULL  -- server notices (no event) stay in the app
+      AND ((d.notification_id IS NULL AND n.created_at >= :since)
+       OR (d.status IN ('waiting', 'retry') AND d.due_at <= :now))
     ORDER BY n.id
     LIMIT :batch
     FOR UPDATE OF n SKIP LOCKED

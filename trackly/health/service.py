@@ -25,7 +25,7 @@ class Health(Schema):
         {
             "status": "ok",
             "database": "ok",
-            "migrations": {"current": "0011", "head": "0011"},
+            "migrations": {"current": "0013", "head": "0013"},
             "version": "1.0.0",
         }
     )

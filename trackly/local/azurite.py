@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trackly.local.loopback import free_port, port_is_free
+from trackly.local.loopback import PortTaken, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -109,8 +109,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
-def start_for_local_host(state_dir: Path) -> AzuriteProcess | None:
-    """Start Azurite for `python -m trackly serve` when it is needed and installed (see module doc)."""
+def start_for_local_host(state_dir: Path, *, port: int | None = None) -> AzuriteProcess | None:
+    """Start Azurite for `python -m trackly serve` when it is needed and installed (see module doc).
+
+    `port`: None picks 10000, or a free port when 10000 is taken; 0 any free port; another number
+    exactly that port (PortTaken when it is in use). Azurite keeps its data in `state_dir`, or in
+    `<state_dir>-<port>` on a port other than 10000, so two hosts side by side never share files.
+    """
     from trackly.attachments import storage
     from trackly.config import get_settings, reset_settings
 
@@ -121,12 +126,19 @@ def start_for_local_host(state_dir: Path) -> AzuriteProcess | None:
     if not AZURITE_BIN.exists():
         print("Attachments are off: no storage is configured and node_modules/.bin/azurite-blob is missing.")
         return None
-    if dev_storage:
+    if port is not None:
+        if port == 0:
+            port = free_port()
+        elif not port_is_free(port):
+            raise PortTaken(f"Azurite cannot listen on 127.0.0.1:{port}: the port is in use.")
+    elif dev_storage:
         if not port_is_free(DEFAULT_PORT):
             return None  # UseDevelopmentStorage=true and something (Azurite, presumably) listens
         port = DEFAULT_PORT
     else:
         port = DEFAULT_PORT if port_is_free(DEFAULT_PORT) else free_port()
+    if port != DEFAULT_PORT:
+        state_dir = state_dir.with_name(f"{state_dir.name}-{port}")
     state_dir.mkdir(parents=True, exist_ok=True)
     azurite = start(port=port, location=state_dir, log_path=state_dir / "azurite.log")
     atexit.register(azurite.stop)

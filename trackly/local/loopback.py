@@ -5,6 +5,10 @@ from __future__ import annotations
 import socket
 
 
+class PortTaken(RuntimeError):
+    """A port the user chose (an option or a setting) is already in use."""
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether `port` can be bound on `host` now (a fixed default port may be taken)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -84,7 +84,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
-from trackly.local.loopback import port_is_free
+from trackly.local.loopback import PortTaken, port_is_free
 
 if TYPE_CHECKING:
     from websockets.sync.connection import Connection
@@ -973,10 +973,11 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def start_for_local_host(*, port: int = DEFAULT_PORT) -> LocalWebPubSub | None:
+def start_for_local_host(*, port: int | None = None) -> LocalWebPubSub | None:
     """What `python -m trackly serve` calls: when neither WEBPUBSUB_CONNECTION_STRING nor
-    WEBPUBSUB_ENDPOINT is set, start the service on 127.0.0.1 (`port`, or a free one when it is
-    taken), point WEBPUBSUB_CONNECTION_STRING at it and stop it when the process exits."""
+    WEBPUBSUB_ENDPOINT is set, start the service on 127.0.0.1, point WEBPUBSUB_CONNECTION_STRING
+    at it and stop it when the process exits. `port`: None picks 7081, or a free one when 7081 is
+    taken; 0 any free port; another number exactly that port (PortTaken when it is in use)."""
     import os
 
     from trackly.config import get_settings, reset_settings
@@ -984,7 +985,11 @@ def start_for_local_host(*, port: int = DEFAULT_PORT) -> LocalWebPubSub | None:
 
     if get_settings().webpubsub_configured:
         return None
-    service = LocalWebPubSub(port=port if port_is_free(port) else 0, echo=True).start()
+    if port is None:
+        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT) else 0
+    elif port and not port_is_free(port):
+        raise PortTaken(f"The local Web PubSub service cannot listen on 127.0.0.1:{port}: it is in use.")
+    service = LocalWebPubSub(port=port, echo=True).start()
     atexit.register(service.stop)
     os.environ["WEBPUBSUB_CONNECTION_STRING"] = service.connection_string
     reset_settings()

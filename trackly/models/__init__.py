@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     )
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
+    from trackly.models.operations import TimerRun
+    from trackly.models.portability import ExportJob, ImportJob, ImportLink, ImportResult
     from trackly.models.stats import DailyStats
     from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+    from trackly.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 # Where each mapped class is defined.
 _MAPPED = {
@@ -44,13 +47,21 @@ _MAPPED = {
     "IdempotencyKey": "issues",
     "Issue": "issues",
     "IssueCount": "issues",
+    "ExportJob": "portability",
+    "ImportJob": "portability",
+    "ImportLink": "portability",
+    "ImportResult": "portability",
     "DailyStats": "stats",
+    "TimerRun": "operations",
     "AuthFlow": "users",
     "LoginCode": "users",
     "LoginThrottle": "users",
     "RefreshToken": "users",
     "SsoLink": "users",
     "User": "users",
+    "Webhook": "webhooks",
+    "WebhookAttempt": "webhooks",
+    "WebhookDelivery": "webhooks",
 }
 
 
@@ -72,7 +83,11 @@ __all__ = [
     "Comment",
     "DailyStats",
     "Event",
+    "ExportJob",
     "IdempotencyKey",
+    "ImportJob",
+    "ImportLink",
+    "ImportResult",
     "InboundReply",
     "Issue",
     "IssueCount",
@@ -89,6 +104,10 @@ __all__ = [
     "Severity",
     "SsoLink",
     "Status",
+    "TimerRun",
     "User",
     "Watcher",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

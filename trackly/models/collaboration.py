@@ -75,7 +75,9 @@ class Watcher(Base):
 
 
 class Notification(Base):
-    """One event delivered to one watcher. Kept when the issue goes (its event outlives it too)."""
+    """One event delivered to one watcher. Kept when the issue goes (its event outlives it too).
+    Or a notice from the server to an ADMIN (no event): `message` says what happened, e.g. why
+    a webhook was disabled."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -84,14 +86,19 @@ class Notification(Base):
         Index("ix_notifications_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
         Index("ix_notifications_created_at", "created_at"),
         CheckConstraint(
-            "reason IN ('created', 'assigned', 'mentioned', 'commented', 'status_changed', 'watching')",
+            "reason IN ('created', 'assigned', 'mentioned', 'commented', 'status_changed', 'watching',"
+            " 'notice')",
             name="reason",
         ),
+        CheckConstraint("event_id IS NOT NULL OR message IS NOT NULL", name="event_or_message"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    message: Mapped[str | None] = mapped_column(String(500))
+    # A notice outlives the hook it is about (its message says what happened).
+    webhook_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why the user got it (trackly.notifications.reasons); chooses whether it is emailed.

@@ -80,6 +80,8 @@ class PreferencesIn(RequestModel):
     @field_validator("reasons")
     @classmethod
     def _unique(cls, value: list[Reason]) -> list[Reason]:
+        if Reason.NOTICE in value:
+            raise ValueError("`notice` is not emailed: server notices are shown in the app only")
         return list(dict.fromkeys(value))
 
 

@@ -20,6 +20,8 @@ class Reason(enum.StrEnum):
     COMMENTED = "commented"
     STATUS_CHANGED = "status_changed"
     WATCHING = "watching"
+    # A server notice to admins with no event (e.g. a webhook was disabled): in the app only.
+    NOTICE = "notice"
 
 
 # A reporter hears when someone answers, or the status changes (closing included); staff when
@@ -37,4 +39,5 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.COMMENTED: "someone commented",
     Reason.STATUS_CHANGED: "the status changed",
     Reason.WATCHING: "you watch this issue",
+    Reason.NOTICE: "a notice from the server",
 }

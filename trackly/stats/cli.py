@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 NAME = "aggregate-stats"
 HELP = (
@@ -39,8 +40,6 @@ def aggregate_stats(args: argparse.Namespace, *, prepare: Callable[[], bool]) ->
         print("Give both --from and --to, or neither.", file=sys.stderr)
         return 2
     embedded = prepare()
-    from tqdm import tqdm
-
     from trackly import db, schema
     from trackly.config import get_settings
     from trackly.errors import TracklyError
@@ -49,11 +48,11 @@ def aggregate_stats(args: argparse.Namespace, *, prepare: Callable[[], bool]) ->
     if embedded:  # a fresh local database; elsewhere migrations are a deliberate step
         schema.upgrade()
     settings = get_settings()
-    bar = tqdm(total=0, unit="day", desc="aggregate-stats", disable=args.quiet, file=sys.stderr)
+    bar = _Progress(quiet=args.quiet)
     try:
         with db.session_scope() as session:
             if args.start is not None:
-                bar.total = (args.end - args.start).days + 1
+                bar.plan((args.end - args.start).days + 1)
                 outcome = service.rebuild(
                     args.start,
                     args.end,
@@ -63,27 +62,57 @@ def aggregate_stats(args: argparse.Namespace, *, prepare: Callable[[], bool]) ->
                     progress=bar.update,
                 )
             else:
-
-                def plan(days: int) -> None:
-                    bar.total = days
-                    bar.refresh()
-
                 outcome = service.run_scheduled(
                     session=session,
                     settings=settings,
                     max_days=0,
                     chunk_days=service.PROGRESS_CHUNK_DAYS,
                     progress=bar.update,
-                    on_plan=plan,
+                    on_plan=bar.plan,
                 )
     except TracklyError as exc:
         bar.close()
         print(exc.detail, file=sys.stderr)
         return 1
-    bar.close()
+    bar.close(finished=outcome.acquired)
     if not outcome.acquired:
         print("Another aggregation run holds the lock; nothing done.", file=sys.stderr)
         return 1
     ranges = ", ".join(f"{a}..{b}" for a, b in outcome.ranges) or "none (no issue events yet)"
-    print(f"Computed {outcome.days} days ({ranges}): {outcome.rows} rows in {outcome.duration_ms:.0f} ms.")
+    print(
+        f"Computed {plural(outcome.days, 'day')} ({ranges}): {plural(outcome.rows, 'row')} "
+        f"in {outcome.duration_ms:.0f} ms."
+    )
     return 0
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _Progress:
+    """A tqdm bar that appears once the number of days is known (never an empty bar first) and
+    not at all when there is nothing to compute."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def plan(self, total: int) -> None:
+        if self.quiet or total <= 0 or self.bar is not None:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="day", desc="aggregate-stats", file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self, *, finished: bool = False) -> None:
+        if self.bar is None:
+            return
+        if finished and self.bar.n < self.bar.total:
+            # Days before the first event are skipped, not computed: the run is still complete.
+            self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
