@@ -19,6 +19,7 @@ from trackly.api import (
     realtime,
     sso,
     stats,
+    tokens,
     users,
     watchers,
 )
@@ -39,5 +40,6 @@ for module in (
     attachments,
     realtime,
     stats,
+    tokens,
 ):
     app.register_functions(module.bp)

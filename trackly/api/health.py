@@ -5,6 +5,7 @@ import azure.functions as func
 import trackly
 from trackly.health import service
 from trackly.http import Call, Reply, endpoint
+from trackly.ratelimit.policies import Policy
 
 bp = func.Blueprint()
 
@@ -14,6 +15,7 @@ bp = func.Blueprint()
     "GET",
     "health",
     auth=False,
+    rate_limit=Policy.PUBLIC,
     summary="Service health",
     tags=["meta"],
     response=service.Health,

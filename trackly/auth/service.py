@@ -90,7 +90,7 @@ def change_password(
 
     Guessing the current password counts against the same account throttle as sign-in.
     """
-    keys = throttle.keys_for(user.email, client_ip)
+    keys = throttle.keys_for(user.email or "", client_ip)  # a service account has no session here
     throttle.reserve_attempt(keys, settings=settings)
     if user.password_hash is None or not passwords.verify_password(user.password_hash, body.current_password):
         raise Forbidden(WRONG_CURRENT_PASSWORD)

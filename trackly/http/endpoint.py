@@ -30,6 +30,7 @@ from trackly.auth.policy import Action, require
 from trackly.auth.tokens import AccessClaims
 from trackly.errors import (
     BadRequest,
+    Forbidden,
     PayloadTooLarge,
     TracklyError,
     Unprocessable,
@@ -39,11 +40,13 @@ from trackly.errors import (
 from trackly.etag import if_match_tags
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.strict import body_type_errors, query_type_errors
+from trackly.ratelimit.policies import Policy
 from trackly.schemas import QueryModel, RequestModel
 
 if TYPE_CHECKING:  # the ORM and pydantic-settings load with the first request, not at import
     from trackly.config import Settings
     from trackly.models import User
+    from trackly.ratelimit.budget import Budget
 
 log = logging.getLogger("trackly.http")
 
@@ -98,6 +101,11 @@ class EndpointSpec:
     # with this OpenAPI schema, and its own size limit (instead of MAX_REQUEST_BYTES).
     raw_body: tuple[str, dict[str, Any]] | None = None
     max_body_bytes: "Callable[[Settings], int] | None" = None
+    # Which budget the request draws from (trackly.ratelimit.budget).
+    rate_limit: Policy = Policy.USER
+    # False on endpoints that manage sign-in itself (password, logout, creating tokens): a
+    # personal access token is refused there (403); a session token is needed.
+    tokens: bool = True
 
     def body_limit(self, settings: "Settings") -> int:
         return self.max_body_bytes(settings) if self.max_body_bytes else settings.MAX_REQUEST_BYTES
@@ -146,7 +154,8 @@ class Call(Generic[P, Q, B]):
         self.body: B = body
         self._session: Session | None = None
         self._user: User | None = None
-        self.claims: AccessClaims | None = None  # the verified access token, on endpoints with auth
+        self.claims: AccessClaims | None = None  # the verified session token, on endpoints with auth
+        self.token_id: uuid.UUID | None = None  # the personal access token, when one was used
         self.raw_body: bytes = b""
         self._if_match: list[str] | None = None
 
@@ -177,13 +186,7 @@ class Call(Generic[P, Q, B]):
 
     @property
     def client_ip(self) -> str:
-        forwarded = self.header("X-Forwarded-For")
-        if forwarded:
-            # The platform's front end (and the local host) append the address they saw; entries
-            # to the left of it were sent by the client and cannot be trusted.
-            return _strip_port(forwarded.split(",")[-1].strip()) or "unknown"
-        # No other header is trusted: anything else here would be chosen by the client.
-        return "unknown"
+        return client_ip(self.request)
 
     def url_for(self, path: str) -> str:
         """An absolute URL for `path` (relative to the API root, e.g. `issues/123`)."""
@@ -192,6 +195,16 @@ class Call(Generic[P, Q, B]):
 
 
 Handler = Callable[[Call[Any, Any, Any]], Any]
+
+
+def client_ip(req: func.HttpRequest) -> str:
+    forwarded = req.headers.get("X-Forwarded-For")
+    if forwarded:
+        # The platform's front end (and the local host) append the address they saw; entries
+        # to the left of it were sent by the client and cannot be trusted.
+        return _strip_port(str(forwarded).split(",")[-1].strip()) or "unknown"
+    # No other header is trusted: anything else here would be chosen by the client.
+    return "unknown"
 
 
 def _strip_port(address: str) -> str:
@@ -229,8 +242,12 @@ def endpoint(
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
     max_body_bytes: "Callable[[Settings], int] | None" = None,
+    rate_limit: Policy | None = None,
+    tokens: bool = True,
 ) -> Callable[[Handler], Handler]:
-    """Declare an HTTP function. See the module docstring."""
+    """Declare an HTTP function. See the module docstring. An endpoint with auth names its
+    Action (and so its token scope, `policy.SCOPES`); `rate_limit` defaults to the user budget
+    with auth and the anonymous one without."""
 
     def decorate(handler: Handler) -> Handler:
         fname = name or handler.__name__
@@ -238,6 +255,12 @@ def endpoint(
             raise ValueError(f"duplicate endpoint name {fname}")
         if if_match_required_by_setting and conditional != "write":
             raise ValueError(f"{fname}: if_match_required_by_setting needs conditional='write'")
+        if auth and action is None:
+            raise ValueError(f"{fname}: an endpoint with auth names its Action (and so its token scope)")
+        has_auth = auth or action is not None
+        policy = rate_limit or (Policy.USER if has_auth else Policy.ANONYMOUS)
+        if (policy is Policy.USER) != has_auth:
+            raise ValueError(f"{fname}: the user budget is for endpoints with auth, and only for them")
         spec = EndpointSpec(
             name=fname,
             method=method.upper(),
@@ -245,7 +268,7 @@ def endpoint(
             summary=summary,
             description=(handler.__doc__ or "").strip() or None,
             tags=tags,
-            auth=auth or action is not None,
+            auth=has_auth,
             action=action,
             path_model=path,
             query_model=query,
@@ -264,6 +287,8 @@ def endpoint(
             handler=handler,
             raw_body=raw_body,
             max_body_bytes=max_body_bytes,
+            rate_limit=policy,
+            tokens=tokens,
         )
         REGISTRY[fname] = spec
 
@@ -294,17 +319,15 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
     started = time.perf_counter()
     request_id = _request_id(req, invocation_id)
     call: Call[Any, Any, Any] | None = None
+    budget: Budget | None = None
     try:
         settings = get_settings()
-        call = _build_call(spec, req, request_id, settings)
-        if spec.auth:
-            from trackly.auth.current import authenticate
-
-            call._user, call.claims = authenticate(
-                call.header("Authorization"), session=call.session, settings=settings
-            )
-            if spec.action is not None:
-                require(call._user, spec.action)
+        call = Call(
+            req, spec=spec, request_id=request_id, settings=settings, path=None, query=None, body=None
+        )
+        # Identify and count first, so every answer (a 422 too) carries the budget headers.
+        budget = _admit(spec, call, settings)
+        _parse_into(call, settings)
         if spec.conditional == "write":
             call._if_match = if_match_tags(
                 call.header("If-Match"),
@@ -312,6 +335,10 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
             )
         assert spec.handler is not None
         result = spec.handler(call)
+        if budget is not None and isinstance(result, Reply) and result.status == 304:
+            from trackly.ratelimit.budget import refund
+
+            budget = refund(budget, session=call.session)  # revalidation is not counted
         if call._session is not None:
             call._session.commit()
             session, call._session = call._session, None
@@ -322,6 +349,9 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
         if call is not None and call._session is not None:
             db.discard(call._session)
         response = error_response(exc, req, request_id)
+    if budget is not None:
+        for name, value in budget.headers().items():
+            response.headers[name] = value
     _expose_headers(req, response)
     log.info(
         "%s %s -> %s in %.1f ms",
@@ -337,7 +367,9 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
 # Response headers a browser script may read. The Functions host's CORS (the site's CORS list)
 # only answers preflights and adds Access-Control-Allow-Origin; it never sends
 # Access-Control-Expose-Headers, so the app does, for the origins it allows.
-EXPOSED_HEADERS = "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id"
+EXPOSED_HEADERS = (
+    "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id, RateLimit-Policy, RateLimit"
+)
 
 
 def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
@@ -356,6 +388,43 @@ def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
         response.headers["Vary"] = "Origin"
     elif "origin" not in [v.strip().lower() for v in vary.split(",")]:
         response.headers["Vary"] = f"{vary}, Origin"
+
+
+def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") -> "Budget | None":
+    """Identify the caller and count the request (one statement, trackly.auth.current), then
+    refuse it when the budget is used up (429), the credential is bad (401), the credential is a
+    personal access token where sign-in itself is managed, or scope and role do not allow the
+    declared action (403)."""
+    from trackly.auth.current import identify
+
+    caller = identify(
+        call.header("Authorization"),
+        policy=spec.rate_limit,
+        auth=spec.auth,
+        client_ip=call.client_ip,
+        session=call.session,
+        settings=settings,
+    )
+    if caller.budget is not None and caller.budget.exhausted:
+        raise caller.budget.refuse()
+    if caller.error is not None:
+        raise caller.error
+    if spec.auth:
+        assert caller.user is not None
+        call._user, call.claims, call.token_id = caller.user, caller.claims, caller.token_id
+        if caller.token_id is not None and not spec.tokens:
+            raise Forbidden(
+                "This endpoint manages sign-in itself; a personal access token cannot be used "
+                "here. Sign in and use the session's access token."
+            )
+        if spec.action is not None:
+            require(call._user, spec.action)
+    return caller.budget
+
+
+def _parse_into(call: Call[Any, Any, Any], settings: "Settings") -> None:
+    built = _build_call(call.spec, call.request, call.request_id, settings)
+    call.path, call.query, call.body, call.raw_body = built.path, built.query, built.body, built.raw_body
 
 
 def _request_id(req: func.HttpRequest, invocation_id: str | None) -> str:

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
     from trackly.models.stats import DailyStats
-    from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+    from trackly.models.users import (
+        ApiToken,
+        AuthFlow,
+        LoginCode,
+        LoginThrottle,
+        RateLimitCounter,
+        RefreshToken,
+        SsoLink,
+        User,
+    )
 
 # Where each mapped class is defined.
 _MAPPED = {
@@ -35,7 +44,9 @@ _MAPPED = {
     "Issue": "issues",
     "IssueCount": "issues",
     "DailyStats": "stats",
+    "ApiToken": "users",
     "AuthFlow": "users",
+    "RateLimitCounter": "users",
     "LoginCode": "users",
     "LoginThrottle": "users",
     "RefreshToken": "users",
@@ -55,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "AttachmentStatus",
     "AuthFlow",
@@ -70,6 +82,7 @@ __all__ = [
     "LoginCode",
     "LoginThrottle",
     "Notification",
+    "RateLimitCounter",
     "RefreshToken",
     "Role",
     "Severity",
