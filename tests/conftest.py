@@ -237,6 +237,44 @@ class UserFactory:
         return login.tokens.access_token
 
 
+    def pat(self, user: Any, scopes: Any = None, *, days: int = 30, name: str = "test token") -> str:
+        """A personal access token of `user` made by the production service (every scope unless
+        `scopes` is given)."""
+        from datetime import timedelta
+
+        from sqlalchemy.orm import Session
+
+        from trackly import clock
+        from trackly.auth.policy import Scope
+        from trackly.config import get_settings
+        from trackly.models import User
+        from trackly.tokens import service as tokens
+        from trackly.tokens.schemas import TokenCreateIn
+
+        body = TokenCreateIn(
+            name=name,
+            scopes=list(Scope) if scopes is None else [Scope(s) for s in scopes],
+            expires_at=clock.now() + timedelta(days=days),
+        )
+        with Session(self.engine) as session:
+            owner = session.get(User, user.id)
+            assert owner is not None, "users.pat needs a user that exists"
+            created = tokens.issue(owner, body, session=session, settings=get_settings())
+            session.commit()
+        return created.token
+
+    def service_account(self, role: str = "REPORTER", name: str = "CI bot") -> Any:
+        from sqlalchemy.orm import Session
+
+        from trackly.models import Role
+        from trackly.users.service import create_service_account
+
+        with Session(self.engine, expire_on_commit=False) as session:
+            user = create_service_account(name, Role(role), session=session)
+            session.commit()
+        return user
+
+
 @pytest.fixture
 def users(engine: Engine) -> UserFactory:
     return UserFactory(engine)

@@ -108,7 +108,7 @@ def _token_statement(counted: bool) -> Any:
     token = (
         select(ApiToken.id, ApiToken.user_id, ApiToken.scopes)
         .where(
-            ApiToken.token_hash == bindparam("token_hash", type_=LargeBinary()),
+            ApiToken.token_hash == bindparam("pat_hash", type_=LargeBinary()),
             ApiToken.revoked_at.is_(None),
             ApiToken.expires_at > now,
         )
@@ -228,7 +228,7 @@ def _by_token(  # noqa: PLR0917 (private, called once)
 ) -> Caller:
     start = rl.window_start(now, settings.RATE_LIMIT_WINDOW_SECONDS)
     params: dict[str, Any] = {
-        "token_hash": token_format.hash_token(token),
+        "pat_hash": token_format.hash_token(token),
         "now": now,
         "touch_before": now - LAST_USED_RESOLUTION,
     }

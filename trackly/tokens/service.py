@@ -37,7 +37,8 @@ def _check_expiry(expires_at: datetime, settings: Settings) -> None:
         )
 
 
-def _create(owner: User, body: TokenCreateIn, session: Session, settings: Settings) -> TokenCreatedOut:
+def issue(owner: User, body: TokenCreateIn, *, session: Session, settings: Settings) -> TokenCreatedOut:
+    """A new token for `owner` (callers check who may ask for it)."""
     _check_expiry(body.expires_at, settings)
     token = token_format.new_token()
     row = ApiToken(
@@ -57,7 +58,7 @@ def _create(owner: User, body: TokenCreateIn, session: Session, settings: Settin
 
 def create_own(actor: User, body: TokenCreateIn, *, session: Session, settings: Settings) -> TokenCreatedOut:
     require(actor, Action.TOKEN_CREATE)
-    return _create(actor, body, session, settings)
+    return issue(actor, body, session=session, settings=settings)
 
 
 def create_for_service_account(
@@ -74,7 +75,7 @@ def create_for_service_account(
         )
     if not owner.is_active:
         raise Unprocessable("This service account is deactivated; reactivate it first.")
-    return _create(owner, body, session, settings)
+    return issue(owner, body, session=session, settings=settings)
 
 
 def _listed(user_id: uuid.UUID, session: Session) -> list[TokenOut]:
