@@ -19,6 +19,7 @@ same 401, so the answer tells a guesser nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from trackly import clock, db
@@ -50,6 +52,8 @@ from trackly.ratelimit import budget as rl
 from trackly.ratelimit.budget import Budget
 from trackly.ratelimit.policies import Policy
 from trackly.tokens import format as token_format
+
+log = logging.getLogger("trackly.auth")
 
 SESSION_ENDED = "This session has ended (signed out, password changed or revoked); sign in again."
 INVALID_PAT = "The personal access token is invalid, expired or revoked."
@@ -166,7 +170,17 @@ def identify(
     counted = settings.RATE_LIMIT_ENABLED
     anonymous = rl.address_subject(Policy.ANONYMOUS if auth else policy, client_ip)
     if not auth:
-        return Caller(budget=_count(policy, anonymous, session, settings, now) if counted else None)
+        if not counted:
+            return Caller()
+        try:
+            return Caller(budget=_count(policy, anonymous, settings, now))
+        except sa_exc.DBAPIError as exc:
+            if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+                raise
+            # The database is unreachable: an anonymous endpoint answers for itself (health says
+            # "degraded"; sign-in fails on its own), uncounted, rather than a generic 503.
+            log.warning("rate-limit count skipped: database unavailable (%s)", type(exc).__name__)
+            return Caller()
     try:
         credential = bearer_token(authorization)
         if token_format.looks_like_token(credential):
@@ -175,12 +189,12 @@ def identify(
             return _by_token(credential, anonymous, counted, now, session, settings)
         claims = decode_access_token(credential, settings)
     except Unauthorized as refused:
-        budget = _count(Policy.ANONYMOUS, anonymous, session, settings, now) if counted else None
+        budget = _count(Policy.ANONYMOUS, anonymous, settings, now) if counted else None
         return Caller(budget=budget, error=refused)
     return _by_session(claims, counted, now, session, settings)
 
 
-def _count(policy: Policy, subject: str, session: Session, settings: Settings, now: datetime) -> Budget:
+def _count(policy: Policy, subject: str, settings: Settings, now: datetime) -> Budget:
     return rl.count(policy, subject, settings=settings, now=now)
 
 

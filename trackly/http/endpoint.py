@@ -156,6 +156,7 @@ class Call(Generic[P, Q, B]):
         self._user: User | None = None
         self.claims: AccessClaims | None = None  # the verified session token, on endpoints with auth
         self.token_id: uuid.UUID | None = None  # the personal access token, when one was used
+        self.budget: Budget | None = None  # this request's rate-limit count (None: limits off)
         self.raw_body: bytes = b""
         self._if_match: list[str] | None = None
 
@@ -319,14 +320,13 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
     started = time.perf_counter()
     request_id = _request_id(req, invocation_id)
     call: Call[Any, Any, Any] | None = None
-    budget: Budget | None = None
     try:
         settings = get_settings()
         call = Call(
             req, spec=spec, request_id=request_id, settings=settings, path=None, query=None, body=None
         )
         # Identify and count first, so every answer (a 422 too) carries the budget headers.
-        budget = _admit(spec, call, settings)
+        _admit(spec, call, settings)
         _parse_into(call, settings)
         if spec.conditional == "write":
             call._if_match = if_match_tags(
@@ -335,10 +335,10 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
             )
         assert spec.handler is not None
         result = spec.handler(call)
-        if budget is not None and isinstance(result, Reply) and result.status == 304:
+        if call.budget is not None and isinstance(result, Reply) and result.status == 304:
             from trackly.ratelimit.budget import refund
 
-            budget = refund(budget, session=call.session)  # revalidation is not counted
+            call.budget = refund(call.budget, session=call.session)  # revalidation is not counted
         if call._session is not None:
             call._session.commit()
             session, call._session = call._session, None
@@ -349,8 +349,8 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
         if call is not None and call._session is not None:
             db.discard(call._session)
         response = error_response(exc, req, request_id)
-    if budget is not None:
-        for name, value in budget.headers().items():
+    if call is not None and call.budget is not None:
+        for name, value in call.budget.headers().items():
             response.headers[name] = value
     _expose_headers(req, response)
     log.info(
@@ -390,7 +390,7 @@ def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
         response.headers["Vary"] = f"{vary}, Origin"
 
 
-def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") -> "Budget | None":
+def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") -> None:
     """Identify the caller and count the request (one statement, trackly.auth.current), then
     refuse it when the budget is used up (429), the credential is bad (401), the credential is a
     personal access token where sign-in itself is managed, or scope and role do not allow the
@@ -405,6 +405,7 @@ def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") 
         session=call.session,
         settings=settings,
     )
+    call.budget = caller.budget
     if caller.budget is not None and caller.budget.exhausted:
         raise caller.budget.refuse()
     if caller.error is not None:
@@ -419,7 +420,6 @@ def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") 
             )
         if spec.action is not None:
             require(call._user, spec.action)
-    return caller.budget
 
 
 def _parse_into(call: Call[Any, Any, Any], settings: "Settings") -> None:
