@@ -55,7 +55,7 @@ def test_the_quota_is_served_exactly_then_429_until_the_window_ends(limited: Non
     assert _state(fresh) == ('"user";q=3;w=3600', '"user";r=2;t=3600')
 
 
-def test_sessions_and_tokens_of_a_user_share_one_budget(
+def test_sessions_and_tokens_of_a_user_share_one_budget(  # noqa: PLR0917 (fixtures)
     limited: None, api: Api, users: Any, reporter: Any, as_reporter: Api, as_other_reporter: Api
 ) -> None:
     token = api.as_(users.pat(reporter))
@@ -75,7 +75,11 @@ def test_every_answer_carries_the_headers_errors_included(limited: None, as_repo
         api.get("issues"),  # 401, counted against the address
     ]
     assert [r.status_code for r in answers] == [404, 422, 401]
-    assert [_state(r)[1] for r in answers] == ['"user";r=2;t=2600', '"user";r=1;t=2600', '"anonymous";r=1;t=2600']
+    assert [_state(r)[1] for r in answers] == [
+        '"user";r=2;t=2600',
+        '"user";r=1;t=2600',
+        '"anonymous";r=1;t=2600',
+    ]
     health = api.get("health")
     assert _state(health) == ('"public";q=2;w=3600', '"public";r=1;t=2600')
 
@@ -86,7 +90,9 @@ def test_a_failed_request_still_counts(limited: None, as_reporter: Api, engine: 
         assert as_reporter.get("issues/00000000-0000-0000-0000-000000000000").status_code == 404
     assert_problem(as_reporter.get("issues"), 429)
     with engine.connect() as conn:
-        hits = conn.execute(text("SELECT hits FROM rate_limit_counters WHERE subject LIKE 'user:%'")).scalar_one()
+        hits = conn.execute(
+            text("SELECT hits FROM rate_limit_counters WHERE subject LIKE 'user:%'")
+        ).scalar_one()
     assert hits == 4
 
 

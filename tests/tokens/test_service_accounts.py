@@ -23,7 +23,9 @@ def _service(as_admin: Api, role: str = "MAINTAINER", name: str = "Release bot")
 
 
 def _token_for(as_admin: Api, user_id: str, scopes: list[str]) -> str:
-    created = as_admin.post(f"users/{user_id}/tokens", {"name": "ci", "scopes": scopes, "expires_at": _in(30)})
+    created = as_admin.post(
+        f"users/{user_id}/tokens", {"name": "ci", "scopes": scopes, "expires_at": _in(30)}
+    )
     assert created.status_code == 201, created.text
     token: str = created.json()["token"]
     return token
@@ -111,7 +113,9 @@ def test_its_work_shows_its_name_in_history_comments_events_and_notifications(
     api: Api, as_admin: Api, as_reporter: Api
 ) -> None:
     bot = _service(as_admin, name="Triage bot")
-    client = api.as_(_token_for(as_admin, bot["id"], ["issues:read", "issues:write", "comments:write", "events:read"]))
+    client = api.as_(
+        _token_for(as_admin, bot["id"], ["issues:read", "issues:write", "comments:write", "events:read"])
+    )
     issue = as_reporter.post("issues", {"title": "Crash", "description": "on start"}).json()
     assert client.patch(f"issues/{issue['id']}", {"status": "TRIAGED"}).status_code == 200
     commented = client.post(f"issues/{issue['id']}/comments", {"body": "Looking into it"})
@@ -132,6 +136,8 @@ def test_deactivating_it_ends_its_tokens(api: Api, as_admin: Api) -> None:
     assert as_admin.delete(f"users/{bot['id']}").status_code == 200
     assert_problem(client.get("issues"), 401)
     assert_problem(
-        as_admin.post(f"users/{bot['id']}/tokens", {"name": "x", "scopes": ["issues:read"], "expires_at": _in(1)}),
+        as_admin.post(
+            f"users/{bot['id']}/tokens", {"name": "x", "scopes": ["issues:read"], "expires_at": _in(1)}
+        ),
         422,
     )

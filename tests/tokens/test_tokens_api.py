@@ -18,7 +18,9 @@ def _in(days: float) -> str:
 
 
 def _create(client: Api, scopes: list[str] | None = None, days: float = 30, name: str = "ci") -> Any:
-    return client.post("auth/tokens", {"name": name, "scopes": scopes or ["issues:read"], "expires_at": _in(days)})
+    return client.post(
+        "auth/tokens", {"name": name, "scopes": scopes or ["issues:read"], "expires_at": _in(days)}
+    )
 
 
 def test_create_answers_the_token_once_and_lists_it_without(as_reporter: Api, api: Api) -> None:
@@ -35,7 +37,15 @@ def test_create_answers_the_token_once_and_lists_it_without(as_reporter: Api, ap
     assert listed.status_code == 200
     assert [t["id"] for t in listed.json()] == [body["id"]]
     assert token not in listed.text
-    assert set(listed.json()[0]) == {"id", "name", "prefix", "scopes", "created_at", "last_used_at", "expires_at"}
+    assert set(listed.json()[0]) == {
+        "id",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+    }
     # The token works like the session did.
     assert api.as_(token).get("auth/me").json()["id"] == as_reporter.get("auth/me").json()["id"]
 
@@ -50,7 +60,9 @@ def test_create_answers_the_token_once_and_lists_it_without(as_reporter: Api, ap
         (1893456000, "a number"),
     ],
 )
-def test_expiry_is_required_in_the_future_and_at_most_a_year(as_reporter: Api, expires_at: Any, why: str) -> None:
+def test_expiry_is_required_in_the_future_and_at_most_a_year(
+    as_reporter: Api, expires_at: Any, why: str
+) -> None:
     body: dict[str, Any] = {"name": "x", "scopes": ["issues:read"]}
     if expires_at == "past":
         body["expires_at"] = _in(-1)
@@ -140,7 +152,9 @@ def test_sign_in_management_needs_a_session_not_a_token(api: Api, users: Any, re
     assert api.post("auth/login", {"email": reporter.email, "password": "password123"}).status_code == 200
 
 
-def test_a_scope_limits_the_token_and_says_which_scope_is_missing(api: Api, users: Any, maintainer: Any) -> None:
+def test_a_scope_limits_the_token_and_says_which_scope_is_missing(
+    api: Api, users: Any, maintainer: Any
+) -> None:
     read_only = api.as_(users.pat(maintainer, ["issues:read"]))
     assert read_only.get("issues").status_code == 200
     refused = read_only.post("issues", {"title": "T", "description": "D"})
@@ -168,7 +182,9 @@ def test_role_change_and_deactivation_apply_on_the_next_request(
     assert_problem(client.get("issues"), 401)
 
 
-def test_a_token_works_on_events_and_negotiate(api: Api, users: Any, reporter: Any, settings_env: Any) -> None:
+def test_a_token_works_on_events_and_negotiate(
+    api: Api, users: Any, reporter: Any, settings_env: Any
+) -> None:
     from trackly.local.webpubsub import LocalWebPubSub
 
     client = api.as_(users.pat(reporter, ["events:read"]))
@@ -181,7 +197,9 @@ def test_a_token_works_on_events_and_negotiate(api: Api, users: Any, reporter: A
     assert_problem(api.as_(users.pat(reporter, ["issues:read"])).get("events"), 403, "events:read")
 
 
-def test_last_used_at_is_written_at_most_once_a_minute(api: Api, users: Any, reporter: Any, engine: Any) -> None:
+def test_last_used_at_is_written_at_most_once_a_minute(
+    api: Api, users: Any, reporter: Any, engine: Any
+) -> None:
     start = datetime(2031, 3, 4, 10, 0, 0, tzinfo=UTC)
     with clock.frozen(start - timedelta(days=1)):
         client = api.as_(users.pat(reporter))  # valid for 30 days from "yesterday"
