@@ -140,3 +140,25 @@ def test_limits_off_means_no_counting_and_no_headers(
         assert "RateLimit" not in response.headers
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rate_limit_counters")).scalar_one() == 0
+
+
+def test_housekeeping_drops_counters_of_windows_long_over(engine: Any) -> None:
+    from sqlalchemy.orm import Session
+
+    from trackly import housekeeping
+    from trackly.models import RateLimitCounter
+
+    now = clock.now()
+    with Session(engine) as s:
+        s.add_all(
+            [
+                RateLimitCounter(subject="user:old", window_start=now - timedelta(days=3), hits=9),
+                RateLimitCounter(subject="user:now", window_start=now - timedelta(hours=1), hits=9),
+            ]
+        )
+        s.commit()
+    with Session(engine) as s:
+        assert housekeeping.purge(session=s).rate_limit_counters == 1
+        s.commit()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT subject FROM rate_limit_counters")).scalars().all() == ["user:now"]
