@@ -57,3 +57,23 @@ def test_the_openapi_document_shows_each_operations_scope(api: Api) -> None:
         assert "429" in op["responses"] and "Retry-After" in op["responses"]["429"]["headers"]
     assert doc["paths"]["/issues"]["get"]["x-token-scope"] == "issues:read"
     assert doc["paths"]["/auth/tokens"]["post"]["x-token-scope"] is None
+
+
+def test_the_docs_page_lists_every_scope_and_setting() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "tokens.md").read_text()
+    for scope in Scope:
+        actions = [a.value for a, s in SCOPES.items() if s is scope]
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{scope.value}` |"))
+        assert all(f"`{a}`" in row for a in actions), scope
+    for name in (
+        "TOKEN_MAX_DAYS",
+        "RATE_LIMIT_ENABLED",
+        "RATE_LIMIT_WINDOW_SECONDS",
+        "RATE_LIMIT_PER_USER",
+        "RATE_LIMIT_ANONYMOUS",
+        "RATE_LIMIT_SIGN_IN",
+        "RATE_LIMIT_PUBLIC",
+    ):
+        assert f"| `{name}` |" in page, name
