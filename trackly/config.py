@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     # resources (health, documentation, the browser module, signed file links).
     RATE_LIMIT_PER_USER: int = Field(default=5000, ge=1)
     RATE_LIMIT_ANONYMOUS: int = Field(default=60, ge=1)
-    RATE_LIMIT_SIGN_IN: int = Field(default=300, ge=1)
+    RATE_LIMIT_SIGN_IN: int = Field(default=1000, ge=1)
     RATE_LIMIT_PUBLIC: int = Field(default=3600, ge=1)
 
     # --- issues ------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Create Date: 2026-12-08 00:40:00.000000
 - `rate_limit_counters`: one row per (subject, fixed window), incremented by an upsert in the
   statement that authenticates each request.
 
-Downgrading deletes service accounts (they cannot exist without an email) and every token.
+Downgrading drops every token; service accounts become deactivated accounts with a placeholder
+email on the reserved `.invalid` domain (their issues, comments and events keep them).
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def downgrade() -> None:
     op.drop_table("rate_limit_counters")
     op.drop_index("ix_api_tokens_user_id_created_at", table_name="api_tokens")
     op.drop_table("api_tokens")
-    op.execute("DELETE FROM users WHERE kind = 'service'")
+    op.execute(
+        "UPDATE users SET email = 'service-' || id || '@service.invalid', is_active = false"
+        " WHERE kind = 'service'"
+    )
     op.drop_constraint("ck_users_service_no_sign_in", "users", type_="check")
     op.drop_constraint("ck_users_human_has_email", "users", type_="check")
     op.drop_constraint("ck_users_kind", "users", type_="check")

@@ -162,3 +162,21 @@ def test_housekeeping_drops_counters_of_windows_long_over(engine: Any) -> None:
         s.commit()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT subject FROM rate_limit_counters")).scalars().all() == ["user:now"]
+
+
+def test_an_expired_session_token_counts_against_its_user_not_the_address(
+    limited: None, api: Api, users: Any, reporter: Any
+) -> None:
+    import uuid
+
+    from trackly.auth.tokens import create_access_token
+    from trackly.config import get_settings
+
+    stale = create_access_token(
+        reporter.id, get_settings(), family_id=uuid.uuid4(), now=datetime.now(UTC) - timedelta(days=1)
+    )
+    refused = api.as_(stale).get("issues")
+    assert_problem(refused, 401, "expired")
+    assert _state(refused) == ('"user";q=3;w=3600', '"user";r=2;t=2600')
+    forged = stale[:-4] + ("AAAA" if not stale.endswith("AAAA") else "BBBB")
+    assert _state(api.as_(forged).get("issues"))[0] == '"anonymous";q=2;w=3600'

@@ -44,7 +44,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from trackly import clock, db
-from trackly.auth.tokens import AccessClaims, decode_access_token
+from trackly.auth.tokens import AccessClaims, decode_access_token, expired_token_user
 from trackly.config import Settings
 from trackly.errors import TracklyError, Unauthorized
 from trackly.models import ApiToken, RefreshToken, User
@@ -181,6 +181,7 @@ def identify(
             # "degraded"; sign-in fails on its own), uncounted, rather than a generic 503.
             log.warning("rate-limit count skipped: database unavailable (%s)", type(exc).__name__)
             return Caller()
+    credential = ""
     try:
         credential = bearer_token(authorization)
         if token_format.looks_like_token(credential):
@@ -189,7 +190,13 @@ def identify(
             return _by_token(credential, anonymous, counted, now, session, settings)
         claims = decode_access_token(credential, settings)
     except Unauthorized as refused:
-        budget = _count(Policy.ANONYMOUS, anonymous, settings, now) if counted else None
+        if not counted:
+            return Caller(error=refused)
+        expired_user = expired_token_user(credential, settings) if credential else None
+        if expired_user is not None:
+            budget = _count(Policy.USER, f"user:{expired_user}", settings, now)
+        else:
+            budget = _count(Policy.ANONYMOUS, anonymous, settings, now)
         return Caller(budget=budget, error=refused)
     return _by_session(claims, counted, now, session, settings)
 
@@ -261,15 +268,3 @@ def _by_token(  # noqa: PLR0917 (private, called once)
     caller.user = user
     caller.token_id = row[1]
     return caller
-
-
-def authenticate(
-    authorization: str | None, *, session: Session, settings: Settings
-) -> tuple[User, AccessClaims]:
-    """The active user of a *session* access token and its claims, without counting (used
-    outside the endpoint layer). Raises Unauthorized."""
-    claims = decode_access_token(bearer_token(authorization), settings)
-    caller = _by_session(claims, False, clock.now(), session, settings)
-    if caller.error is not None or caller.user is None:
-        raise caller.error or Unauthorized(SESSION_ENDED)
-    return caller.user, claims
