@@ -35,10 +35,14 @@ def upgrade() -> None:
         "users", sa.Column("kind", sa.String(16), nullable=False, server_default=sa.text("'human'"))
     )
     op.alter_column("users", "email", existing_type=sa.String(320), nullable=True)
-    op.create_check_constraint("ck_users_kind", "users", "kind IN ('human', 'service')")
-    op.create_check_constraint("ck_users_human_has_email", "users", "kind = 'service' OR email IS NOT NULL")
+    op.create_check_constraint(op.f("ck_users_kind"), "users", "kind IN ('human', 'service')")
     op.create_check_constraint(
-        "ck_users_service_no_sign_in", "users", "kind = 'human' OR (email IS NULL AND password_hash IS NULL)"
+        op.f("ck_users_human_has_email"), "users", "kind = 'service' OR email IS NOT NULL"
+    )
+    op.create_check_constraint(
+        op.f("ck_users_service_no_sign_in"),
+        "users",
+        "kind = 'human' OR (email IS NULL AND password_hash IS NULL)",
     )
     op.create_table(
         "api_tokens",
@@ -74,12 +78,12 @@ def downgrade() -> None:
     op.drop_table("rate_limit_counters")
     op.drop_index("ix_api_tokens_user_id_created_at", table_name="api_tokens")
     op.drop_table("api_tokens")
+    op.drop_constraint(op.f("ck_users_service_no_sign_in"), "users", type_="check")
+    op.drop_constraint(op.f("ck_users_human_has_email"), "users", type_="check")
+    op.drop_constraint(op.f("ck_users_kind"), "users", type_="check")
     op.execute(
         "UPDATE users SET email = 'service-' || id || '@service.invalid', is_active = false"
         " WHERE kind = 'service'"
     )
-    op.drop_constraint("ck_users_service_no_sign_in", "users", type_="check")
-    op.drop_constraint("ck_users_human_has_email", "users", type_="check")
-    op.drop_constraint("ck_users_kind", "users", type_="check")
     op.alter_column("users", "email", existing_type=sa.String(320), nullable=False)
     op.drop_column("users", "kind")
