@@ -10,7 +10,7 @@ Create Date: 2026-12-08 00:40:00.000000
 - `api_tokens`: personal access tokens, stored as SHA-256 hashes, with scopes and a required
   expiry.
 - `rate_limit_counters`: one row per (subject, fixed window), incremented by an upsert in the
-  statement that authenticates each request.
+  statement that authenticates each request. UNLOGGED, so counting adds no WAL flush to a read.
 
 Downgrading drops every token; service accounts become deactivated accounts with a placeholder
 email on the reserved `.invalid` domain (their issues, comments and events keep them).
@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("hits", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("subject", "window_start", name="pk_rate_limit_counters"),
+        prefixes=["UNLOGGED"],  # no WAL: see trackly.models.users.RateLimitCounter
     )
     op.create_index("ix_rate_limit_counters_window_start", "rate_limit_counters", ["window_start"])
 

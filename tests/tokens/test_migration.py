@@ -61,3 +61,14 @@ def test_down_and_up_with_service_accounts_and_tokens(empty_database: str) -> No
             assert conn.execute(text("SELECT count(*) FROM api_tokens")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_the_counter_table_is_unlogged(engine: object) -> None:
+    from sqlalchemy.engine import Engine
+
+    assert isinstance(engine, Engine)
+    with engine.connect() as conn:
+        persistence = conn.execute(
+            text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_counters'")
+        ).scalar_one()
+    assert persistence == "u"
