@@ -283,7 +283,17 @@ def execute_first(session: Session, statement: Any, params: dict[str, Any]) -> S
     try:
         return runner.execute(statement, params).all()  # type: ignore[no-any-return,unused-ignore]
     finally:
-        dbapi.autocommit = False
+        restore_transactions(dbapi)
+
+
+def restore_transactions(dbapi: Any) -> None:
+    """Back to transactions after an autocommit statement, unless the statement lost the
+    connection (then the driver refuses, and the pool replaces the connection anyway)."""
+    if not getattr(dbapi, "closed", False):
+        try:
+            dbapi.autocommit = False
+        except Exception:  # a broken connection: its error is the one the caller reports
+            log.debug("could not restore transactions on a broken connection", exc_info=True)
 
 
 def _autocommit_off(dbapi_connection: Any, record: Any) -> None:

@@ -149,7 +149,7 @@ def count(policy: Policy, subject: str, *, settings: Settings, now: datetime) ->
         try:
             hits, counted = conn.execute(_anonymous_hit(), _params(subject, start)).one()
         finally:
-            dbapi.autocommit = False
+            db.restore_transactions(dbapi)
     return Budget(policy, str(counted), start, seconds, q, int(hits), now)
 
 
