@@ -93,7 +93,8 @@ class Budget:
         )
 
 
-def _params(subject: str | None, start: datetime) -> dict[str, Any]:
+def params_for(subject: str | None, start: datetime) -> dict[str, Any]:
+    """The binds of `hit_statement` (`subject` None: the statement computes it)."""
     out: dict[str, Any] = {"rl_window_start": start}
     if subject is not None:
         out["rl_subject"] = subject
@@ -107,9 +108,7 @@ def hit_statement(subject: Any) -> Any:
 
     table: Any = RateLimitCounter.__table__
     start = bindparam("rl_window_start", type_=DateTime(timezone=True))
-    stmt = insert(table).from_select(
-        ["subject", "window_start", "hits"], select(subject, start, literal(1))
-    )
+    stmt = insert(table).from_select(["subject", "window_start", "hits"], select(subject, start, literal(1)))
     return stmt.on_conflict_do_update(
         index_elements=[table.c.subject, table.c.window_start],
         set_={"hits": table.c.hits + 1},
@@ -130,10 +129,6 @@ def prepare(policy: Policy, settings: Settings, now: datetime) -> tuple[datetime
     return window_start(now, seconds), seconds, quota(policy, settings)
 
 
-def params_for(subject: str | None, start: datetime) -> dict[str, Any]:
-    return _params(subject, start)
-
-
 def count(policy: Policy, subject: str, *, settings: Settings, now: datetime) -> Budget:
     """Count one request of `subject` (one statement) and return its budget.
 
@@ -147,7 +142,7 @@ def count(policy: Policy, subject: str, *, settings: Settings, now: datetime) ->
         dbapi: Any = conn.connection.dbapi_connection
         dbapi.autocommit = True  # committed by itself; psycopg2 switches without a round trip
         try:
-            hits, counted = conn.execute(_anonymous_hit(), _params(subject, start)).one()
+            hits, counted = conn.execute(_anonymous_hit(), params_for(subject, start)).one()
         finally:
             db.restore_transactions(dbapi)
     return Budget(policy, str(counted), start, seconds, q, int(hits), now)
