@@ -1,6 +1,6 @@
 // Trackly Functions: everything one environment needs, in its own resource group.
 // Deployed by `azd up` / `azd provision` (parameters from main.parameters.json) or by
-// .github/workflows/deploy.yml (`az deployment sub create`). See docs/readme/deploy.md.
+// .github/workflows/deploy.yml (`az deployment sub create`). See docs/deploy.md.
 //
 // Only local modules are used (no registry modules such as br/public:avm/...): the offline checks
 // (pycep parse + checkov, scripts/check_infra.sh) can only see local files, so local modules are
@@ -13,7 +13,44 @@ targetScope = 'subscription'
 @description('azd environment name; used for the resource group name and the unique resource suffix.')
 param environmentName string
 
+// Regions that offer Flex Consumption (Azure-Samples/functions-quickstart-python-http-azd,
+// infra/main.bicep at 7ed4638, 2025-11-24, without the eastus2euap canary). The list grows: check
+// `az functionapp list-flexconsumption-locations --output table` and add the new region here.
+// PostgreSQL Flexible Server and Web PubSub must be offered there too.
 @minLength(1)
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @description('Region for every resource (must offer Flex Consumption, PostgreSQL Flexible Server and Web PubSub).')
 @metadata({
   azd: {
@@ -37,9 +74,13 @@ param principalType string = 'User'
 param principalName string = ''
 
 // --- app configuration ---
+// No default anywhere (main.parameters.json neither): a production deployment names its own front
+// end, never a localhost fallback; an empty value is refused here (the shortest origin,
+// https://x, has 9 characters), infra/hooks/check_origins.py checks the form before provisioning.
+@minLength(9)
 @description('The web front end origin, e.g. https://trackly.example.com (CORS for the API and for blob uploads).')
 param frontendUrl string
-@description('Comma-separated extra browser origins (optional).')
+@description('Comma-separated extra browser origins (optional); each is trimmed, empty entries are dropped (check_origins.py refuses them first).')
 param corsAllowedOrigins string = ''
 param signupEnabled bool = false
 param logLevel string = 'INFO'
@@ -78,11 +119,14 @@ param postgresAllowAzureServices bool = true
 param postgresClientIp string = ''
 
 // --- Functions scale ---
-// Flex Consumption's lowest allowed maximumInstanceCount is 40 and its highest 1000 (Flex
-// Consumption plan docs, "Considerations" > Scale). A lower value fails the deployment.
-@minValue(40)
+// Flex Consumption's lowest allowed maximumInstanceCount is 1 and its highest 1000: "Currently the
+// lowest maximum instance count value is `1`" (Event-driven scaling in Azure Functions, "Limit
+// scale-out", Flex Consumption pivot, revision ms.date 08/03/2026). Older revisions of the Flex
+// Consumption plan page ("Considerations" > Scale, 05/12/2025 and before) said 40; the newest
+// wins. scripts/check_flex.py (make check) holds the same numbers.
+@minValue(1)
 @maxValue(1000)
-@description('Upper bound for Flex Consumption scale-out; the connection budget may lower it, never below 40.')
+@description('Upper bound for Flex Consumption scale-out; the connection budget may lower it (never below 1).')
 param functionMaxInstances int = 100
 
 @minValue(1)
@@ -134,15 +178,34 @@ var attachmentsContainerName = 'issue-files'
 //   instances x (concurrency + 2) <= max_connections - reserve.
 // PgBouncer (transaction pooling) multiplexes these client connections onto fewer server
 // connections, so this bound is conservative: it also holds if PgBouncer is bypassed.
-// It cannot go below Flex Consumption's minimum of 40: with a small server (Burstable, no
-// PgBouncer) 40 instances can exceed max_connections, and the excess requests answer 503 with
-// Retry-After (docs/readme/deploy.md, "Connection budget").
-var flexMinimumMaximumInstanceCount = 40
+// Flex Consumption's floor is 1, so the budget alone decides (Standard_B1ms: (50 - 25) / 10 = 2).
+// PgBouncer's server pool (pgbouncer.default_pool_size, one pool: one app role, one database) gets
+// the same budget, so every client connection the instances can open finds a server connection
+// and no transaction queues in PgBouncer (its default of 50 would queue them into 503s).
+var flexLowestMaximumInstanceCount = 1
 var maxOverflow = 2
 var databasePoolSize = httpPerInstanceConcurrency
 var connectionsPerInstance = databasePoolSize + maxOverflow
 var connectionBudget = postgresMaxConnections - postgresReservedConnections
-var maximumInstanceCount = max(flexMinimumMaximumInstanceCount, min(functionMaxInstances, connectionBudget / connectionsPerInstance))
+var maximumInstanceCount = max(flexLowestMaximumInstanceCount, min(functionMaxInstances, connectionBudget / connectionsPerInstance))
+// (Azure allows 1..4950 for pgbouncer.default_pool_size.)
+var pgBouncerPoolSize = min(4950, max(1, connectionBudget))
+
+// Browser origins: frontendUrl, then the extra ones, each trimmed. infra/hooks/check_origins.py
+// (azd's preprovision hook, deploy.yml before the deployment) refuses an empty entry (a stray
+// comma) and anything that is not an https origin; here empties are dropped as a second line, so
+// CORS never receives "". (No map()/fail(): the offline Bicep parser does not know them.)
+var trimmedOrigins = [for origin in split(corsAllowedOrigins, ','): trim(origin)]
+var extraOrigins = filter(trimmedOrigins, origin => !empty(origin))
+var allowedOrigins = union([trim(frontendUrl)], extraOrigins)
+
+// Timeouts as server parameters: they apply to every session, including PgBouncer's server
+// connections, even when the hook's ALTER ROLE ... SET is refused (no ADMIN OPTION on
+// PostgreSQL 16). The same values as the app settings (lock, idle in transaction) and the hook's
+// statement backstop (APP_STATEMENT_TIMEOUT); migrations and admin sessions SET their own.
+var serverStatementTimeoutMs = 60000
+var serverLockTimeoutMs = 5000
+var serverIdleInTransactionTimeoutMs = 60000
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -198,7 +261,7 @@ module attachmentsStorage 'modules/storage.bicep' = {
     ]
     corsRules: [
       {
-        allowedOrigins: union([frontendUrl], empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ','))
+        allowedOrigins: allowedOrigins
         allowedMethods: [
           'PUT'
           'GET'
@@ -259,6 +322,10 @@ module postgres 'modules/postgres.bicep' = {
     backupRetentionDays: postgresBackupRetentionDays
     geoRedundantBackup: postgresGeoRedundantBackup
     databaseName: 'trackly'
+    pgBouncerPoolSize: pgBouncerPoolSize
+    statementTimeoutMs: serverStatementTimeoutMs
+    lockTimeoutMs: serverLockTimeoutMs
+    idleInTransactionTimeoutMs: serverIdleInTransactionTimeoutMs
     allowAzureServices: postgresAllowAzureServices
     allowedIpRanges: empty(postgresClientIp) ? [] : [
       {
@@ -324,8 +391,8 @@ module functionApp 'modules/functionapp.bicep' = {
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
     instanceMemoryMB: instanceMemoryMB
     zoneRedundant: zoneRedundant
-    frontendUrl: frontendUrl
-    corsAllowedOrigins: corsAllowedOrigins
+    frontendUrl: trim(frontendUrl)
+    allowedOrigins: allowedOrigins
     logLevel: logLevel
     signupEnabled: signupEnabled
     googleClientId: googleClientId
@@ -349,6 +416,7 @@ output SERVICE_API_ENDPOINT_URL string = functionApp.outputs.uri
 output API_URL string = '${functionApp.outputs.uri}/api'
 output FUNCTION_MAXIMUM_INSTANCE_COUNT int = maximumInstanceCount
 output FUNCTION_HTTP_PER_INSTANCE_CONCURRENCY int = httpPerInstanceConcurrency
+output POSTGRES_PGBOUNCER_POOL_SIZE int = pgBouncerPoolSize
 output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId

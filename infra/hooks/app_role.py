@@ -15,6 +15,10 @@ Run by infra/hooks/postprovision.sh as the deploying principal (a PostgreSQL Ent
    trackly.config). trackly/db.py SETs its limits on every new connection, but in Azure the app
    connects through PgBouncer in transaction pooling, where a session SET reaches only the server
    connection it happened to run on; every server connection starts from the role's settings.
+   This is a second layer: the deployer may be refused (PostgreSQL 16 wants ADMIN OPTION on the
+   role), which only warns. The limits that always apply are server parameters
+   (infra/modules/postgres.bicep: statement_timeout, lock_timeout,
+   idle_in_transaction_session_timeout).
 3. In the app's database: CONNECT, USAGE on `public`, SELECT/INSERT/UPDATE/DELETE on the tables,
    USAGE/SELECT/UPDATE on the sequences, and the same by default for what later migrations
    create (the tables belong to the principal that ran the migrations). Nothing more: no DDL.

@@ -11,13 +11,20 @@
 # 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
 #    administrator: pgaadauth_create_principal_with_oid, by object id, in the `postgres`
 #    database where those functions live), gives its role the statement, lock and
-#    idle-in-transaction timeouts (role settings: through PgBouncer the app's own SETs do not
-#    stick), and grants it the data privileges it needs on what the migrations created (the
+#    idle-in-transaction timeouts (role settings, a second layer over the server parameters: a
+#    refused ALTER ROLE only warns), and grants it the data privileges it needs on what the migrations created (the
 #    tables belong to the principal that ran the migrations).
 #
-# In GitHub Actions, log in again (azure/login) right before this script: the workflow's OIDC
-# token lasts minutes and Azure CLI cannot refresh it (Azure/azure-cli#28708, Azure/login#441),
-# and a first deployment that creates PostgreSQL takes longer than that.
+# Tokens first: in GitHub Actions the workflow logs in again (azure/login) right before this
+# script, and the federated OIDC assertion behind that login lives only minutes (Azure CLI cannot
+# refresh it: Azure/azure-cli#28708, Azure/login#441). So every Entra token the script needs (the
+# PostgreSQL one, Key Vault's) is fetched straight away, before any retry loop can outwait the
+# assertion; each token itself stays valid for about an hour.
+#
+# Timeouts: the app role's ALTER ROLE ... SET is a second layer only (on PostgreSQL 16 the
+# deployer may lack ADMIN OPTION on the role and be refused); the limits that always apply are
+# server parameters set by infra/modules/postgres.bicep. Migrations run with their own, longer
+# statement and read timeouts (MIGRATION_STATEMENT_TIMEOUT_MS, MIGRATION_READ_TIMEOUT_SECONDS).
 #
 # Needs: az (logged in as the deploying principal), and a Python that has the app's
 # requirements installed (the repository's .venv if present, else $PYTHON or python3).
@@ -40,6 +47,10 @@ require AZURE_KEY_VAULT_NAME JWT_SECRET_NAME POSTGRES_HOST POSTGRES_DATABASE AZU
 
 # A backstop for runaway queries of the app's role (trackly/db.py also sets per-connection limits).
 APP_STATEMENT_TIMEOUT="${APP_STATEMENT_TIMEOUT:-60s}"
+# Migrations may build indexes or rewrite tables: 9 minutes per statement, and the client waits
+# 10 minutes for an answer (trackly.db's read timeout; it must outlast the statement timeout).
+MIGRATION_STATEMENT_TIMEOUT_MS="${MIGRATION_STATEMENT_TIMEOUT_MS:-540000}"
+MIGRATION_READ_TIMEOUT_SECONDS="${MIGRATION_READ_TIMEOUT_SECONDS:-600}"
 
 if [ -n "${PYTHON:-}" ]; then
   py="$PYTHON"
@@ -48,6 +59,20 @@ elif [ -x .venv/bin/python ]; then
 else
   py=python3
 fi
+
+if [ -z "${POSTGRES_ADMIN_PRINCIPAL_NAME:-}" ]; then
+  cat >&2 <<'MSG'
+postprovision: POSTGRES_ADMIN_PRINCIPAL_NAME is empty, so the deploying principal is not a
+PostgreSQL Entra administrator and cannot run migrations. Set the principal's name and provision
+again, e.g.  azd env set AZURE_PRINCIPAL_NAME "$(az ad signed-in-user show --query userPrincipalName -o tsv)"
+MSG
+  exit 1
+fi
+
+# --- 0. tokens, straight after the login -------------------------------------------------------
+token=$(az account get-access-token --resource-type oss-rdbms --query accessToken --output tsv)
+# Key Vault's token lands in Azure CLI's token cache, where the `az keyvault` calls below find it.
+az account get-access-token --resource https://vault.azure.net --query expiresOn --output none
 
 # --- 1. JWT signing key -------------------------------------------------------------------------
 # Role assignments can take a few minutes to reach Key Vault, so "forbidden" is retried; only a
@@ -95,17 +120,6 @@ ensure_jwt_secret() {
 ensure_jwt_secret
 
 # --- 2. migrations ------------------------------------------------------------------------------
-if [ -z "${POSTGRES_ADMIN_PRINCIPAL_NAME:-}" ]; then
-  cat >&2 <<'MSG'
-postprovision: POSTGRES_ADMIN_PRINCIPAL_NAME is empty, so the deploying principal is not a
-PostgreSQL Entra administrator and cannot run migrations. Set the principal's name and provision
-again, e.g.  azd env set AZURE_PRINCIPAL_NAME "$(az ad signed-in-user show --query userPrincipalName -o tsv)"
-MSG
-  exit 1
-fi
-
-token=$(az account get-access-token --resource-type oss-rdbms --query accessToken --output tsv)
-
 # Build the URLs in Python so that the user name (a UPN has an '@') and the token are quoted.
 urls=$(POSTGRES_TOKEN="$token" "$py" - <<'PY'
 import os
@@ -126,8 +140,13 @@ unset token urls
 
 # Settings validation outside development wants a JWT key; alembic signs nothing, so a throwaway
 # value is given to this process only. DATABASE_AUTH=password: the token is already the password.
+# The migration session SETs its own statement timeout (the server's 60 s default would cut a long
+# index build) and waits as long for an answer; lock_timeout stays the app's, so a migration that
+# queues behind the app's transactions fails fast and the loop below tries again.
 migrate() {
   DATABASE_URL="$sqlalchemy_url" DATABASE_AUTH=password TRACKLY_ENV=production \
+    DATABASE_STATEMENT_TIMEOUT_MS="$MIGRATION_STATEMENT_TIMEOUT_MS" \
+    DATABASE_READ_TIMEOUT_SECONDS="$MIGRATION_READ_TIMEOUT_SECONDS" \
     JWT_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
     "$py" -m alembic upgrade head
 }

@@ -42,8 +42,9 @@ param postgresDatabase string = 'trackly'
 @description('SQLAlchemy pool size per worker process (main.bicep: the per-instance HTTP concurrency).')
 param databasePoolSize int = 8
 
-// The Flex Consumption docs ("Considerations", Scale): the lowest maximum scale is 40, the highest 1000.
-@minValue(40)
+// Flex Consumption's lowest allowed maximum instance count is 1, its highest 1000 (Event-driven
+// scaling, "Limit scale-out", Flex Consumption, revision 08/03/2026; older revisions said 40).
+@minValue(1)
 @maxValue(1000)
 @description('Flex Consumption scale-out limit; main.bicep derives it from the database connection budget.')
 param maximumInstanceCount int
@@ -67,8 +68,9 @@ param instanceMemoryMB int = 2048
 param zoneRedundant bool = false
 
 param frontendUrl string
-@description('Comma-separated list of extra browser origins; empty = only frontendUrl.')
-param corsAllowedOrigins string = ''
+@minLength(1)
+@description('Every browser origin the API and CORS allow (main.bicep: frontendUrl first, trimmed, none empty).')
+param allowedOrigins array
 
 param logLevel string = 'INFO'
 param signupEnabled bool = false
@@ -78,7 +80,6 @@ param microsoftClientId string = ''
 param microsoftAuthority string = 'https://login.microsoftonline.com/common'
 param ssoAutoProvisionDomains string = ''
 
-var allowedOrigins = union([frontendUrl], empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ','))
 var keyVaultReference = '@Microsoft.KeyVault(SecretUri={0})'
 // sslmode=require: the driver refuses a plaintext connection. The user is the managed identity's
 // name, the role the postprovision hook creates for it (pgaadauth_create_principal_with_oid, an
@@ -215,7 +216,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState (nor alwaysOn, linuxFxVersion, use32BitWorkerProcess, ...): a Flex
+      // Consumption site refuses them (ARM error 51021); Flex has no FTP endpoint, and the ftp
+      // publishing-credentials policy below is off. scripts/check_flex.py (make check) keeps
+      // every property of the Flex deprecations list out of this resource.
       http20Enabled: true
       remoteDebuggingEnabled: false
       appSettings: [for setting in items(appSettings): {

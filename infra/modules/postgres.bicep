@@ -5,6 +5,8 @@
 // - Built-in PgBouncer (port 6432) absorbs connection fan-out from scaled-out instances; it is
 //   not available on the Burstable tier, so it is switched on only for GeneralPurpose and
 //   MemoryOptimized (the `port` output tells the app where to connect).
+// - PgBouncer's server pool (pgbouncer.default_pool_size) comes from the connection budget, and
+//   statement, lock and idle-in-transaction timeouts are server parameters (main.bicep says why).
 // - TLS is required; backups are kept `backupRetentionDays`, optionally geo-redundant.
 // - Network: public endpoint guarded by firewall rules chosen by parameters.
 
@@ -45,6 +47,21 @@ param allowedIpRanges array = []
 
 @description('Entra administrators: [{ objectId, principalName, principalType }] (principalType: User, Group or ServicePrincipal).')
 param entraAdministrators array
+
+@minValue(1)
+@maxValue(4950)
+@description('PgBouncer server connections per (user, database) pool; main.bicep gives it the connection budget.')
+param pgBouncerPoolSize int = 50
+
+// Server-wide session defaults (milliseconds): every session starts with them, PgBouncer's server
+// connections included, whatever the role settings are. A session may still SET its own
+// (migrations, admin sessions); 0 would mean no limit.
+@minValue(0)
+param statementTimeoutMs int = 60000
+@minValue(0)
+param lockTimeoutMs int = 5000
+@minValue(0)
+param idleInTransactionTimeoutMs int = 60000
 
 var pgBouncerEnabled = skuTier != 'Burstable'
 
@@ -153,6 +170,55 @@ resource pgBouncer 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@202
   ]
 }
 
+resource pgBouncerPool 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (pgBouncerEnabled) {
+  parent: server
+  name: 'pgbouncer.default_pool_size'
+  properties: {
+    value: string(pgBouncerPoolSize)
+    source: 'user-override'
+  }
+  dependsOn: [
+    pgBouncer
+  ]
+}
+
+resource statementTimeout 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'statement_timeout'
+  properties: {
+    value: string(statementTimeoutMs)
+    source: 'user-override'
+  }
+  dependsOn: [
+    connectionThrottling
+    pgBouncerPool
+  ]
+}
+
+resource lockTimeout 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'lock_timeout'
+  properties: {
+    value: string(lockTimeoutMs)
+    source: 'user-override'
+  }
+  dependsOn: [
+    statementTimeout
+  ]
+}
+
+resource idleInTransactionTimeout 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
+  parent: server
+  name: 'idle_in_transaction_session_timeout'
+  properties: {
+    value: string(idleInTransactionTimeoutMs)
+    source: 'user-override'
+  }
+  dependsOn: [
+    lockTimeout
+  ]
+}
+
 resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
   parent: server
   name: databaseName
@@ -161,8 +227,7 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
     collation: 'en_US.utf8'
   }
   dependsOn: [
-    connectionThrottling
-    pgBouncer
+    idleInTransactionTimeout
   ]
 }
 
@@ -218,3 +283,4 @@ output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name
 output pgBouncerEnabled bool = pgBouncerEnabled
 output port int = pgBouncerEnabled ? 6432 : 5432
+output pgBouncerPoolSize int = pgBouncerEnabled ? pgBouncerPoolSize : 0

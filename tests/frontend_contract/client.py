@@ -1,6 +1,6 @@
 """The original SvelteKit client's network behaviour, replayed in Python.
 
-What it does (facts about its source, from issue 13 and docs/readme/frontend.md): every call goes
+What it does (facts about its source, from issue 13 and docs/frontend.md): every call goes
 through one helper that sends `Authorization: Bearer <access>` and a JSON body, refreshes once on
 a 401 with the first refresh token it ever got (it ignores rotated ones), retries, treats any
 non-2xx as a failure whose text is the response body, and ends with `response.json()` - also for

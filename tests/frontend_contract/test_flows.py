@@ -1,5 +1,5 @@
 """The original client's everyday flows, replayed over HTTP exactly as it makes them
-(tests/frontend_contract/client.py; README "Using the existing Trackly frontend"): every answer parsed as JSON, one refresh on 401, no
+(tests/frontend_contract/client.py; docs/frontend.md): every answer parsed as JSON, one refresh on 401, no
 If-Match, its exact bodies, the multipart upload, and `file_url` opened without a token.
 A ClientFailure is what would have been an error toast in the browser."""
 

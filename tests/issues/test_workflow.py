@@ -181,7 +181,7 @@ def test_reopen_and_full_cycle(as_maintainer: Api, settings_env: Any) -> None:
 def test_readme_section_shows_the_tables_from_the_code() -> None:
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "readme" / "issues.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "issues.md").read_text()
     start = doc.index("<!-- workflow-table -->\n") + len("<!-- workflow-table -->\n")
     end = doc.index("<!-- /workflow-table -->")
     assert doc[start:end].strip() == workflow.markdown_presets()
