@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -161,7 +162,7 @@ def identify(
     policy: Policy,
     auth: bool,
     client_ip: str,
-    session: Session,
+    session: Callable[[], Session],
     settings: Settings,
 ) -> Caller:
     """Authenticate (when `auth`) and count the request, in one statement; nothing is raised:
@@ -187,7 +188,7 @@ def identify(
         if token_format.looks_like_token(credential):
             if not token_format.well_formed(credential):
                 raise Unauthorized(INVALID_PAT)
-            return _by_token(credential, anonymous, counted, now, session, settings)
+            return _by_token(credential, anonymous, counted, now, session(), settings)
         claims = decode_access_token(credential, settings)
     except Unauthorized as refused:
         if not counted:
@@ -198,7 +199,7 @@ def identify(
         else:
             budget = _count(Policy.ANONYMOUS, anonymous, settings, now)
         return Caller(budget=budget, error=refused)
-    return _by_session(claims, counted, now, session, settings)
+    return _by_session(claims, counted, now, session(), settings)
 
 
 def _count(policy: Policy, subject: str, settings: Settings, now: datetime) -> Budget:

@@ -402,7 +402,7 @@ def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") 
         policy=spec.rate_limit,
         auth=spec.auth,
         client_ip=call.client_ip,
-        session=call.session,
+        session=lambda: call.session,  # opened only when a credential is checked
         settings=settings,
     )
     call.budget = caller.budget
