@@ -82,12 +82,15 @@ class Settings(BaseSettings):
     DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: int = Field(default=60000, ge=0)
     DATABASE_READ_TIMEOUT_SECONDS: float = Field(default=20, gt=0, le=600)
     DATABASE_KEEPALIVE_SECONDS: int = Field(default=10, ge=1, le=600)
+    # A pooled connection idle longer than this is pinged before use (0: always).
+    DATABASE_PING_AFTER_IDLE_SECONDS: float = Field(default=10, ge=0, le=3600)
 
     # --- tokens and sign-in -------------------------------------------------------------------
     JWT_SECRET_KEY: str = ""
     JWT_ISSUER: str = "trackly"
     JWT_AUDIENCE: str = "trackly-api"
-    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    # Fractions allowed (0.1 = 6 s), so a test can let a token expire without waiting minutes.
+    ACCESS_TOKEN_EXPIRE_MINUTES: float = Field(default=30, gt=0, le=24 * 60)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=7, ge=1, le=365)
     REFRESH_TOKEN_ROTATION: bool = True
     REFRESH_TOKEN_REUSE_GRACE_SECONDS: int = Field(default=30, ge=0, le=300)

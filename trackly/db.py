@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Row, create_engine, event, exc
@@ -32,9 +34,13 @@ ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 
 # SQLAlchemy's pool_pre_ping costs a round trip on every checkout, i.e. on every invocation.
 # A connection used seconds ago is almost certainly alive, so only connections idle longer than
-# this are pinged. One dropped in between fails its statement; the pool then discards it and
-# the endpoint layer answers 503 with nothing written (one transaction per invocation).
+# DATABASE_PING_AFTER_IDLE_SECONDS are pinged. One dropped in between fails the request's first
+# statement; the pool then discards its connections and the endpoint layer runs the request once
+# more on a fresh one (`retry_on_fresh_connection`): nothing can have been written.
 PING_AFTER_IDLE_SECONDS = 10.0
+
+# The client-side deadline's message (see `_wait_with_deadline`): a stall, not a dead socket.
+DEADLINE_MESSAGE = "no answer within"
 
 
 def normalize_url(url: str) -> str:
@@ -98,7 +104,7 @@ def _wait_with_deadline(conn: Any) -> None:
         if not ready:
             # "could not receive data from server" is one of SQLAlchemy's disconnect messages.
             raise psycopg2.OperationalError(
-                f"could not receive data from server: no answer within {limit:g} s"
+                f"could not receive data from server: {DEADLINE_MESSAGE} {limit:g} s"
             )
 
 
@@ -146,11 +152,15 @@ def ping_idle_connections(
     *,
     idle_seconds: float = PING_AFTER_IDLE_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    ping_seconds: float | None = None,
 ) -> None:
     """Ping a pooled connection on checkout only when it sat idle longer than `idle_seconds`.
 
     A failed ping raises DisconnectionError, on which the pool replaces the connection and
-    checks out again (SQLAlchemy's documented pessimistic-disconnect hook).
+    checks out again (SQLAlchemy's documented pessimistic-disconnect hook). The ping waits at
+    most `ping_seconds` (the connect timeout), not the read timeout: a live server answers it
+    in milliseconds, and a stalled one would otherwise cost the read timeout before the
+    replacement connection even starts (and then its connect timeout on top).
     """
 
     @event.listens_for(engine.pool, "checkin")
@@ -162,10 +172,16 @@ def ping_idle_connections(
         idle_since = record.info.pop("idle_since", None)
         if idle_since is None or clock() - idle_since < idle_seconds:
             return  # a new connection, or one in use moments ago
+        bounded = ping_seconds is not None and hasattr(dbapi_connection, "wait_seconds")
+        if bounded:
+            read_seconds, dbapi_connection.wait_seconds = dbapi_connection.wait_seconds, ping_seconds
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
+        finally:
+            if bounded:
+                dbapi_connection.wait_seconds = read_seconds
 
 
 def build_engine(
@@ -208,9 +224,54 @@ def build_engine(
         def _inject_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
             cparams["password"] = source.token()
 
-    ping_idle_connections(engine, clock=clock)
+    ping_idle_connections(
+        engine,
+        idle_seconds=settings.DATABASE_PING_AFTER_IDLE_SECONDS,
+        clock=clock,
+        ping_seconds=settings.DATABASE_CONNECT_TIMEOUT_SECONDS,
+    )
     event.listen(engine.pool, "checkin", _autocommit_off)
+    event.listen(engine, "after_cursor_execute", _count_statement)
     return engine
+
+
+# --- retrying a request whose connection was dead before anything ran -----------------------------
+
+
+@dataclass
+class StatementTally:
+    """Statements that completed during one request (counted on every engine of the process)."""
+
+    count: int = 0
+
+
+_tally: ContextVar[StatementTally | None] = ContextVar("trackly_statement_tally", default=None)
+
+
+def track_statements() -> StatementTally:
+    """Start counting this request's completed statements (the endpoint layer, per attempt)."""
+    tally = StatementTally()
+    _tally.set(tally)
+    return tally
+
+
+def _count_statement(*_args: Any) -> None:
+    tally = _tally.get()
+    if tally is not None:
+        tally.count += 1
+
+
+def retry_on_fresh_connection(error: BaseException, tally: StatementTally) -> bool:
+    """True when `error` is a pooled connection found dead by the request's very first statement:
+    nothing of the request reached the database, so running it again on a fresh connection
+    cannot write anything twice. Not for a stall (the client-side deadline): a retry would only
+    double the wait, and the new connection would meet the same stalled server."""
+    return (
+        tally.count == 0
+        and isinstance(error, exc.DBAPIError)
+        and error.connection_invalidated
+        and DEADLINE_MESSAGE not in str(error.orig)
+    )
 
 
 def get_engine() -> Engine:

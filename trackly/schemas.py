@@ -5,6 +5,8 @@ Shared by the domains and the HTTP layer, so a domain never imports `trackly.htt
 Not to be confused with `trackly/schema.py`, which migrates the database.
 """
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -21,6 +23,11 @@ class RequestModel(Schema):
 
 
 class QueryModel(Schema):
-    """Base for query strings: unknown parameters are ignored, as browsers and proxies add some."""
+    """Base for query strings. The endpoint layer refuses parameters a query model does not
+    declare (400, naming them), so `?stauts=DONE` never quietly returns the unfiltered list;
+    only the cache busters in `trackly.http.endpoint.QUERY_ALLOWLIST` pass everywhere."""
 
     model_config = ConfigDict(extra="ignore")
+    # False only where a third party composes the query string and may add parameters we do not
+    # know (an OAuth redirect: RFC 6749 4.1.2 says the client must ignore unknown ones).
+    refuse_unknown: ClassVar[bool] = True

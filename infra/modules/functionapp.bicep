@@ -118,6 +118,7 @@ var appSettings = {
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '60000'
   DATABASE_READ_TIMEOUT_SECONDS: '20'
   DATABASE_KEEPALIVE_SECONDS: '10'
+  DATABASE_PING_AFTER_IDLE_SECONDS: '10'
   // --- tokens and sign-in ---
   JWT_SECRET_KEY: format(keyVaultReference, jwtSecretUri)
   JWT_ISSUER: 'trackly'

@@ -3,6 +3,7 @@ reporter never getting anything about an issue they may not see."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import text
@@ -187,3 +188,23 @@ def test_at_most_twenty_distinct_mentions_count(
     watching = watcher_ids(engine, issue["id"])
     assert {u.id for u in staff[:20]} <= watching
     assert staff[20].id not in watching
+
+
+def test_a_reporters_mentions_cannot_probe_who_is_staff(
+    as_reporter: Api, reporter: Any, users: Any, engine: Engine
+) -> None:
+    """A reporter mentioning a staff address, an unknown one or a reporter's sees the same thing:
+    nobody new in the watchers list, and the mentioned staff member is told nothing."""
+    staff = users("MAINTAINER", email="maintainer-probe@example.com", full_name="Mia Maintainer")
+    issue = new_issue(as_reporter)
+    made = comment(as_reporter, issue["id"], "@maintainer-probe@example.com and @nobody@example.com?")
+    watchers = as_reporter.get(f"issues/{issue['id']}/watchers").json()
+    assert [w["id"] for w in watchers] == [str(reporter.id)]
+    assert "Mia" not in json.dumps(watchers) and "MAINTAINER" not in json.dumps(watchers)
+    assert watcher_ids(engine, issue["id"]) == {reporter.id}
+    edited = as_reporter.patch(
+        f"issues/{issue['id']}/comments/{made['id']}", json={"body": "ping @maintainer-probe@example.com"}
+    )
+    assert edited.status_code == 200, edited.text
+    assert watcher_ids(engine, issue["id"]) == {reporter.id}
+    assert as_reporter.as_(users.token(staff)).get("notifications").json()["items"] == []

@@ -32,7 +32,11 @@ def test_if_match_is_read_only_on_conditional_writes() -> None:
     assert _call("update_issue").if_match is None
     assert REGISTRY["update_issue"].if_match_required_by_setting
     assert REGISTRY["add_issue_label"].if_match_required_by_setting
-    assert not REGISTRY["update_comment"].if_match_required_by_setting
+    # Every conditional write honours REQUIRE_IF_MATCH (comment edits and deletes, attachment
+    # deletes included): none may opt out.
+    writes = [spec for spec in REGISTRY.values() if spec.conditional == "write"]
+    assert {"update_comment", "delete_comment", "delete_attachment"} <= {spec.name for spec in writes}
+    assert all(spec.if_match_required_by_setting for spec in writes)
 
 
 def test_requiring_if_match_needs_a_conditional_write() -> None:
@@ -45,6 +49,18 @@ def test_requiring_if_match_needs_a_conditional_write() -> None:
             tags=["x"],
             name="guard_probe",
             if_match_required_by_setting=True,
+        )(lambda call: None)
+    assert "guard_probe" not in REGISTRY
+    with pytest.raises(ValueError, match="REQUIRE_IF_MATCH"):
+        endpoint(
+            func.Blueprint(),
+            "PATCH",
+            "nowhere",
+            summary="x",
+            tags=["x"],
+            name="guard_probe",
+            conditional="write",
+            if_match_required_by_setting=False,
         )(lambda call: None)
     assert "guard_probe" not in REGISTRY
 

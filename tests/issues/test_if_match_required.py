@@ -99,18 +99,20 @@ def test_required_if_match_covers_labelling_an_issue(
     assert as_admin.request(method, path, headers={"If-Match": current}).status_code == 200
 
 
-def test_required_if_match_leaves_comments_to_their_own_tags(as_reporter: Api, settings_env: Any) -> None:
-    """Comments carry their own version, not the issue's: the setting does not apply to them (a
-    stale comment tag still answers 412)."""
+def test_required_if_match_covers_comments_with_their_own_tags(as_reporter: Api, settings_env: Any) -> None:
+    """Comments carry their own version, not the issue's: under the setting a comment edit needs
+    the comment's tag (428 without one, 412 with a stale one), as every conditional write does."""
     issue = _issue(as_reporter)
     path = f"issues/{issue['id']}/comments"
     comment = as_reporter.post(path, {"body": "first"})
+    url = f"{path}/{comment.json()['id']}"
     settings_env(REQUIRE_IF_MATCH="true")
-    edited = as_reporter.patch(f"{path}/{comment.json()['id']}", {"body": "second"})
+    assert_problem(as_reporter.patch(url, {"body": "second"}), 428, "If-Match")
+    edited = as_reporter.patch(url, {"body": "second"}, headers={"If-Match": comment.headers["ETag"]})
     assert edited.status_code == 200, edited.text
     stale = {"If-Match": comment.headers["ETag"]}
-    assert_problem(as_reporter.patch(f"{path}/{comment.json()['id']}", {"body": "third"}, headers=stale), 412)
-    assert as_reporter.delete(f"{path}/{comment.json()['id']}").status_code == 200
+    assert_problem(as_reporter.patch(url, {"body": "third"}, headers=stale), 412)
+    assert as_reporter.delete(url, headers={"If-Match": edited.headers["ETag"]}).status_code == 200
 
 
 def test_the_openapi_document_says_where_the_setting_applies(api: Api) -> None:
@@ -125,7 +127,9 @@ def test_the_openapi_document_says_where_the_setting_applies(api: Api) -> None:
         ("/issues/{issue_id}", "delete"),
         ("/issues/{issue_id}/labels/{label_id}", "put"),
         ("/issues/{issue_id}/labels/{label_id}", "delete"),
+        ("/issues/{issue_id}/comments/{comment_id}", "patch"),
+        ("/issues/{issue_id}/comments/{comment_id}", "delete"),
+        ("/issues/{issue_id}/attachments/{attachment_id}", "delete"),
     ):
         assert "REQUIRE_IF_MATCH" in if_match(path, method), (path, method)
         assert "428" in doc["paths"][path][method]["responses"], (path, method)
-    assert "REQUIRE_IF_MATCH" not in if_match("/issues/{issue_id}/comments/{comment_id}", "patch")

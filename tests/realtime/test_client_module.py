@@ -41,7 +41,9 @@ def test_negotiate_tells_where_a_new_client_starts(
 def test_the_local_host_starts_the_service_only_when_none_is_configured(settings_env: Any) -> None:
     from trackly.local.webpubsub import start_for_local_host
 
-    settings_env(WEBPUBSUB_CONNECTION_STRING="Endpoint=https://x.webpubsub.azure.com;AccessKey=k;Version=1.0;")
+    settings_env(
+        WEBPUBSUB_CONNECTION_STRING="Endpoint=https://x.webpubsub.azure.com;AccessKey=k;Version=1.0;"
+    )
     assert start_for_local_host(port=0) is None
 
     settings_env(WEBPUBSUB_CONNECTION_STRING=None, WEBPUBSUB_ENDPOINT=None)

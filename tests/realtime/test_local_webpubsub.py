@@ -415,7 +415,10 @@ def test_odata_filters_choose_the_receiving_connections(service: LocalWebPubSub,
     u2, _ = open_client(url_for(sdk, "u2", ["staff", "vip"]))
     sdk.send_to_group("staff", {"id": 1}, content_type="application/json", filter="userId ne 'u1'")
     sdk.send_to_group(
-        "staff", {"id": 2}, content_type="application/json", filter="not ('vip' in groups) or userId eq 'nobody'"
+        "staff",
+        {"id": 2},
+        content_type="application/json",
+        filter="not ('vip' in groups) or userId eq 'nobody'",
     )
     sdk.send_to_all({"id": 3}, content_type="application/json", filter="userId eq 'u2' and 'vip' in groups")
     assert receive(u1)["data"] == {"id": 2}

@@ -30,11 +30,14 @@ def _claims(body: dict[str, Any], service: LocalWebPubSub, hub: str = "trackly")
 def test_reporter_gets_only_their_own_group_and_no_roles(
     webpubsub: LocalWebPubSub, as_reporter: Api, reporter: Any
 ) -> None:
-    # Query parameters never decide identity or groups.
-    response = as_reporter.get(
+    # Query parameters never decide identity or groups: they are refused outright.
+    refused = as_reporter.get(
         "realtime/negotiate",
         params={"user_id": "someone-else", "groups": "staff", "role": "webpubsub.joinLeaveGroup"},
     )
+    assert refused.status_code == 400, refused.text
+    assert "'groups', 'role', 'user_id'" in refused.json()["detail"]
+    response = as_reporter.get("realtime/negotiate")
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"  # the URL carries an access token
     body = response.json()

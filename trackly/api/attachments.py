@@ -162,17 +162,22 @@ def download_attachment(call: Call[AttachmentPath, DownloadQuery, None]) -> Repl
     action=Action.ATTACHMENT_DELETE,
     path=AttachmentPath,
     response=Deleted,
-    errors=(404,),
+    errors=(404, 412, 428),
+    conditional="write",
+    if_match_required_by_setting=True,
 )
 def delete_attachment(call: Call[AttachmentPath, None, None]) -> Deleted:
     """The uploader, a maintainer or an admin may delete an attachment: its row now, its blob
-    right after the change commits. Answers 200 with `{id, deleted, message}`."""
+    right after the change commits. Answers 200 with `{id, deleted, message}`. If-Match takes the
+    issue's ETag (the issue lists its attachments): a stale one answers 412; none answers 428
+    when the server sets REQUIRE_IF_MATCH."""
     service.delete(
         call.path.issue_id,
         call.path.attachment_id,
         user=call.user,
         session=call.session,
         settings=call.settings,
+        if_match=call.if_match,
     )
     return Deleted(id=call.path.attachment_id, message="The attachment was deleted.")
 

@@ -80,8 +80,9 @@ def list_comments(call: Call[IssuePath, CommentListQuery, None]) -> Reply:
     idempotency_key_header=True,
 )
 def create_comment(call: Call[IssuePath, None, CommentCreate]) -> Reply:
-    """Anyone who may see the issue (a REPORTER: on their own issues). The commenter, and every
-    active user mentioned as `@email` who may see the issue, start watching it. With an
+    """Anyone who may see the issue (a REPORTER: on their own issues). The commenter starts watching
+    it, and so does every active user who may see the issue that a MAINTAINER or ADMIN mentions as
+    `@email` (a reporter's mentions add nobody, so they cannot probe which addresses are staff). With an
     `Idempotency-Key`, a retry within 24 hours returns the first response."""
 
     def work() -> tuple[Reply, Any]:
@@ -124,13 +125,15 @@ def get_comment(call: Call[CommentPath, None, None]) -> Reply:
     path=CommentPath,
     body=CommentUpdate,
     response=CommentOut,
-    errors=(404, 412),
+    errors=(404, 412, 428),
     response_headers=ETAG_HEADER,
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def update_comment(call: Call[CommentPath, None, CommentUpdate]) -> Reply:
     """Only the author (others 403). The comment is then marked `edited`. With `If-Match`, a stale
-    tag answers 412 (two people editing from the same version: the second loses)."""
+    tag answers 412 (two people editing from the same version: the second loses); none answers 428
+    when the server sets REQUIRE_IF_MATCH."""
     comment = service.update_comment(
         call.path.issue_id,
         call.path.comment_id,
@@ -151,12 +154,14 @@ def update_comment(call: Call[CommentPath, None, CommentUpdate]) -> Reply:
     action=Action.COMMENT_DELETE,
     path=CommentPath,
     response=Deleted,
-    errors=(404, 412),
+    errors=(404, 412, 428),
     conditional="write",
+    if_match_required_by_setting=True,
 )
 def delete_comment(call: Call[CommentPath, None, None]) -> Deleted:
     """The author, or a MAINTAINER/ADMIN (moderation). The history keeps a `comment_deleted`
-    tombstone; the text is redacted from the comment's earlier events. Answers 200 with JSON."""
+    tombstone; the text is redacted from the comment's earlier events. Answers 200 with JSON. A
+    stale If-Match answers 412; none answers 428 when the server sets REQUIRE_IF_MATCH."""
     service.delete_comment(
         call.path.issue_id,
         call.path.comment_id,

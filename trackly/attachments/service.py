@@ -411,15 +411,28 @@ def read_link(attachment: Attachment, *, settings: Settings) -> DownloadLink:
 
 
 def delete(
-    issue_id: uuid.UUID, attachment_id: uuid.UUID, *, user: User, session: Session, settings: Settings
+    issue_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    *,
+    user: User,
+    session: Session,
+    settings: Settings,
+    if_match: list[str] | None = None,
 ) -> None:
-    """Delete the row now and the blob after commit (the cleanup timer catches a failed blob delete)."""
+    """Delete the row now and the blob after commit (the cleanup timer catches a failed blob delete).
+    `if_match` is compared with the issue's tag: the issue embeds its attachments, so removing
+    one is a new version of it (a stale tag answers 412)."""
     require_configured(settings)
-    issue = get_visible_issue(issue_id, user, session=session)
+    # Locked when a precondition is checked, so no edit slips in between the check and the change.
+    issue = get_visible_issue(issue_id, user, session=session, for_update=if_match is not None)
     attachment = _get(issue, attachment_id, session=session, for_update=True)
     require(
         user, Action.ATTACHMENT_DELETE, Facts(owner_id=issue.created_by, uploader_id=attachment.uploaded_by)
     )
+    if if_match is not None:
+        from trackly.issues.service import check_if_match  # issues.service imports this module
+
+        check_if_match(issue, if_match)
     store = storage.get_storage(settings)
     if attachment.status is AttachmentStatus.ACTIVE:
         _touch_issue(issue, session=session)

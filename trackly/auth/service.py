@@ -72,7 +72,7 @@ def revoke_all_sessions(user_id: uuid.UUID, *, session: Session, keep_family: uu
     """Sign a user out everywhere: revoke every refresh token family (except `keep_family`).
 
     Used by logout-all, password change and deactivation. Access tokens of a revoked session
-    are refused from their next request on (`trackly.auth.current.authenticate`).
+    are refused from their next request on (`trackly.auth.current.identify`).
     """
     return sessions.revoke_user_families(user_id, session=session, keep_family=keep_family)
 

@@ -86,7 +86,7 @@ def _pair(user: User, refresh: str, family_id: uuid.UUID, settings: Settings) ->
     return TokenPair(
         access_token=create_access_token(user.id, settings, family_id=family_id),
         refresh_token=refresh,
-        expires_in=settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+        expires_in=round(settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60),
     )
 
 

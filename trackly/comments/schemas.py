@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from trackly import examples as ex
+from trackly import text
 from trackly.schemas import QueryModel, RequestModel, Schema
 
 BODY_MAX = 10_000
@@ -16,8 +17,10 @@ BODY_MAX = 10_000
 CommentBody = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=BODY_MAX, pattern=r"\S"),
+    AfterValidator(lambda value: text.visible(value, what="The comment", multiline=True)),
     Field(
-        description="Markdown, 1-10,000 characters. `@email` mentions an active user who may see the issue.",
+        description="Markdown, 1-10,000 characters, at least one visible and no control characters "
+        "but newlines and tabs. `@email` mentions an active user who may see the issue.",
         examples=["Reproduced on 2.3; @maintainer@trackly.com can you look?"],
     ),
 ]

@@ -5,7 +5,7 @@ Every change records one event in the same transaction (comment_added / comment_
 comment_deleted), so the issue history holds the conversation. A deleted comment leaves a
 comment_deleted tombstone, and its text is redacted from the earlier events of that comment
 (moderation must not leave the removed text readable in the history or the catch-up feed).
-Commenters and `@email`-mentioned users who may see the issue become watchers.
+Commenters, and users who may see the issue and whom staff mention as `@email`, become watchers.
 """
 
 from __future__ import annotations
@@ -71,8 +71,14 @@ def _facts(issue: Issue, comment: Comment | None = None) -> Facts:
     return Facts(owner_id=comment.author_id if comment else issue.created_by, issue_status=issue.status)
 
 
-def mentioned(body: str, issue: Issue, *, session: Session) -> list[uuid.UUID]:
-    """Active users mentioned as `@email` who may see the issue (staff, or its creator)."""
+def mentioned(body: str, issue: Issue, *, author: User, session: Session) -> list[uuid.UUID]:
+    """Active users mentioned as `@email` who may see the issue (staff, or its creator), when the
+    author is staff. A reporter's mentions add nobody: whether `@someone@example.com` then showed
+    up among the watchers (with a name and role) would tell a reporter which addresses belong to
+    staff accounts. Hiding them from the watchers list instead would still leak through anything
+    else a watcher causes (their notifications, their replies), so the mention does nothing."""
+    if author.role not in STAFF:
+        return []
     emails = list(dict.fromkeys(m.lower() for m in MENTION.findall(body)))[:MENTIONS_MAX]
     if not emails:
         return []
@@ -106,7 +112,9 @@ def create_comment(issue_id: uuid.UUID, data: CommentCreate, *, actor: User, ses
     )
     session.add(comment)
     session.flush()
-    watchers.watch_all(issue.id, [actor.id, *mentioned(data.body, issue, session=session)], session=session)
+    watchers.watch_all(
+        issue.id, [actor.id, *mentioned(data.body, issue, author=actor, session=session)], session=session
+    )
     # A staff member answering someone else's issue: what "time to first response" measures.
     response = actor.role in STAFF and actor.id != issue.created_by
     record(
@@ -160,7 +168,9 @@ def update_comment(
         comment.version = comment.version + 1
         comment.updated_at = comment.edited_at = now
         session.flush()
-        watchers.watch_all(issue.id, mentioned(data.body, issue, session=session), session=session)
+        watchers.watch_all(
+            issue.id, mentioned(data.body, issue, author=actor, session=session), session=session
+        )
         record(
             session=session,
             type=EventType.COMMENT_EDITED,

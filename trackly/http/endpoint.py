@@ -55,6 +55,10 @@ Q = TypeVar("Q")
 B = TypeVar("B")
 
 MAX_URL_LENGTH = 8192
+# Query parameters every endpoint accepts and ignores: cache busters that libraries add to GET
+# URLs (jQuery's and many others' `_=<timestamp>`). Anything else undeclared is refused (400).
+QUERY_ALLOWLIST = frozenset({"_"})
+UNKNOWN_PARAMETER = "This parameter is not known here."
 # Every answer: a browser must never guess a type other than the declared one.
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 JSON_CONTENT_TYPE = "application/json"
@@ -238,7 +242,7 @@ def endpoint(
     extra_responses: dict[int, str] | None = None,
     idempotency_key_header: bool = False,
     conditional: str | None = None,
-    if_match_required_by_setting: bool = False,
+    if_match_required_by_setting: bool | None = None,
     read_only: bool = False,
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
@@ -256,6 +260,9 @@ def endpoint(
             raise ValueError(f"duplicate endpoint name {fname}")
         if if_match_required_by_setting and conditional != "write":
             raise ValueError(f"{fname}: if_match_required_by_setting needs conditional='write'")
+        if if_match_required_by_setting is False and conditional == "write":
+            # REQUIRE_IF_MATCH promises no write without a precondition: no exceptions.
+            raise ValueError(f"{fname}: every conditional write honours REQUIRE_IF_MATCH")
         if auth and action is None:
             raise ValueError(f"{fname}: an endpoint with auth names its Action (and so its token scope)")
         has_auth = auth or action is not None
@@ -283,7 +290,7 @@ def endpoint(
             extra_responses=extra_responses or {},
             idempotency_key_header=idempotency_key_header,
             conditional=conditional,
-            if_match_required_by_setting=if_match_required_by_setting,
+            if_match_required_by_setting=conditional == "write",
             read_only=read_only,
             handler=handler,
             raw_body=raw_body,
@@ -319,9 +326,56 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
 
     started = time.perf_counter()
     request_id = _request_id(req, invocation_id)
+    for attempt in (1, 2):
+        tally = db.track_statements()
+        try:
+            response = _attempt(spec, req, request_id, get_settings())
+            break
+        except Exception as failure:  # every failure becomes a problem document
+            call, exc = (failure.call, failure.error) if isinstance(failure, _Failed) else (None, failure)
+            if call is not None and call._session is not None:
+                db.discard(call._session)
+            if attempt == 1 and db.retry_on_fresh_connection(exc, tally):
+                # A pooled connection died while idle (reset, server restart) and the request's
+                # first statement found out: nothing ran, so it runs again once on a fresh
+                # connection (the failure invalidated the pool's older connections too).
+                log.warning(
+                    "database connection was dead before the first statement; retrying on a fresh one",
+                    extra={"request_id": request_id, "function": spec.name},
+                )
+                continue
+            response = _with_budget(call, error_response(exc, req, request_id))  # logs the traceback
+            break
+    _expose_headers(req, response)
+    log.info(
+        "%s %s -> %s in %.1f ms",
+        req.method,
+        urlsplit(req.url).path,
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+        extra={"request_id": request_id, "function": spec.name},
+    )
+    return response
+
+
+class _Failed(Exception):
+    """An attempt's failure, with the Call whose session must be discarded."""
+
+    def __init__(self, call: "Call[Any, Any, Any] | None", error: Exception) -> None:
+        super().__init__(str(error))
+        self.call = call
+        self.error = error
+
+
+def _attempt(
+    spec: EndpointSpec,
+    req: func.HttpRequest,
+    request_id: str,
+    settings: "Settings",
+) -> func.HttpResponse:
+    """One run of an invocation: parse, authenticate, authorize, handle, commit, render."""
     call: Call[Any, Any, Any] | None = None
     try:
-        settings = get_settings()
         call = Call(
             req, spec=spec, request_id=request_id, settings=settings, path=None, query=None, body=None
         )
@@ -344,23 +398,16 @@ def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | Non
             session, call._session = call._session, None
             session.close()
             db.run_after_commit(session)
-        response = _render(spec, result, request_id)
-    except Exception as exc:  # every failure becomes a problem document
-        if call is not None and call._session is not None:
-            db.discard(call._session)
-        response = error_response(exc, req, request_id)
+        return _with_budget(call, _render(spec, result, request_id))
+    except Exception as exc:  # every failure becomes a problem document (in dispatch)
+        raise _Failed(call, exc) from exc
+
+
+def _with_budget(call: "Call[Any, Any, Any] | None", response: func.HttpResponse) -> func.HttpResponse:
+    """The rate-limit headers, on every answer whose request was counted."""
     if call is not None and call.budget is not None:
         for name, value in call.budget.headers().items():
             response.headers[name] = value
-    _expose_headers(req, response)
-    log.info(
-        "%s %s -> %s in %.1f ms",
-        req.method,
-        urlsplit(req.url).path,
-        response.status_code,
-        (time.perf_counter() - started) * 1000,
-        extra={"request_id": request_id, "function": spec.name},
-    )
     return response
 
 
@@ -472,8 +519,8 @@ def _build_call(
 
 
 def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[str, Any]:
-    if model is None:
-        return {}
+    """The declared parameters of `model` from the query string; any other parameter (outside
+    QUERY_ALLOWLIST) is refused with 400, on endpoints without a query model too."""
     query = urlsplit(req.url).query
     try:
         parsed = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=200)
@@ -483,14 +530,35 @@ def _query_dict(model: type[BaseModel] | None, req: func.HttpRequest) -> dict[st
         parsed = {k: [v] for k, v in req.params.items()}
     if any("\x00" in v for values in parsed.values() for v in values):
         raise BadRequest("Query parameters may not contain the NUL character (U+0000).")
+    fields = model.model_fields if model is not None else {}
+    if getattr(model, "refuse_unknown", True):
+        _refuse_unknown(parsed, {info.alias or name for name, info in fields.items()})
     out: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
+    for name, info in fields.items():
         key = info.alias or name
         if key not in parsed:
             continue
         values = parsed[key]
         out[key] = values if _is_list(info.annotation) else values[0]
     return out
+
+
+def _refuse_unknown(parsed: dict[str, list[str]], declared: set[str]) -> None:
+    unknown = sorted(set(parsed) - declared - QUERY_ALLOWLIST)
+    if not unknown:
+        return
+    shown = ", ".join(f"'{name[:50]}'" for name in unknown[:5]) + (
+        f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+    )
+    accepted = ", ".join(f"'{name}'" for name in sorted(declared)) or "none"
+    raise BadRequest(
+        f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}: this endpoint accepts "
+        f"{accepted} (and the cache buster '_').",
+        errors=[
+            {"loc": f"query.{name[:50]}", "msg": UNKNOWN_PARAMETER, "type": "unknown_parameter"}
+            for name in unknown[:20]
+        ],
+    )
 
 
 def _is_list(annotation: Any) -> bool:

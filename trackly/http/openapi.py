@@ -27,8 +27,9 @@ RATE_LIMIT_HEADERS: dict[str, Any] = {
     },
 }
 
-# Errors every endpoint can answer, plus the ones implied by its declaration.
-_ALWAYS = (500, 503)
+# Errors every endpoint can answer, plus the ones implied by its declaration (400: a query
+# parameter the endpoint does not declare, on every endpoint).
+_ALWAYS = (400, 500, 503)
 _WITH_AUTH = (401, 403)
 _WITH_INPUT = (400, 413, 415, 422)
 

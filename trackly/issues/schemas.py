@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -12,6 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly import examples as ex
+from trackly import text
 from trackly.attachments import links
 from trackly.attachments.schemas import AttachmentOut
 from trackly.labels.schemas import IssueLabelOut
@@ -41,13 +41,11 @@ def _check_file_url(value: str) -> str | None:
     return value
 
 
-# Trimmed, 1-200 characters, at least one non-space character.
+# Trimmed, 1-200 characters, at least one visible character and no control characters.
 def _visible(title: str) -> str:
     # `\S` lets zero-width spaces, joiners and other format characters through: a title made
     # only of those shows as nothing in every list.
-    if not any(unicodedata.category(ch)[0] not in ("C", "Z") for ch in title):
-        raise ValueError("The title must contain at least one visible character.")
-    return title
+    return text.visible(title, what="The title")
 
 
 Title = Annotated[

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from trackly import examples as ex
+from trackly import text
 from trackly.schemas import RequestModel, Schema
 
 NAME_MAX = 50
@@ -26,7 +27,12 @@ LabelName = Annotated[
         max_length=NAME_MAX,
         pattern=r"^\s*[^\x00-\x1f\x7f]*\S",
     ),
-    Field(description="1-50 characters after trimming; unique regardless of case.", examples=["bug"]),
+    AfterValidator(lambda value: text.visible(value, what="The label name")),
+    Field(
+        description="1-50 characters after trimming, at least one visible, no control characters; "
+        "unique regardless of case.",
+        examples=["bug"],
+    ),
 ]
 Color = Annotated[
     str,

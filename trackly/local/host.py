@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+# How long a connection may stay silent: a request whose headers or body stop arriving (or an idle
+# kept-alive connection) is given up after this, instead of holding a thread indefinitely.
+SOCKET_TIMEOUT_SECONDS = 10.0
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -147,7 +150,10 @@ class LocalHost:
             )
             log.warning("unrouted request: %s %s -> 404", method, path)
         else:
-            body = self._read_body(environ, body_limit)
+            try:
+                body = self._read_body(environ, body_limit)
+            except TimeoutError:
+                return self._send(_body_timed_out(method, path, request_id), start_response, allowed_origin)
             request = func.HttpRequest(
                 method=method,
                 url=url,
@@ -201,8 +207,23 @@ class LocalHost:
                 origin or "(none)",
                 ", ".join(allowed) or "(no allowed origins)",
             )
-            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Vary", "Origin")])
-            return [f"Origin {origin or '(none)'} is not allowed.".encode()]
+            body = problem_body(
+                403,
+                f"Origin {origin or '(none)'} is not allowed to call this API "
+                "(TRACKLY_ALLOWED_ORIGINS lists the origins that are).",
+                slug="origin-not-allowed",
+                instance=path,
+            )
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", PROBLEM_CONTENT_TYPE),
+                    ("Content-Length", str(len(body))),
+                    ("X-Content-Type-Options", "nosniff"),
+                    ("Vary", "Origin"),
+                ],
+            )
+            return [body]
         start_response(
             "204 No Content",
             [
@@ -270,6 +291,17 @@ class LocalHost:
             log.exception("timer %s failed", timer.name)
 
 
+def _body_timed_out(method: str, path: str, request_id: str) -> func.HttpResponse:
+    log.warning("request body timed out: %s %s -> 408", method, path)
+    return problem_response(
+        408,
+        "The request body stopped arriving before its Content-Length was reached; nothing was done.",
+        request_id=request_id,
+        instance=path,
+        headers={"Connection": "close"},
+    )
+
+
 def _body_limit(function: HttpFunction, settings: Settings | None, default: int) -> int:
     """The function's own request body limit (e.g. the multipart upload's), else the default."""
     spec = REGISTRY.get(function.name)
@@ -314,9 +346,19 @@ class _RequestHandler(WSGIRequestHandler):
     too many or too long headers: 431, a malformed request: 400) are problem+json, like every
     other error of this API, instead of the standard library's HTML page."""
 
+    timeout = SOCKET_TIMEOUT_SECONDS  # socketserver.StreamRequestHandler sets it on the socket
+
+    def parse_request(self) -> bool:
+        try:
+            return bool(super().parse_request())
+        except TimeoutError:  # the request line came, the headers never finished
+            self.send_error(408)
+            return False
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         self.close_connection = True
         reasons = {
+            408: f"The request headers did not arrive within {self.timeout:g} s.",
             414: "The request URL is too long.",
             431: "The request headers are too large (too many, or one too long).",
         }
@@ -332,7 +374,10 @@ class _RequestHandler(WSGIRequestHandler):
             self.wfile.write(body)
 
 
-def build_server(app: func.FunctionApp, host: str, port: int) -> tuple[BaseWSGIServer, LocalHost]:
+def build_server(
+    app: func.FunctionApp, host: str, port: int, *, socket_timeout: float = SOCKET_TIMEOUT_SECONDS
+) -> tuple[BaseWSGIServer, LocalHost]:
     local = LocalHost(app)
-    server = make_server(host, port, local, threaded=True, request_handler=_RequestHandler)
+    handler = type("RequestHandler", (_RequestHandler,), {"timeout": socket_timeout})
+    server = make_server(host, port, local, threaded=True, request_handler=handler)
     return server, local

@@ -49,7 +49,10 @@ class MicrosoftLoginQuery(QueryModel):
 
 
 class MicrosoftCallbackQuery(QueryModel):
-    """What the authority appends to the redirect URI (RFC 6749 4.1.2 and 4.1.2.1)."""
+    """What the authority appends to the redirect URI (RFC 6749 4.1.2 and 4.1.2.1). The
+    authority may add parameters of its own (`iss`, ...), which RFC 6749 says to ignore."""
+
+    refuse_unknown = False
 
     state: str | None = Field(default=None, max_length=512)
     code: str | None = Field(default=None, max_length=8192)
