@@ -379,7 +379,10 @@ def _attempt(
         call = Call(
             req, spec=spec, request_id=request_id, settings=settings, path=None, query=None, body=None
         )
-        # Identify and count first, so every answer (a 422 too) carries the budget headers.
+        # A malformed URL or query string is refused before anything else (no database, not
+        # counted); then the caller is identified and counted, so every later answer (a 404 or
+        # 422 too) carries the budget headers.
+        _refuse_malformed_url(spec, req)
         _admit(spec, call, settings)
         _parse_into(call, settings)
         if spec.conditional == "write":
@@ -467,6 +470,12 @@ def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") 
             )
         if spec.action is not None:
             require(call._user, spec.action)
+
+
+def _refuse_malformed_url(spec: EndpointSpec, req: func.HttpRequest) -> None:
+    if len(req.url) > MAX_URL_LENGTH:
+        raise UriTooLong(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
+    _query_dict(spec.query_model, req)  # unknown parameters, bad encoding, NUL: 400
 
 
 def _parse_into(call: Call[Any, Any, Any], settings: "Settings") -> None:
