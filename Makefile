@@ -12,7 +12,7 @@ RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM  # tests/realtime/test_browser.py launches this executable
 
-.PHONY: help setup browser run test check lint typecheck infra-check wheel-check lock lock-check test-hardening bench clean
+.PHONY: help setup browser run test check lint typecheck infra-check wheel-check migration-check lock lock-check test-hardening bench clean
 
 help:
 	@echo "make run        serve the API on http://127.0.0.1:$(PORT)/api (embedded PostgreSQL + Azurite)"
@@ -67,6 +67,11 @@ infra-check:
 wheel-check: $(VENV)/.installed
 	$(PY) scripts/check_wheels.py resolve requirements.txt
 
+# No migration that takes a long lock on an existing table or breaks the running release unless
+# it is marked `# lock-reviewed: <why>` (trackly/schema_lint.py, docs/operations.md).
+migration-check: $(VENV)/.installed
+	$(PY) -m trackly.schema_lint
+
 # The locks: `make lock` re-resolves requirements*.txt from requirements*.in (keeping every pin that
 # still fits; UPGRADE="sqlalchemy alembic" moves those), `make lock-check` fails on a stale lock.
 # Neither needs a working .venv (a merge may have left the locks broken): uv comes from the pin in
@@ -84,7 +89,7 @@ lock: $(VENV)/bin/uv
 lock-check: $(VENV)/bin/uv
 	$(PY) scripts/locks.py check
 
-check: lint typecheck infra-check wheel-check lock-check
+check: lint typecheck infra-check wheel-check lock-check migration-check
 
 test-hardening: setup
 	$(PY) -m pytest tests/hardening $(PYTEST_ARGS)

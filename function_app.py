@@ -16,12 +16,14 @@ from trackly.api import (
     issues,
     labels,
     notifications,
+    portability,
     realtime,
     sso,
     stats,
     tokens,
     users,
     watchers,
+    webhooks,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -41,5 +43,7 @@ for module in (
     realtime,
     stats,
     tokens,
+    portability,
+    webhooks,
 ):
     app.register_functions(module.bp)

@@ -160,6 +160,16 @@ param storageSku string = 'Standard_GRS'
 @description('Zone-redundant Flex Consumption plan (only in some regions; keeps >= 2 always-ready instances, billed).')
 param zoneRedundant bool = false
 
+// --- alerts (infra/modules/alerts.bicep; what each means: docs/operations.md) ---
+@description('E-mail address the alert action group notifies (empty: the group has no receiver yet).')
+param alertEmail string = ''
+@description('Alert when more than this share of HTTP invocations answer 5xx (percent, 15 minutes).')
+param alertServerErrorPercent int = 5
+@description('Alert when the 95th percentile HTTP duration exceeds this (ms, 15 minutes).')
+param alertLatencyP95Ms int = 1500
+@description('Alert when the oldest unpublished live-update event is older than this (seconds).')
+param alertOutboxLagSeconds int = 300
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -376,6 +386,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     jwtSecretUri: keyVault.outputs.jwtSecretUri
+    webhookKeySecretUri: keyVault.outputs.webhookKeySecretUri
     microsoftClientSecretUri: keyVault.outputs.microsoftClientSecretUri
     googleClientSecretUri: keyVault.outputs.googleClientSecretUri
     attachmentsStorageName: attachmentsStorage.outputs.name
@@ -406,6 +417,40 @@ module functionApp 'modules/functionapp.bicep' = {
   ]
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: 'trackly-${resourceToken}'
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    postgresServerId: postgres.outputs.id
+    storageAccountIds: [
+      attachmentsStorage.outputs.id
+      hostStorage.outputs.id
+    ]
+    serverErrorPercent: alertServerErrorPercent
+    latencyP95Ms: alertLatencyP95Ms
+    outboxLagSeconds: alertOutboxLagSeconds
+    // 80% of what the server accepts: the budget above keeps the app below max_connections - reserve.
+    postgresConnectionsThreshold: postgresMaxConnections * 8 / 10
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    name: 'Trackly operations (${environmentName})'
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    postgresServerId: postgres.outputs.id
+  }
+}
+
 // --- outputs: azd stores them in .azure/<env>/.env; deploy.yml and the hooks read them ---
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -422,6 +467,7 @@ output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output JWT_SECRET_NAME string = keyVault.outputs.jwtSecretName
+output WEBHOOK_KEY_SECRET_NAME string = keyVault.outputs.webhookKeySecretName
 output POSTGRES_SERVER_NAME string = postgres.outputs.name
 output POSTGRES_HOST string = postgres.outputs.host
 output POSTGRES_DATABASE string = postgres.outputs.databaseName

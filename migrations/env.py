@@ -12,7 +12,20 @@ from trackly.models import Base
 target_metadata = Base.metadata
 
 
+def _limit_lock_waits(connection: Connection) -> None:
+    """A migration that cannot get its lock quickly fails (and is retried by `python -m trackly
+    migrate`) instead of waiting in the lock queue, where every request would wait behind it. The
+    statement timeout is lifted: a CREATE INDEX CONCURRENTLY on a big table may take minutes."""
+    lock_timeout_ms = context.config.attributes.get("lock_timeout_ms")
+    if lock_timeout_ms is None:
+        return
+    connection.exec_driver_sql(f"SET lock_timeout = {int(lock_timeout_ms)}")
+    connection.exec_driver_sql("SET statement_timeout = 0")
+    connection.commit()
+
+
 def _run(connection: Connection) -> None:
+    _limit_lock_waits(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -170,6 +170,67 @@ if wants flex; then
   fi
 fi
 
+# === issue 28: alerts, action group and workbook ===================================================
+# The modules exist, parse (group 1 parses every .bicep file; checked again here by name), are wired
+# into main.bicep, and agree with the app: every alert docs/operations.md explains is defined, the
+# action group mails the alertEmail parameter, the metric names the queries read are the ones
+# trackly/telemetry/pipeline.py emits, and every @scheduled timer has a silence limit.
+# Part of the `parse` group (it needs pycep from .venv-infra).
+if wants parse; then
+echo "== alerts and workbook (issue 28)"
+if "$py" - <<'PY'
+import re
+import sys
+from pathlib import Path
+
+from pycep import BicepParser
+
+problems = []
+alerts_path, workbook_path = Path("infra/modules/alerts.bicep"), Path("infra/modules/workbook.bicep")
+for path in (alerts_path, workbook_path):
+    if not path.exists():
+        problems.append(f"{path} is missing")
+        continue
+    try:
+        BicepParser().parse(file_path=path)
+    except Exception as exc:  # any lark error is a parse failure
+        problems.append(f"{path} does not parse: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+main = Path("infra/main.bicep").read_text()
+for module in ("modules/alerts.bicep", "modules/workbook.bicep"):
+    if f"'{module}'" not in main:
+        problems.append(f"main.bicep does not deploy {module}")
+alerts = alerts_path.read_text() if alerts_path.exists() else ""
+for name in ("http-5xx-rate", "http-p95-latency", "timer-failed", "timer-missed", "outbox-lag",
+             "postgres-cpu", "postgres-connections", "storage-availability"):
+    if f"'{name}" not in alerts:
+        problems.append(f"alerts.bicep has no {name} alert")
+for resource in ("Microsoft.Insights/actionGroups@", "Microsoft.Insights/scheduledQueryRules@",
+                 "Microsoft.Insights/metricAlerts@"):
+    if resource not in alerts:
+        problems.append(f"alerts.bicep declares no {resource.rstrip('@')}")
+if not re.search(r"emailAddress:\s*alertEmail", alerts):
+    problems.append("the action group does not mail the alertEmail parameter")
+pipeline = Path("trackly/telemetry/pipeline.py").read_text()
+workbook = workbook_path.read_text() if workbook_path.exists() else ""
+for metric in sorted(set(re.findall(r'name == "(trackly\.[a-z_.]+)"', alerts + workbook))):
+    if f'"{metric}"' not in pipeline:
+        problems.append(f"the queries read {metric}, which trackly/telemetry/pipeline.py does not emit")
+timers = set(re.findall(r'@scheduled\(bp, "(\w+)"', "".join(p.read_text() for p in Path("trackly/api").glob("*.py"))))
+block = re.search(r"param timerMaxSilenceMinutes object = \{(.*?)\}", alerts, re.S)
+limits = set(re.findall(r"^\s*(\w+):", block.group(1), re.M)) if block else set()
+if timers != limits:
+    problems.append(f"timerMaxSilenceMinutes {sorted(limits)} != the app's timers {sorted(timers)}")
+for problem in problems:
+    print("  FAIL", problem)
+print(f"alerts and workbook: {'0 failed' if not problems else f'{len(problems)} failed'}")
+sys.exit(1 if problems else 0)
+PY
+then :; else
+  failures=$((failures + 1))
+fi
+fi
+# === end of the issue 28 block ====================================================================
+
 if [ "$failures" -ne 0 ]; then
   echo "check_infra: FAILED ($failures group(s) failed)"
   exit 1

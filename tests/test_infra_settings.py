@@ -27,6 +27,7 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri",
     "AzureWebJobsDisableHomepage",
     "PYTHON_THREADPOOL_THREAD_COUNT",  # the Python worker's thread pool
+    "PYTHON_ENABLE_OPENTELEMETRY",  # the Python worker attaches the host's trace context
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",
     "AzureWebJobsFeatureFlags",
@@ -130,7 +131,7 @@ def test_production_values_in_bicep() -> None:
     assert value("TRACKLY_ENV") == "'production'"
     assert value("DATABASE_AUTH") == "'entra'"
     assert "sslmode=require" in source
-    for secret in ("JWT_SECRET_KEY", "MICROSOFT_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"):
+    for secret in ("JWT_SECRET_KEY", "WEBHOOK_SECRET_KEY", "MICROSOFT_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"):
         assert "keyVaultReference" in value(secret), f"{secret} must be a Key Vault reference"
     assert "@Microsoft.KeyVault(SecretUri=" in source
     for empty in (

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".trackly"
@@ -128,6 +129,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"CORS origins {', '.join(settings.cors_origins)}")
     if demo_users:
         print("Demo sign-in: admin@trackly.com / admin123 (also maintainer@, reporter@, surprise@)")
+    _print_webhook_hint(base, settings)
     sys.stdout.flush()
 
     def _stop(signum: int, frame: object) -> None:
@@ -145,13 +147,50 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("migrate", "apply database migrations (alembic upgrade head)")
+def _print_webhook_hint(base: str, settings: Any) -> None:
+    if not settings.webhook_private_targets_allowed:
+        print("Webhooks     private targets are off (WEBHOOK_ALLOW_PRIVATE_TARGETS): use a public https URL")
+        return
+    print("Webhooks     try them against a local receiver (docs/webhooks.md):")
+    print("               python -m trackly webhook-receiver --port 8765        # in another terminal")
+    print(
+        f"               POST {base}/webhooks as an admin with "
+        '{"url": "http://127.0.0.1:8765/", "events": ["*"]}'
+    )
+    print("               restart the receiver with --secret <the secret in the answer> to verify signatures")
+
+
+def _receiver_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--secret", default=None, help="the hook's whsec_ secret, to verify signatures")
+    parser.add_argument("--status", type=int, default=200, help="the status to answer (e.g. 500 or 410)")
+
+
+@command("webhook-receiver", "a local receiver that prints and verifies webhook deliveries", _receiver_args)
+def webhook_receiver(args: argparse.Namespace) -> int:
+    from trackly.local import receiver
+
+    receiver.serve(args.port, args.secret, args.status)
+    return 0
+
+
+def _migrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lock-timeout-ms",
+        type=int,
+        default=3000,
+        help="each migration gives up waiting for a table lock after this long (default 3000)",
+    )
+    p.add_argument("--attempts", type=int, default=5, help="tries when a lock was not granted (default 5)")
+
+
+@command("migrate", "apply database migrations (alembic upgrade head, lock_timeout + retries)", _migrate_args)
 def migrate(args: argparse.Namespace) -> int:
     prepare_environment(embedded_ok=True)
     from trackly import schema
 
-    schema.upgrade()
-    print("Database is at the latest migration.")
+    attempts = schema.upgrade_with_retries(lock_timeout_ms=args.lock_timeout_ms, attempts=args.attempts)
+    print(f"Database is at the latest migration ({attempts} attempt{'s' if attempts > 1 else ''}).")
     return 0
 
 

@@ -51,6 +51,9 @@ SECRET_SETTINGS = (
     "AZURE_STORAGE_CONNECTION_STRING",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "WEBPUBSUB_CONNECTION_STRING",
+    "WEBHOOK_SECRET_KEY",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "READINESS_KEY",
 )
 _KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
 
@@ -155,6 +158,23 @@ class Settings(BaseSettings):
     ALLOWED_CONTENT_TYPES: CsvList = Field(default_factory=lambda: list(DEFAULT_CONTENT_TYPES))
     ATTACHMENT_CLEANUP_SCHEDULE: str = "0 */15 * * * *"
 
+    # --- export and import (docs/import-export.md) --------------------------------------------
+    # GET /issues/export answers directly up to this many rows; above it, 413 (use POST /exports).
+    EXPORT_MAX_ROWS: int = Field(default=10_000, ge=1, le=1_000_000)
+    EXPORT_CHUNK_ROWS: int = Field(default=2_000, ge=10, le=50_000)
+    EXPORT_LINK_MINUTES: int = Field(default=10, ge=1, le=60)
+    EXPORT_SCHEDULE: str = "0 * * * * *"
+    IMPORT_MAX_BYTES: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Files sent as multipart/form-data to POST /imports (bigger ones go through the upload SAS).
+    IMPORT_MULTIPART_MAX_BYTES: int = Field(default=4 * 1024 * 1024, ge=1024, le=90 * 1000 * 1000)
+    IMPORT_MAX_ROWS: int = Field(default=100_000, ge=1)
+    IMPORT_CHUNK_ROWS: int = Field(default=500, ge=10, le=50_000)
+    IMPORT_SCHEDULE: str = "30 * * * * *"
+    # A timer run of the export or import job stops taking new chunks after this long: under
+    # host.json's functionTimeout (5 min) with room for the chunk in progress. The host never
+    # starts a timer while its previous run is still going, and jobs are locked anyway.
+    TRANSFER_RUN_SECONDS: float = Field(default=240, gt=0, le=540)
+
     # --- live updates (Web PubSub) ------------------------------------------------------------
     WEBPUBSUB_CONNECTION_STRING: str = ""
     WEBPUBSUB_ENDPOINT: str = ""
@@ -163,9 +183,37 @@ class Settings(BaseSettings):
     EVENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     OUTBOX_SCHEDULE: str = "0 * * * * *"
 
+    # --- webhooks ------------------------------------------------------------------------------
+    # The key that encrypts webhook signing secrets at rest (any string of 32+ bytes; a Key
+    # Vault secret in Azure). Required in production; development and tests use a fixed one.
+    # `new,old` while changing it: the first encrypts, any decrypts.
+    WEBHOOK_SECRET_KEY: str = ""
+    WEBHOOK_SCHEDULE: str = "*/10 * * * * *"
+    # The whole of one attempt: name resolution, connection, TLS, request and reading the answer.
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=5, gt=0, le=30)
+    # Loopback, private, link-local, ... targets. None: allowed in development only.
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: bool | None = None
+    # None: https is required in production only.
+    WEBHOOK_REQUIRE_HTTPS: bool | None = None
+    # A hook is disabled after this many deliveries in a row failed (each after its retries).
+    WEBHOOK_DISABLE_AFTER_FAILURES: int = Field(default=5, ge=1, le=1000)
+    WEBHOOK_DELIVERY_RETENTION_DAYS: int = Field(default=30, ge=1)
+    WEBHOOK_BATCH_SIZE: int = Field(default=100, ge=1, le=1000)
+    # A PEM file of extra CAs to trust for receivers (empty: the platform's trust store).
+    WEBHOOK_CA_BUNDLE: str = ""
+
     # --- statistics ---------------------------------------------------------------------------
     STATS_SCHEDULE: str = "0 */30 * * * *"
     STATS_BACKFILL_MAX_DAYS: int = Field(default=366, ge=1)
+
+    # --- operations (docs/observability.md, docs/operations.md) --------------------------------
+    # off: no OpenTelemetry at all; azure_monitor: Microsoft's distro to Application Insights;
+    # console / file: the same spans, logs and metrics as JSON on stdout or in TELEMETRY_FILE.
+    TELEMETRY_EXPORTER: Literal["off", "azure_monitor", "console", "file"] = "off"
+    TELEMETRY_FILE: str = ".trackly/telemetry.jsonl"
+    APPLICATIONINSIGHTS_CONNECTION_STRING: str = ""
+    # GET /health/ready answers an ADMIN token or this key in X-Readiness-Key (empty: ADMIN only).
+    READINESS_KEY: str = ""
 
     @field_validator(
         "TRACKLY_ALLOWED_ORIGINS",
@@ -205,6 +253,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATABASE_READ_TIMEOUT_SECONDS must be longer than DATABASE_STATEMENT_TIMEOUT_MS"
             )
+        if any(len(k.strip().encode()) < 32 for k in self.WEBHOOK_SECRET_KEY.split(",") if k.strip()):
+            raise ValueError("WEBHOOK_SECRET_KEY: every key must be at least 32 bytes")
         if self.TRACKLY_ENV == "development":
             return self
         secret = self.JWT_SECRET_KEY
@@ -245,6 +295,18 @@ class Settings(BaseSettings):
             or self.AZURE_STORAGE_ACCOUNT_URL
             or (self.AZURE_STORAGE_ACCOUNT_NAME and self.AZURE_STORAGE_ACCOUNT_KEY)
         )
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        if self.WEBHOOK_ALLOW_PRIVATE_TARGETS is None:
+            return self.is_development
+        return self.WEBHOOK_ALLOW_PRIVATE_TARGETS
+
+    @property
+    def webhook_https_required(self) -> bool:
+        if self.WEBHOOK_REQUIRE_HTTPS is None:
+            return self.TRACKLY_ENV == "production"
+        return self.WEBHOOK_REQUIRE_HTTPS
 
     @property
     def webpubsub_configured(self) -> bool:

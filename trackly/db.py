@@ -288,8 +288,16 @@ def get_engine() -> Engine:
                     raise ServiceUnavailable("The database is not configured (DATABASE_URL is empty).")
                 _engine = build_engine(settings)
                 _factory = sessionmaker(_engine, expire_on_commit=False)
+                from trackly import telemetry
+
+                telemetry.instrument_engine(_engine)  # statement spans, when telemetry is on
                 event.listen(_factory, "before_flush", _refuse_flush)
                 event.listen(_factory, "do_orm_execute", _refuse_dml)
+    return _engine
+
+
+def current_engine() -> Engine | None:
+    """The engine if one was built (telemetry's pool gauges read it; never builds one)."""
     return _engine
 
 

@@ -46,6 +46,7 @@ ISSUE: dict[str, Any] = {
     "labels": [LABEL],
     "comment_count": 2,
     "allowed_transitions": ["OPEN", "IN_PROGRESS", "DONE"],
+    "source_url": None,
 }
 
 

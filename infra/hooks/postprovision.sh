@@ -3,9 +3,10 @@
 # (azure.yaml), and .github/workflows/deploy.yml runs it after `az deployment sub create`.
 # Both pass the Bicep outputs as environment variables.
 #
-# 1. Makes sure the JWT signing key exists in Key Vault (creates a random one the first time;
-#    never replaces an existing one, so deployments do not sign everybody out).
-# 2. Runs `alembic upgrade head` against the new database as the deploying principal, with a
+# 1. Makes sure the JWT signing key and the webhook secrets' encryption key exist in Key Vault
+#    (creates random ones the first time; never replaces an existing one, so deployments neither
+#    sign everybody out nor make the stored webhook secrets unreadable).
+# 2. Runs `python -m trackly migrate` (alembic upgrade head with a lock_timeout, retried) against the new database as the deploying principal, with a
 #    fresh Entra access token as the password, straight to port 5432 (not through PgBouncer:
 #    migrations need a session of their own).
 # 3. Creates the app's managed identity as an ordinary PostgreSQL principal (not an Entra
@@ -42,7 +43,7 @@ require() {
   done
 }
 
-require AZURE_KEY_VAULT_NAME JWT_SECRET_NAME POSTGRES_HOST POSTGRES_DATABASE AZURE_MANAGED_IDENTITY_NAME \
+require AZURE_KEY_VAULT_NAME JWT_SECRET_NAME WEBHOOK_KEY_SECRET_NAME POSTGRES_HOST POSTGRES_DATABASE AZURE_MANAGED_IDENTITY_NAME \
   AZURE_MANAGED_IDENTITY_PRINCIPAL_ID
 
 # A backstop for runaway queries of the app's role (trackly/db.py also sets per-connection limits).
@@ -74,7 +75,7 @@ token=$(az account get-access-token --resource-type oss-rdbms --query accessToke
 # Key Vault's token lands in Azure CLI's token cache, where the `az keyvault` calls below find it.
 az account get-access-token --resource https://vault.azure.net --query expiresOn --output none
 
-# --- 1. JWT signing key -------------------------------------------------------------------------
+# --- 1. JWT signing key and webhook encryption key ----------------------------------------------
 # Role assignments can take a few minutes to reach Key Vault, so "forbidden" is retried; only a
 # definite "not found" creates the secret.
 # The Function App was created (by Bicep) before the secret existed, so the platform may have
@@ -88,12 +89,13 @@ refresh_key_vault_references() {
   fi
 }
 
-ensure_jwt_secret() {
+ensure_secret() {
+  local secret_name="$1" label="$2"
   local attempt err
   for attempt in $(seq 1 20); do
-    if err=$(az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name "$JWT_SECRET_NAME" \
+    if err=$(az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name "$secret_name" \
         --query id --output tsv 2>&1 >/dev/null); then
-      echo "postprovision: JWT signing key present in $AZURE_KEY_VAULT_NAME"
+      echo "postprovision: $label present in $AZURE_KEY_VAULT_NAME"
       return 0
     fi
     if printf '%s' "$err" | grep -q 'SecretNotFound'; then
@@ -101,10 +103,10 @@ ensure_jwt_secret() {
       secret_file=$(mktemp)
       chmod 600 "$secret_file"
       "$py" -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(48))' > "$secret_file"
-      if az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$JWT_SECRET_NAME" \
+      if az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$secret_name" \
           --file "$secret_file" --encoding utf-8 --content-type text/plain --output none; then
         rm -f "$secret_file"
-        echo "postprovision: created a new JWT signing key in $AZURE_KEY_VAULT_NAME"
+        echo "postprovision: created a new $label in $AZURE_KEY_VAULT_NAME"
         refresh_key_vault_references
         return 0
       fi
@@ -113,11 +115,12 @@ ensure_jwt_secret() {
     echo "postprovision: Key Vault not ready yet (attempt $attempt/20), retrying in 15 s" >&2
     sleep 15
   done
-  echo "postprovision: could not read or create the JWT signing key: $err" >&2
+  echo "postprovision: could not read or create the $label: $err" >&2
   return 1
 }
 
-ensure_jwt_secret
+ensure_secret "$JWT_SECRET_NAME" "JWT signing key"
+ensure_secret "$WEBHOOK_KEY_SECRET_NAME" "webhook secrets encryption key"
 
 # --- 2. migrations ------------------------------------------------------------------------------
 # Build the URLs in Python so that the user name (a UPN has an '@') and the token are quoted.
@@ -148,7 +151,7 @@ migrate() {
     DATABASE_STATEMENT_TIMEOUT_MS="$MIGRATION_STATEMENT_TIMEOUT_MS" \
     DATABASE_READ_TIMEOUT_SECONDS="$MIGRATION_READ_TIMEOUT_SECONDS" \
     JWT_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-    "$py" -m alembic upgrade head
+    "$py" -m trackly migrate --lock-timeout-ms 3000 --attempts 5
 }
 
 for attempt in 1 2 3 4 5; do

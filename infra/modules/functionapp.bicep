@@ -23,6 +23,7 @@ param applicationInsightsConnectionString string
 
 @description('Versionless Key Vault secret URIs (empty = that secret is not configured).')
 param jwtSecretUri string
+param webhookKeySecretUri string
 param microsoftClientSecretUri string = ''
 param googleClientSecretUri string = ''
 
@@ -104,6 +105,16 @@ var appSettings = {
   AzureWebJobsDisableHomepage: 'true'
   // As many worker threads as concurrent invocations (the Python worker reads this setting).
   PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)
+  // The worker attaches the host's trace context to each invocation, so the app's spans are
+  // children of the host's request span (docs/observability.md). The worker does not configure
+  // the distro itself (that would be PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY, at worker start,
+  // i.e. on every cold start): the app does, on the first invocation (TELEMETRY_EXPORTER).
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
+  // --- operations (docs/observability.md, docs/operations.md) ---
+  TELEMETRY_EXPORTER: 'azure_monitor'
+  TELEMETRY_FILE: ''
+  // Empty: GET /health/ready answers ADMIN tokens only; set a Key Vault reference for a probe.
+  READINESS_KEY: ''
   // --- runtime ---
   TRACKLY_ENV: 'production'
   LOG_LEVEL: logLevel
@@ -177,9 +188,30 @@ var appSettings = {
   REALTIME_TOKEN_MINUTES: '5'
   EVENT_RETENTION_DAYS: '90'
   OUTBOX_SCHEDULE: '0 * * * * *'
+  // --- webhooks (the encryption key is created once by the postprovision hook) ---
+  WEBHOOK_SECRET_KEY: format(keyVaultReference, webhookKeySecretUri)
+  WEBHOOK_SCHEDULE: '*/10 * * * * *'
+  WEBHOOK_TIMEOUT_SECONDS: '5'
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false'
+  WEBHOOK_REQUIRE_HTTPS: 'true'
+  WEBHOOK_DISABLE_AFTER_FAILURES: '5'
+  WEBHOOK_DELIVERY_RETENTION_DAYS: '30'
+  WEBHOOK_BATCH_SIZE: '100'
+  WEBHOOK_CA_BUNDLE: ''
   // --- statistics ---
   STATS_SCHEDULE: '0 */30 * * * *'
   STATS_BACKFILL_MAX_DAYS: '366'
+  // --- export and import ---
+  EXPORT_MAX_ROWS: '10000'
+  EXPORT_CHUNK_ROWS: '2000'
+  EXPORT_LINK_MINUTES: '10'
+  EXPORT_SCHEDULE: '0 * * * * *'
+  IMPORT_MAX_BYTES: '52428800'
+  IMPORT_MULTIPART_MAX_BYTES: '4194304'
+  IMPORT_MAX_ROWS: '100000'
+  IMPORT_CHUNK_ROWS: '500'
+  IMPORT_SCHEDULE: '30 * * * * *'
+  TRANSFER_RUN_SECONDS: '240'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

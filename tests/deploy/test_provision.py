@@ -53,7 +53,7 @@ def test_the_hook_takes_its_tokens_before_any_retry_loop() -> None:
     # Retry loops (they sleep); `require`'s loop over its arguments waits for nothing.
     loops = [i for i, line in enumerate(lines) if re.match(r"\s*(for|while|until) (attempt|try)\b", line)]
     sleeps = [i for i, line in enumerate(lines) if re.search(r"\bsleep\b", line)]
-    first_use = next(i for i, line in enumerate(lines) if re.match(r"^ensure_jwt_secret\s*$", line))
+    first_use = next(i for i, line in enumerate(lines) if re.match(r"^ensure_secret\s", line))
     assert loops and sleeps
     assert max(token, vault) < min(loops + sleeps + [first_use])
 

@@ -68,6 +68,9 @@ def test_every_function_is_registered_with_its_trigger() -> None:
         "aggregate_daily_stats": "%STATS_SCHEDULE%",
         "publish_outbox": "%OUTBOX_SCHEDULE%",
         "cleanup_attachments": "%ATTACHMENT_CLEANUP_SCHEDULE%",
+        "run_exports": "%EXPORT_SCHEDULE%",
+        "run_imports": "%IMPORT_SCHEDULE%",
+        "deliver_webhooks": "%WEBHOOK_SCHEDULE%",
     }
 
 

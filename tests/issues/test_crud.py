@@ -16,7 +16,7 @@ ISSUE_FIELDS = {
     "id", "title", "description", "description_html", "severity", "status", "created_by",
     "created_by_name", "updated_by", "updated_by_name", "created_at", "updated_at", "file_url",
     "version", "attachments", "allowed_transitions", "assignee_id", "assignee_name", "labels",
-    "comment_count",
+    "comment_count", "source_url",
 }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Migration 0009 down and up with data in it: tokens and counters go, service accounts stay
+"""Migration 0014 down and up with data in it: tokens and counters go, service accounts stay
 (deactivated, with a placeholder email) so their history keeps its actor."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_down_and_up_with_service_accounts_and_tokens(empty_database: str) -> No
             )
             conn.execute(text("INSERT INTO rate_limit_counters VALUES ('user:x', now(), 3)"))
 
-        schema.downgrade(empty_database, "0008")
+        schema.downgrade(empty_database, "0013")
         engine.dispose()
         tables = set(inspect(engine).get_table_names())
         assert "api_tokens" not in tables and "rate_limit_counters" not in tables

@@ -88,6 +88,7 @@ class Worker:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
         host: str = "trackly.azurewebsites.net",
+        trace_parent: str = "",
     ) -> WorkerResponse:
         """Invoke HTTP function `name` as the host would for `method https://host/api/<path>`."""
         url = f"https://{host}/api/{path.lstrip('/')}"
@@ -111,6 +112,8 @@ class Worker:
                 function_id=self.metadata[name].function_id,
                 input_data=[protos.ParameterBinding(name="req", data=protos.TypedData(http=http))],
                 trigger_metadata={},
+                # The host's W3C trace context of this invocation (its request span).
+                trace_context=protos.RpcTraceContext(trace_parent=trace_parent, trace_state="", attributes={}),
             ),
         )
         if response.result.status != protos.StatusResult.Success:

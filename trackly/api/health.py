@@ -1,11 +1,16 @@
-"""GET /api/health."""
+"""GET /api/health (public, cheap) and GET /api/health/ready (the operator's deeper check)."""
+
+import hmac
 
 import azure.functions as func
 
 import trackly
-from trackly.health import service
+from trackly.auth.policy import Action, require
+from trackly.errors import ServiceUnavailable
+from trackly.health import readiness, service
 from trackly.http import Call, Reply, endpoint
 from trackly.ratelimit.policies import Policy
+from trackly.http.timers import SCHEDULES, resolve_schedule
 
 bp = func.Blueprint()
 
@@ -33,3 +38,42 @@ def health(call: Call[None, None, None]) -> Reply:
             version=trackly.__version__,
         )
     return Reply(report, status=200 if report.status == "ok" else 503, headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    bp,
+    "GET",
+    "health/ready",
+    auth=False,
+    summary="Readiness for the operator",
+    tags=["meta"],
+    response=readiness.Readiness,
+    errors=(401, 403),
+    extra_responses={
+        503: "Not ready (problem+json; its `readiness` member is the report): a dependency is "
+        "unreachable, migrations are behind or a timer is late"
+    },
+)
+def health_ready(call: Call[None, None, None]) -> Reply:
+    """Database, migrations, Blob Storage, Web PubSub, outbox lag and each timer's last success:
+    200 with the report when everything is ready, otherwise 503 (problem+json with the report).
+
+    Not public: send `X-Readiness-Key` (the READINESS_KEY setting) or an ADMIN's bearer token."""
+    key = call.settings.READINESS_KEY
+    supplied = call.header("X-Readiness-Key")
+    if not (key and supplied and hmac.compare_digest(supplied.encode(), key.encode())):
+        from trackly.auth.current import authenticate  # the ORM loads with the first call
+
+        user, _claims = authenticate(
+            call.header("Authorization"), session=call.session, settings=call.settings
+        )
+        require(user, Action.OPS_READINESS)
+    schedules = {name: resolve_schedule(s, call.settings) for name, s in SCHEDULES.items()}
+    report = readiness.check(session=call.session, settings=call.settings, schedules=schedules)
+    if report.status != "ok":
+        raise ServiceUnavailable(
+            f"Not ready: {readiness.summary(report)}.",
+            headers={"Cache-Control": "no-store"},
+            readiness=report.model_dump(mode="json"),
+        )
+    return Reply(report, headers={"Cache-Control": "no-store"})

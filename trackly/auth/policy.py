@@ -59,6 +59,14 @@ class Action(enum.StrEnum):
     REALTIME_NEGOTIATE = "realtime.negotiate"
     STATS_READ = "stats.read"
     STATS_AGGREGATE = "stats.aggregate"
+    # export and import
+    ISSUE_EXPORT = "issue.export"  # the caller's own list, as a file
+    ARCHIVE_EXPORT = "archive.export"
+    ARCHIVE_IMPORT = "archive.import"
+    # webhooks
+    WEBHOOK_MANAGE = "webhook.manage"
+    # operations
+    OPS_READINESS = "ops.readiness"
     # personal access tokens (action names, not secrets)
     TOKEN_CREATE = "token.create"  # noqa: S105
     TOKEN_LIST = "token.list"  # noqa: S105
@@ -84,6 +92,9 @@ class Scope(enum.StrEnum):
     STATS_ADMIN = "stats:admin"
     TOKENS_READ = "tokens:read"
     TOKENS_WRITE = "tokens:write"
+    ARCHIVE_ADMIN = "archive:admin"
+    WEBHOOKS_ADMIN = "webhooks:admin"
+    OPS_READ = "ops:read"
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,7 @@ def _change_role(user: User, facts: Facts | None) -> bool:
 
 
 RULES: dict[Action, Rule] = {
+    Action.OPS_READINESS: _roles(frozenset({Role.ADMIN})),
     Action.SELF_READ: _roles(EVERYONE),
     Action.SELF_UPDATE: _roles(EVERYONE),
     Action.USER_LIST: _roles(frozenset({Role.ADMIN})),
@@ -186,6 +198,11 @@ RULES: dict[Action, Rule] = {
     Action.REALTIME_NEGOTIATE: _roles(EVERYONE),
     Action.STATS_READ: _roles(STAFF),
     Action.STATS_AGGREGATE: _roles(frozenset({Role.ADMIN})),
+    Action.ISSUE_EXPORT: _roles(EVERYONE),
+    Action.ARCHIVE_EXPORT: _roles(frozenset({Role.ADMIN})),
+    Action.ARCHIVE_IMPORT: _roles(frozenset({Role.ADMIN})),
+    # A hook receives every event, which only an ADMIN may see.
+    Action.WEBHOOK_MANAGE: _roles(frozenset({Role.ADMIN})),
     Action.TOKEN_CREATE: _roles(EVERYONE),
     Action.TOKEN_LIST: _roles(EVERYONE),
     Action.TOKEN_REVOKE: _roles(EVERYONE),
@@ -231,6 +248,11 @@ SCOPES: dict[Action, Scope] = {
     Action.TOKEN_CREATE: Scope.TOKENS_WRITE,
     Action.TOKEN_LIST: Scope.TOKENS_READ,
     Action.TOKEN_REVOKE: Scope.TOKENS_WRITE,
+    Action.ISSUE_EXPORT: Scope.ISSUES_READ,
+    Action.ARCHIVE_EXPORT: Scope.ARCHIVE_ADMIN,
+    Action.ARCHIVE_IMPORT: Scope.ARCHIVE_ADMIN,
+    Action.WEBHOOK_MANAGE: Scope.WEBHOOKS_ADMIN,
+    Action.OPS_READINESS: Scope.OPS_READ,
 }
 
 _MESSAGES: dict[Action, str] = {
@@ -244,6 +266,9 @@ _MESSAGES: dict[Action, str] = {
     Action.COMMENT_EDIT: "Only the author of a comment may edit it.",
     Action.COMMENT_DELETE: "Only the author, a maintainer or an admin may delete a comment.",
     Action.STATS_READ: "Statistics are available to maintainers and admins.",
+    Action.ARCHIVE_EXPORT: "Only admins may export the whole tracker.",
+    Action.ARCHIVE_IMPORT: "Only admins may import data.",
+    Action.WEBHOOK_MANAGE: "Only admins may manage webhooks.",
 }
 
 

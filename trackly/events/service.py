@@ -25,6 +25,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from trackly import clock
 from trackly.events.types import UNNOTIFIED, EventType
 from trackly.models import Event, Issue, User
+from trackly.webhooks import enqueue as webhooks_enqueue
 
 # One notification per watcher who may see the issue now (active; staff, or its creator), except
 # the actor, for each of the given events (one statement however many). Visibility is checked
@@ -117,6 +118,8 @@ def record_many(
     event_ids = list(session.execute(_insert_events_in_order(), rows).scalars())
     if type not in UNNOTIFIED:
         session.execute(_NOTIFY_WATCHERS, {"event_ids": event_ids})
+    # One delivery per matching active webhook, committed or rolled back with the events.
+    session.execute(webhooks_enqueue.ENQUEUE, {"event_ids": event_ids})
     _after_commit_publish(session, event_ids)
     return event_ids
 

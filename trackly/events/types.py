@@ -20,6 +20,10 @@ class EventType(enum.StrEnum):
     COMMENT_DELETED = "comment_deleted"
     WATCHER_ADDED = "watcher_added"
     WATCHER_REMOVED = "watcher_removed"
+    # Of no issue (staff only): who exported or imported what (trackly/portability).
+    EXPORT_REQUESTED = "export_requested"
+    IMPORT_REQUESTED = "import_requested"
+    IMPORT_FINISHED = "import_finished"
 
 
 # Who starts or stops watching is history, not news: these notify nobody. A new issue has no

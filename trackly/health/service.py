@@ -25,7 +25,7 @@ class Health(Schema):
         {
             "status": "ok",
             "database": "ok",
-            "migrations": {"current": "0009", "head": "0009"},
+            "migrations": {"current": "0014", "head": "0014"},
             "version": "1.0.0",
         }
     )

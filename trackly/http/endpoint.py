@@ -25,7 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from trackly import db
+from trackly import db, telemetry
 from trackly.auth.policy import Action, require
 from trackly.auth.tokens import AccessClaims
 from trackly.errors import (
@@ -301,7 +301,9 @@ def endpoint(
         REGISTRY[fname] = spec
 
         def function(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-            return dispatch(spec, req, getattr(context, "invocation_id", None))
+            return dispatch(
+                spec, req, getattr(context, "invocation_id", None), trace_parent=_trace_parent(context)
+            )
 
         # Real classes, not strings: the Functions worker inspects these annotations.
         function.__annotations__ = {
@@ -321,11 +323,35 @@ def endpoint(
 # --- dispatch -----------------------------------------------------------------------------------
 
 
-def dispatch(spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | None) -> func.HttpResponse:
+def _trace_parent(context: Any) -> str | None:
+    """The host's W3C traceparent for this invocation (`context.trace_context`, Python worker)."""
+    value = getattr(getattr(context, "trace_context", None), "trace_parent", None)
+    return str(value) if value else None
+
+
+def dispatch(
+    spec: EndpointSpec, req: func.HttpRequest, invocation_id: str | None, *, trace_parent: str | None = None
+) -> func.HttpResponse:
+    request_id = _request_id(req, invocation_id)
+    with telemetry.invocation(
+        spec.name,
+        trigger="http",
+        request_id=request_id,
+        invocation_id=invocation_id,
+        trace_parent=trace_parent,
+        route=strip_constraints(spec.route),
+        method=spec.method,
+        headers=req.headers,
+    ) as inv:
+        response = _dispatch(spec, req, request_id)
+        inv.status_code = response.status_code
+    return response
+
+
+def _dispatch(spec: EndpointSpec, req: func.HttpRequest, request_id: str) -> func.HttpResponse:
     from trackly.config import get_settings  # here, not at import: keeps pydantic-settings out of cold start
 
     started = time.perf_counter()
-    request_id = _request_id(req, invocation_id)
     for attempt in (1, 2):
         tally = db.track_statements()
         try:

@@ -280,8 +280,9 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
             ok["content"] = {
                 "application/json": _media(_schema_for(spec.response, refs, components), components)
             }
-        else:
-            ok["content"] = {spec.response_content_type: {"schema": {"type": "string"}}}
+        else:  # one media type, or several separated by commas (e.g. CSV or NDJSON)
+            media_types = [media.strip() for media in spec.response_content_type.split(",")]
+            ok["content"] = {media: {"schema": {"type": "string"}} for media in media_types}
     ok["headers"].update(
         {h: {"description": d, "schema": {"type": "string"}} for h, d in spec.response_headers.items()}
     )

@@ -148,6 +148,9 @@ class IssueOut(Schema):
         description="The statuses the caller may move this issue to now (workflow and role); "
         "empty for a caller who may not change statuses."
     )
+    source_url: str | None = Field(
+        default=None, description="Where an imported issue came from (e.g. its GitHub page); null otherwise."
+    )
 
 
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "severity", "-severity"]
@@ -171,7 +174,9 @@ def to_utc(value: datetime) -> datetime:
         raise ValueError("The time is outside the years 1 to 9999 once converted to UTC.") from None
 
 
-class IssueListQuery(QueryModel):
+class IssueFilters(QueryModel):
+    """What selects and orders issues: shared by the list and the export."""
+
     status: list[Status] | None = Field(default=None, description="Repeatable: `?status=OPEN&status=DONE`.")
     severity: list[Severity] | None = Field(default=None, description="Repeatable.")
     created_by: uuid.UUID | None = None
@@ -190,16 +195,19 @@ class IssueListQuery(QueryModel):
     created_before: datetime | None = Field(default=None, description="Created before this time.")
     updated_since: datetime | None = Field(default=None, description="Updated at or after this time.")
     sort: SortKey = "-created_at"
-    limit: int = Field(default=20, ge=1, le=100)
-    skip: int = Field(default=0, ge=0, le=1_000_000, description="Offset (the original client).")
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
-        default=None, description="Opaque keyset cursor from a `Link: rel=next` header; not with `skip`."
-    )
 
     @field_validator("created_after", "created_before", "updated_since")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return _aware(value)
+
+
+class IssueListQuery(IssueFilters):
+    limit: int = Field(default=20, ge=1, le=100)
+    skip: int = Field(default=0, ge=0, le=1_000_000, description="Offset (the original client).")
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="Opaque keyset cursor from a `Link: rel=next` header; not with `skip`."
+    )
 
     @model_validator(mode="after")
     def _one_paging_mode(self) -> IssueListQuery:

@@ -13,7 +13,7 @@ import enum
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -50,6 +50,7 @@ from trackly.issues.schemas import (
     Actor,
     HistoryEntry,
     IssueCreate,
+    IssueFilters,
     IssueListQuery,
     IssueOut,
     IssueUpdate,
@@ -151,6 +152,7 @@ def _out(row: IssueRow, files: list[AttachmentOut], *, viewer: User, preset: wor
         assignee_id=issue.assignee_id,
         assignee_name=row.assignee_name,
         labels=[IssueLabelOut.model_validate(label) for label in row.labels or []],
+        source_url=issue.source_url,
         comment_count=row.comment_count,
         allowed_transitions=workflow.allowed_for(
             viewer, owner_id=issue.created_by, current=issue.status, preset=preset
@@ -583,6 +585,31 @@ def list_issues(query: IssueListQuery, *, viewer: User, session: Session) -> Iss
     items = [_out(IssueRow(*row), files[row[0].id], viewer=viewer, preset=preset) for row in rows]
     next_cursor = encode_cursor(query.sort, _sort_key_values(rows[-1][0], query.sort)) if more else None
     return IssuePage(items=items, total=total, next_cursor=next_cursor)
+
+
+def iter_issues(
+    filters: IssueFilters, *, viewer: User, session: Session, chunk: int = 500
+) -> Iterator[IssueOut]:
+    """Every issue `viewer` may see that matches `filters`, in the list's order: the list's own
+    query, read page by page with its keyset cursor, so memory holds one page at a time."""
+    cursor: str | None = None
+    preset = workflow.active_preset()
+    while True:
+        query = IssueListQuery.model_construct(
+            **{name: getattr(filters, name) for name in IssueFilters.model_fields},
+            limit=chunk,
+            skip=0,
+            cursor=cursor,
+        )
+        rows = session.execute(page_query(_rows(), query, viewer=viewer)).all()
+        page = rows[:chunk]
+        files = attachments.active_for_issues([row[0].id for row in page], session=session)
+        for row in page:
+            yield _out(IssueRow(*row), files[row[0].id], viewer=viewer, preset=preset)
+        if len(rows) <= chunk:
+            return
+        # The session's identity map holds loaded rows weakly: earlier pages are freed.
+        cursor = encode_cursor(query.sort, _sort_key_values(page[-1][0], query.sort))
 
 
 # --- dashboard counters ---------------------------------------------------------------------------

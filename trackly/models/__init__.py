@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from trackly.models.collaboration import Comment, IssueLabel, Label, Notification, Watcher
     from trackly.models.events import Event
     from trackly.models.issues import Attachment, IdempotencyKey, Issue, IssueCount
+    from trackly.models.operations import TimerRun
+    from trackly.models.portability import ExportJob, ImportJob, ImportLink, ImportResult
     from trackly.models.stats import DailyStats
     from trackly.models.users import (
         ApiToken,
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
         SsoLink,
         User,
     )
+    from trackly.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 # Where each mapped class is defined.
 _MAPPED = {
@@ -43,8 +46,13 @@ _MAPPED = {
     "IdempotencyKey": "issues",
     "Issue": "issues",
     "IssueCount": "issues",
+    "ExportJob": "portability",
+    "ImportJob": "portability",
+    "ImportLink": "portability",
+    "ImportResult": "portability",
     "DailyStats": "stats",
     "ApiToken": "users",
+    "TimerRun": "operations",
     "AuthFlow": "users",
     "RateLimitCounter": "users",
     "LoginCode": "users",
@@ -52,6 +60,9 @@ _MAPPED = {
     "RefreshToken": "users",
     "SsoLink": "users",
     "User": "users",
+    "Webhook": "webhooks",
+    "WebhookAttempt": "webhooks",
+    "WebhookDelivery": "webhooks",
 }
 
 
@@ -74,7 +85,11 @@ __all__ = [
     "Comment",
     "DailyStats",
     "Event",
+    "ExportJob",
     "IdempotencyKey",
+    "ImportJob",
+    "ImportLink",
+    "ImportResult",
     "Issue",
     "IssueCount",
     "IssueLabel",
@@ -88,6 +103,10 @@ __all__ = [
     "Severity",
     "SsoLink",
     "Status",
+    "TimerRun",
     "User",
     "Watcher",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Identity,
@@ -74,17 +75,23 @@ class Watcher(Base):
 
 
 class Notification(Base):
-    """One event delivered to one watcher. Kept when the issue goes (its event outlives it too)."""
+    """One event delivered to one watcher. Kept when the issue goes (its event outlives it too).
+    Or a notice from the server to an ADMIN (no event): `message` says what happened, e.g. why
+    a webhook was disabled."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_user_id_id", "user_id", "id"),
         Index("ix_notifications_event_id", "event_id"),
         Index("ix_notifications_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
+        CheckConstraint("event_id IS NOT NULL OR message IS NOT NULL", name="event_or_message"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    message: Mapped[str | None] = mapped_column(String(500))
+    # A notice outlives the hook it is about (its message says what happened).
+    webhook_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

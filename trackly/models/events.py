@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, String, false, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,3 +34,6 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = created_at_column()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # History copied in by an import (migration 0012): it is the history, but no channel
+    # (live updates, the catch-up feed, notifications, webhooks, email) may send it anywhere.
+    imported: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())

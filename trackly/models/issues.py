@@ -67,6 +67,8 @@ class Issue(Base):
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     file_url: Mapped[str | None] = mapped_column(String(2048))
+    # Where an imported issue came from (e.g. its GitHub page); null for issues created here.
+    source_url: Mapped[str | None] = mapped_column(String(2048))
     # At most one assignee (staff); a deleted account leaves the issue unassigned.
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))

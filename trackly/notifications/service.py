@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from trackly import clock
 from trackly.auth.policy import sees_all_issues
-from trackly.models import Event, Notification, User
+from trackly.models import Event, Notification, Role, User
 from trackly.notifications.schemas import NotificationOut, NotificationsOut, NotificationsQuery, UnreadOut
 from trackly.realtime.service import to_message
 
@@ -18,6 +18,10 @@ def _mine(user: User) -> list[ColumnElement[bool]]:
     where = [Notification.user_id == user.id]
     if not sees_all_issues(user):
         where.append(Event.audience_owner_id == user.id)
+    if user.role is not Role.ADMIN:
+        # Server notices (no event) are about webhooks, an ADMIN matter: an admin demoted since
+        # keeps none of them.
+        where.append(Notification.event_id.is_not(None))
     return where
 
 
@@ -25,7 +29,7 @@ def _unread(user: User, *, session: Session) -> int:
     query = (
         select(cast(func.count(), BigInteger))
         .select_from(Notification)
-        .join(Event, Event.id == Notification.event_id)
+        .outerjoin(Event, Event.id == Notification.event_id)
         .where(*_mine(user), Notification.read_at.is_(None))
     )
     return session.scalar(query) or 0
@@ -35,7 +39,7 @@ def list_notifications(query: NotificationsQuery, *, user: User, session: Sessio
     """Newest first; two queries (the page and the unread count)."""
     page = (
         select(Notification, Event)
-        .join(Event, Event.id == Notification.event_id)
+        .outerjoin(Event, Event.id == Notification.event_id)
         .where(*_mine(user))
         .order_by(Notification.id.desc())
         .limit(query.limit + 1)
@@ -49,7 +53,14 @@ def list_notifications(query: NotificationsQuery, *, user: User, session: Sessio
     rows = rows[: query.limit]
     return NotificationsOut(
         items=[
-            NotificationOut(id=n.id, created_at=n.created_at, read=n.read_at is not None, event=to_message(e))
+            NotificationOut(
+                id=n.id,
+                created_at=n.created_at,
+                read=n.read_at is not None,
+                event=to_message(e) if e is not None else None,
+                message=n.message,
+                webhook_id=n.webhook_id,
+            )
             for n, e in rows
         ],
         unread_count=_unread(user, session=session),

@@ -27,7 +27,7 @@ from datetime import timedelta
 from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from trackly import clock, db
+from trackly import clock, db, telemetry
 from trackly.auth.policy import STAFF
 from trackly.config import Settings
 from trackly.models import Event, User
@@ -124,6 +124,7 @@ def send(
     except Exception:
         log.exception("cannot build the Web PubSub client")
         result.failed, result.service_down = len(events), True
+        telemetry.count_failures("realtime", result.failed)
         return result
     for event in events:
         message = to_message(event).model_dump(mode="json")
@@ -146,7 +147,17 @@ def send(
             log.error("Web PubSub refused event %s (%s); it stays in the outbox", event.id, exc)
             continue
         result.published.append(event.id)
+    telemetry.count_failures("realtime", result.failed)
     return result
+
+
+def oldest_unpublished_age(*, session: Session) -> float | None:
+    """Seconds since the oldest event not yet published was written (None: none): the outbox
+    lag. Served by the partial index ix_events_unpublished."""
+    created = session.execute(
+        text("SELECT created_at FROM events WHERE published_at IS NULL ORDER BY id LIMIT 1")
+    ).scalar()
+    return None if created is None else max(0.0, (clock.now() - created).total_seconds())
 
 
 def _mark_published(session: Session, ids: list[int]) -> None:
@@ -161,7 +172,11 @@ def _claim_and_publish(claim: Select[Event], *, session: Session, settings: Sett
     """Lock the unpublished events `claim` selects (skipping those another publisher holds), in
     id order, send them and mark what was delivered. Returns how many were claimed, and the delivery."""
     events = session.scalars(
-        claim.where(Event.published_at.is_(None)).order_by(Event.id).with_for_update(skip_locked=True)
+        # Imported history is written already published; the flag is checked too (the skip rule
+        # of trackly/portability/history.py).
+        claim.where(Event.published_at.is_(None), Event.imported.is_(False))
+        .order_by(Event.id)
+        .with_for_update(skip_locked=True)
     ).all()
     excluded = recently_lost_staff(session=session, settings=settings) if events else []
     watchers = watcher_ids([e.id for e in events], session=session) if events else {}
@@ -257,4 +272,5 @@ def drain(
             break
     with db.session_scope() as session:
         run.pruned = prune(session=session, settings=settings)
+        telemetry.record_queue("realtime", oldest_age_seconds=oldest_unpublished_age(session=session))
     return run

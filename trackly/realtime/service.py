@@ -52,7 +52,9 @@ def last_event_id(user: User, *, session: Session) -> int:
 
 def _visible_to(user: User, query: Select[T]) -> Select[T]:
     """The feed's filter (one place, so the feed and `last_event_id` agree): staff see every
-    event, a reporter the events of the issues they created."""
+    event, a reporter the events of the issues they created. History copied in by an import
+    (`events.imported`) is never a live update, so the feed leaves it out."""
+    query = query.where(Event.imported.is_(False))
     if sees_all_issues(user):
         return query
     return query.where(Event.audience_owner_id == user.id)

@@ -1,7 +1,7 @@
 """Personal access tokens, service accounts and rate-limit counters.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-08 00:40:00.000000
 
 - `users.kind`: "human" or "service". A service account has no email and no password (check
@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
