@@ -35,14 +35,23 @@ def upgrade() -> None:
         "users", sa.Column("kind", sa.String(16), nullable=False, server_default=sa.text("'human'"))
     )
     op.alter_column("users", "email", existing_type=sa.String(320), nullable=True)
-    op.create_check_constraint(op.f("ck_users_kind"), "users", "kind IN ('human', 'service')")
+    # Every existing row is a human with an email (the column was NOT NULL until now), so the
+    # constraints hold already: NOT VALID skips the scan of users under the table lock, and new
+    # and changed rows are checked from here on.
     op.create_check_constraint(
-        op.f("ck_users_human_has_email"), "users", "kind = 'service' OR email IS NOT NULL"
+        op.f("ck_users_kind"), "users", "kind IN ('human', 'service')", postgresql_not_valid=True
+    )
+    op.create_check_constraint(
+        op.f("ck_users_human_has_email"),
+        "users",
+        "kind = 'service' OR email IS NOT NULL",
+        postgresql_not_valid=True,
     )
     op.create_check_constraint(
         op.f("ck_users_service_no_sign_in"),
         "users",
         "kind = 'human' OR (email IS NULL AND password_hash IS NULL)",
+        postgresql_not_valid=True,
     )
     op.create_table(
         "api_tokens",

@@ -9,8 +9,8 @@ from trackly.auth.policy import Action, require
 from trackly.errors import ServiceUnavailable
 from trackly.health import readiness, service
 from trackly.http import Call, Reply, endpoint
-from trackly.ratelimit.policies import Policy
 from trackly.http.timers import SCHEDULES, resolve_schedule
+from trackly.ratelimit.policies import Policy
 
 bp = func.Blueprint()
 
