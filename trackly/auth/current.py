@@ -164,11 +164,12 @@ def identify(
     client_ip: str,
     session: Callable[[], Session],
     settings: Settings,
+    count: bool = True,
 ) -> Caller:
     """Authenticate (when `auth`) and count the request, in one statement; nothing is raised:
     the endpoint layer answers 429 when `budget.exhausted`, else `error` when set."""
     now = clock.now()
-    counted = settings.RATE_LIMIT_ENABLED
+    counted = settings.RATE_LIMIT_ENABLED and count
     anonymous = rl.address_subject(Policy.ANONYMOUS if auth else policy, client_ip)
     if not auth:
         if not counted:
@@ -269,3 +270,23 @@ def _by_token(  # noqa: PLR0917 (private, called once)
     caller.user = user
     caller.token_id = row[1]
     return caller
+
+
+def authenticate(
+    authorization: str | None, *, session: Session, settings: Settings
+) -> tuple[User, AccessClaims | None]:
+    """The active user of a session or personal access token, uncounted: for an anonymous
+    endpoint that also accepts a credential (the request was counted already). Raises 401; the
+    claims are None for a personal access token."""
+    caller = identify(
+        authorization,
+        policy=Policy.USER,
+        auth=True,
+        client_ip="",
+        session=lambda: session,
+        settings=settings,
+        count=False,
+    )
+    if caller.error is not None or caller.user is None:
+        raise caller.error or Unauthorized(INVALID_PAT)
+    return caller.user, caller.claims
