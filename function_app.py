@@ -21,6 +21,7 @@ from trackly.api import (
     realtime,
     sso,
     stats,
+    tokens,
     users,
     watchers,
     webhooks,
@@ -43,6 +44,7 @@ for module in (
     attachments,
     realtime,
     stats,
+    tokens,
     portability,
     webhooks,
 ):

@@ -30,6 +30,12 @@ BASE_ENV = {
     "FRONTEND_URL": "http://localhost:5173",
     "TRACKLY_ALLOWED_ORIGINS": "",
     "LOG_LEVEL": "WARNING",
+    # Every test request comes from 127.0.0.1 and the suites make thousands: budgets no run can
+    # exhaust. tests/ratelimit sets small ones to test the limits themselves.
+    "RATE_LIMIT_PER_USER": "10000000",
+    "RATE_LIMIT_ANONYMOUS": "10000000",
+    "RATE_LIMIT_SIGN_IN": "10000000",
+    "RATE_LIMIT_PUBLIC": "10000000",
 }
 
 
@@ -229,6 +235,44 @@ class UserFactory:
             login = start_session(row, session=session, settings=get_settings())
             session.commit()
         return login.tokens.access_token
+
+
+    def pat(self, user: Any, scopes: Any = None, *, days: int = 30, name: str = "test token") -> str:
+        """A personal access token of `user` made by the production service (every scope unless
+        `scopes` is given)."""
+        from datetime import timedelta
+
+        from sqlalchemy.orm import Session
+
+        from trackly import clock
+        from trackly.auth.policy import Scope
+        from trackly.config import get_settings
+        from trackly.models import User
+        from trackly.tokens import service as tokens
+        from trackly.tokens.schemas import TokenCreateIn
+
+        body = TokenCreateIn(
+            name=name,
+            scopes=list(Scope) if scopes is None else [Scope(s) for s in scopes],
+            expires_at=clock.now() + timedelta(days=days),
+        )
+        with Session(self.engine) as session:
+            owner = session.get(User, user.id)
+            assert owner is not None, "users.pat needs a user that exists"
+            created = tokens.issue(owner, body, session=session, settings=get_settings())
+            session.commit()
+        return created.token
+
+    def service_account(self, role: str = "REPORTER", name: str = "CI bot") -> Any:
+        from sqlalchemy.orm import Session
+
+        from trackly.models import Role
+        from trackly.users.service import create_service_account
+
+        with Session(self.engine, expire_on_commit=False) as session:
+            user = create_service_account(name, Role(role), session=session)
+            session.commit()
+        return user
 
 
 @pytest.fixture

@@ -106,6 +106,18 @@ class Settings(BaseSettings):
     # Off for the original frontend, which never sends If-Match (see docs/issues.md).
     REQUIRE_IF_MATCH: bool = False
 
+    # --- personal access tokens and rate limits (docs/tokens.md) -------------------------------
+    TOKEN_MAX_DAYS: int = Field(default=365, ge=1, le=365)
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_WINDOW_SECONDS: int = Field(default=3600, ge=1, le=24 * 3600)
+    # Requests per window: per user (sessions and tokens together), and per client address for
+    # anonymous calls, for sign-in calls (which also keep their failure throttle) and for public
+    # resources (health, documentation, the browser module, signed file links).
+    RATE_LIMIT_PER_USER: int = Field(default=5000, ge=1)
+    RATE_LIMIT_ANONYMOUS: int = Field(default=60, ge=1)
+    RATE_LIMIT_SIGN_IN: int = Field(default=1000, ge=1)
+    RATE_LIMIT_PUBLIC: int = Field(default=3600, ge=1)
+
     # --- issues ------------------------------------------------------------------------------
     # `free`: any status to any other (the original client offers all four); `guided`: the
     # triage-first table in trackly/issues/workflow.py.

@@ -10,14 +10,15 @@ import logging
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, Row, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 
 if TYPE_CHECKING:  # settings load with the first request (pydantic-settings is not cheap to import)
     from trackly.config import Settings
@@ -331,6 +332,37 @@ def new_session(*, read_only: bool = False) -> Session:
 
 READ_ONLY = "read_only"
 AUTOCOMMIT = "trackly_autocommit"
+
+
+def execute_first(session: Session, statement: Any, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    """Run a request's first statement (authentication and the rate-limit count) committed on
+    its own, before the request's transaction begins: the count survives a rollback of the
+    request, and the counter row is not kept locked while the handler runs (which would queue a
+    user's concurrent requests). psycopg2 switches autocommit without a round trip, so this
+    costs nothing; the session's next statement starts the request's transaction as before."""
+    connection = session.connection()
+    pooled = connection.connection
+    dbapi = pooled.dbapi_connection
+    # A bare INSERT/UPDATE goes through the Connection: a read-only session's guard refuses DML
+    # (this one commits by itself, so the guard's reason does not apply).
+    runner: Any = connection if isinstance(statement, UpdateBase) else session
+    if pooled.info.get(AUTOCOMMIT) or dbapi is None:  # a read-only session is autocommit already
+        return runner.execute(statement, params).all()  # type: ignore[no-any-return,unused-ignore]
+    dbapi.autocommit = True
+    try:
+        return runner.execute(statement, params).all()  # type: ignore[no-any-return,unused-ignore]
+    finally:
+        restore_transactions(dbapi)
+
+
+def restore_transactions(dbapi: Any) -> None:
+    """Back to transactions after an autocommit statement, unless the statement lost the
+    connection (then the driver refuses, and the pool replaces the connection anyway)."""
+    if not getattr(dbapi, "closed", False):
+        try:
+            dbapi.autocommit = False
+        except Exception:  # a broken connection: its error is the one the caller reports
+            log.debug("could not restore transactions on a broken connection", exc_info=True)
 
 
 def _autocommit_off(dbapi_connection: Any, record: Any) -> None:

@@ -76,6 +76,7 @@ USER: dict[str, Any] = {
     "full_name": REPORTER_NAME,
     "role": "REPORTER",
     "is_active": True,
+    "kind": "human",
     "created_at": "2026-10-05T16:20:45Z",
 }
 

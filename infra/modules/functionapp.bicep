@@ -145,6 +145,13 @@ var appSettings = {
   LOGIN_MAX_FAILURES: '5'
   LOGIN_FAILURE_WINDOW_MINUTES: '15'
   SIGNUP_ENABLED: signupEnabled ? 'true' : 'false'
+  TOKEN_MAX_DAYS: '365'
+  RATE_LIMIT_ENABLED: 'true'
+  RATE_LIMIT_WINDOW_SECONDS: '3600'
+  RATE_LIMIT_PER_USER: '5000'
+  RATE_LIMIT_ANONYMOUS: '60'
+  RATE_LIMIT_SIGN_IN: '1000'
+  RATE_LIMIT_PUBLIC: '3600'
   // --- issues ---
   ISSUE_WORKFLOW: 'free'
   // 'true' once no client without If-Match (the original frontend) is left.

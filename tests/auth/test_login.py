@@ -209,14 +209,16 @@ def test_concurrent_guesses_cannot_overshoot_the_limit(live_server: str, users: 
     assert sorted(statuses) == [401] * 5 + [429] * 3
 
 
-def test_sign_in_costs_six_statements(api: Api, users: Any) -> None:
-    """Throttle reservation (insert-and-lock, count), user lookup, throttle release (2), new
-    refresh token. A per-row write creeping back in shows up here."""
+def test_sign_in_costs_seven_statements(api: Api, users: Any) -> None:
+    """The rate-limit count (one upsert, trackly.ratelimit), throttle reservation
+    (insert-and-lock, count), user lookup, throttle release (2), new refresh token. A per-row
+    write creeping back in shows up here."""
     users(email="counted@example.com", password="the-right-one")
     with app_statements() as statements:
         response = login(api, "counted@example.com", "the-right-one")
     assert response.status_code == 200
-    assert len(statements) == 6, statements
+    assert len(statements) == 7, statements
+    assert statements[0].startswith("INSERT INTO rate_limit_counters"), statements[0]
 
 
 def test_the_throttle_upsert_is_compiled_once(api: Api, users: Any) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 
 from tests.support.api import Api, assert_problem
 from trackly import db
+from trackly.auth.policy import Action
 from trackly.errors import Conflict
 from trackly.http import Call, QueryModel, Reply, RequestModel, endpoint
 from trackly.http.endpoint import REGISTRY
@@ -107,9 +108,9 @@ def t_write(call: Call[None, None, None]) -> Reply:
     return Reply({"ok": True}, headers={"Location": call.url_for("t/things")})
 
 
-@endpoint(bp, "GET", "t/me", summary="needs auth", tags=["test"], response=dict)
+@endpoint(bp, "GET", "t/me", action=Action.SELF_READ, summary="needs auth", tags=["test"], response=dict)
 def t_me(call: Call[None, None, None]) -> dict[str, str]:
-    return {"email": call.user.email}
+    return {"email": call.user.email or ""}
 
 
 @endpoint(bp, "DELETE", "t/nothing", auth=False, summary="no content", tags=["test"])
@@ -306,7 +307,16 @@ def test_cors_preflight_and_response_headers(t: Api, settings_env) -> None:
     assert "Access-Control-Expose-Headers" not in r.headers
 
 
-EXPOSED = {"ETag", "Location", "Link", "X-Total-Count", "Retry-After", "X-Request-Id"}
+EXPOSED = {
+    "ETag",
+    "Location",
+    "Link",
+    "X-Total-Count",
+    "Retry-After",
+    "X-Request-Id",
+    "RateLimit-Policy",
+    "RateLimit",
+}
 
 
 def test_the_app_exposes_its_headers_itself_not_the_host(t: Api, settings_env) -> None:

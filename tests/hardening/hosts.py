@@ -46,7 +46,7 @@ class HostProcess:
             try:
                 requests.get(f"{self.base_url}/openapi.json", timeout=2)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
                 time.sleep(0.2)
         raise RuntimeError("local host did not start")
 

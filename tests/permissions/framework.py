@@ -68,6 +68,24 @@ engine), `admin`, `maintainer`, `reporter`, `other_reporter` (the actors' User r
 `token(user)`, `api` (anonymous client), `api_as(user)`, `fixtures`, `actor` (the actor this
 case will run as, in case the setup must differ).
 
+The token column
+----------------
+Every row of an endpoint with auth also runs as four *token actors* (`token:reporter_owner`,
+`token:reporter_other`, `token:maintainer`, `token:admin`): the same user, authenticated with a
+personal access token instead of a session. Each such case
+
+1. probes, for every scope the row needs, a token holding *every other* scope: it must be
+   refused (403) - no scope but the needed ones, alone or together, opens the operation. The
+   probe is refused before anything is written, so the state the main request sees is intact;
+2. then sends the row's request with a token holding *exactly* the row's scopes and expects the
+   session actor's status: a token is allowed exactly when its scope and its user's role allow.
+
+The scopes a row needs default to the scope of the endpoint's Action (`policy.SCOPES`); a row
+whose service also checks other actions (a role change inside PUT /users/{id}) lists them with
+`scopes=`. Endpoints that manage sign-in (`@endpoint(tokens=False)`) get one token case: a token
+with every scope is refused (403). Anonymous endpoints get no token cases (a token is ignored
+there). Setups see the base actor in `ctx.actor` and `ctx.credential` ("session" or "token").
+
 Every response is also checked for shape: 401 carries `WWW-Authenticate: Bearer ...`, and every
 4xx/5xx is an `application/problem+json` document with a readable `detail`.
 
@@ -92,6 +110,8 @@ from sqlalchemy.engine import Engine
 from tests.support.api import Api
 
 ACTORS = ("anonymous", "reporter_owner", "reporter_other", "maintainer", "admin")
+TOKEN = "token:"
+TOKEN_ACTORS = tuple(TOKEN + a for a in ACTORS if a != "anonymous")
 
 Status = int | tuple[int, ...]
 
@@ -153,6 +173,7 @@ class Ctx:
     other_reporter: Any
     actor: str
     fixtures: dict[str, Any] = field(default_factory=dict)
+    credential: str = "session"  # or "token" (the token column)
 
     def token(self, user: Any) -> str:
         return str(self.users.token(user))
@@ -184,6 +205,8 @@ class Row:
     fixtures: tuple[str, ...] = ()
     variant: str = ""
     method: str | None = None
+    # Token scopes the request needs (default: the scope of the endpoint's Action).
+    scopes: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -225,7 +248,27 @@ def fill_route(route: str, values: dict[str, str]) -> str:
     return _PARAM.sub(replace, route)
 
 
+def spec_of(row: Row) -> Any:
+    """The endpoint declaration (trackly.http.endpoint.EndpointSpec) behind a row."""
+    import function_app  # noqa: F401 (registers every endpoint)
+    from trackly.http.endpoint import REGISTRY
+
+    return REGISTRY[row.function]
+
+
+def scopes_of(row: Row) -> tuple[str, ...]:
+    from trackly.auth.policy import SCOPES
+
+    spec = spec_of(row)
+    endpoint_scope = SCOPES[spec.action].value
+    return (endpoint_scope, *[s for s in row.scopes if s != endpoint_scope])
+
+
 def iter_cases(rows: list[Row]) -> Iterator[tuple[Row, str]]:
     for row in rows:
         for actor in ACTORS:
             yield row, actor
+        spec = spec_of(row)
+        if not spec.auth:
+            continue
+        yield from ((row, actor) for actor in (TOKEN_ACTORS if spec.tokens else (TOKEN + "admin",)))

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.permissions.framework import (
+    TOKEN,
     Ctx,
     Prepared,
     Row,
@@ -15,6 +16,8 @@ from tests.permissions.framework import (
     fill_route,
     iter_cases,
     registered_http_functions,
+    scopes_of,
+    spec_of,
 )
 from tests.support.api import Api
 
@@ -48,6 +51,8 @@ def test_permission(row: Row, actor: str, request: pytest.FixtureRequest) -> Non
     function = registered_http_functions()[row.function]
     if row.settings:
         settings_env(**row.settings)
+    by_token = actor.startswith(TOKEN)
+    actor = actor.removeprefix(TOKEN)
     ctx = Ctx(
         users=users,
         engine=request.getfixturevalue("engine"),
@@ -58,22 +63,33 @@ def test_permission(row: Row, actor: str, request: pytest.FixtureRequest) -> Non
         other_reporter=other_reporter,
         actor=actor,
         fixtures={name: request.getfixturevalue(name) for name in row.fixtures},
+        credential="token" if by_token else "session",
     )
     prepared = (row.setup(ctx) if row.setup else None) or Prepared()
     method = row.method or function.methods[0]
     path = fill_route(function.route, {**row.path, **prepared.path})
     user = ctx.user_for(actor)
-    client = api if user is None else ctx.api_as(user)
     body = prepared.json if prepared.json is not None else row.json
-    response = client.request(
-        method,
-        path,
-        json=body,
-        files=row.files,
-        params=prepared.query if prepared.query is not None else row.query,
-        headers=prepared.headers if prepared.headers is not None else row.headers,
-    )
+
+    def send(client: Api) -> Any:
+        return client.request(
+            method,
+            path,
+            json=body,
+            files=row.files,
+            params=prepared.query if prepared.query is not None else row.query,
+            headers=prepared.headers if prepared.headers is not None else row.headers,
+        )
+
     wanted = row.expect.for_actor(actor)
+    if by_token:
+        wanted = _token_cases(row, user, wanted, users, api, send, f"{method} /api/{path} as token:{actor}")
+        if wanted is None:
+            return
+        client = api.as_(users.pat(user, scopes_of(row)))
+    else:
+        client = api if user is None else ctx.api_as(user)
+    response = send(client)
     assert response.status_code in wanted, (
         f"{method} /api/{path} as {actor}: expected {wanted}, got {response.status_code}: "
         f"{response.text[:300]}"
@@ -83,3 +99,28 @@ def test_permission(row: Row, actor: str, request: pytest.FixtureRequest) -> Non
     if response.status_code >= 400:
         assert response.headers["Content-Type"].startswith("application/problem+json"), response.headers
         assert response.json()["detail"]
+
+
+def _token_cases(  # noqa: PLR0917 (one call site)
+    row: Row, user: Any, wanted: tuple[int, ...], users: Any, api: Api, send: Callable[[Api], Any], what: str
+) -> tuple[int, ...] | None:
+    """The token column (framework docstring): refused probes first, then what the main request
+    must answer with a token of exactly the row's scopes (None: no main request)."""
+    from trackly.auth.policy import Scope
+
+    if not spec_of(row).tokens:
+        refused = send(api.as_(users.pat(user)))
+        assert refused.status_code == 403, f"{what} (every scope): {refused.status_code} {refused.text[:300]}"
+        return None
+    needed = scopes_of(row)
+    succeeds = all(200 <= code < 400 for code in wanted)
+    for position, scope in enumerate(needed):
+        others = [s.value for s in Scope if s.value != scope]
+        probe = send(api.as_(users.pat(user, others)))
+        # The endpoint's own scope is checked before anything else; a scope the service checks
+        # later is reached only where the session would get that far.
+        expected = (403,) if position == 0 or succeeds or 403 in wanted else wanted
+        assert probe.status_code in expected, (
+            f"{what} without {scope}: expected {expected}, got {probe.status_code}: {probe.text[:300]}"
+        )
+    return wanted

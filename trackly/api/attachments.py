@@ -26,6 +26,7 @@ from trackly.http.deletion import Deleted
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.timers import Run, scheduled
 from trackly.lazy import lazy
+from trackly.ratelimit.policies import Policy
 
 if TYPE_CHECKING:
     from trackly import housekeeping
@@ -222,6 +223,7 @@ def upload_file(call: Call[None, None, None]) -> Reply:
     summary="Open an uploaded file through its signed link",
     tags=TAGS,
     auth=False,
+    rate_limit=Policy.PUBLIC,
     path=FilePath,
     query=FileLinkQuery,
     status=302,

@@ -20,6 +20,7 @@ from trackly.errors import TracklyError
 from trackly.http import Call, Reply, endpoint
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.lazy import lazy
+from trackly.ratelimit.policies import Policy
 
 if TYPE_CHECKING:
     from trackly.auth import service
@@ -52,6 +53,7 @@ def _problem_after_commit(call: Call[Any, Any, Any], error: TracklyError) -> Rep
     "POST",
     "auth/login",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     body=LoginIn,
     response=LoginOut,
     summary="Sign in with email and password",
@@ -77,6 +79,7 @@ def login(call: Call[None, None, LoginIn]) -> Reply:
     "POST",
     "auth/refresh",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     body=RefreshIn,
     response=TokenPair,
     summary="Exchange a refresh token for new tokens",
@@ -98,6 +101,7 @@ def refresh(call: Call[None, None, RefreshIn]) -> Reply:
     "POST",
     "auth/logout",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     body=LogoutIn,
     status=204,
     summary="Sign out: revoke this refresh token's session",
@@ -113,6 +117,7 @@ def logout(call: Call[None, None, LogoutIn]) -> None:
     "POST",
     "auth/logout-all",
     action=Action.SELF_UPDATE,
+    tokens=False,
     status=204,
     summary="Sign out everywhere: revoke all of the caller's sessions",
     tags=["auth"],
@@ -140,6 +145,7 @@ def me(call: Call[None, None, None]) -> UserOut:
     "PUT",
     "auth/password",
     action=Action.SELF_UPDATE,
+    tokens=False,
     body=PasswordChangeIn,
     status=204,
     summary="Change the caller's password",
@@ -165,6 +171,7 @@ def change_password(call: Call[None, None, PasswordChangeIn]) -> None:
     "POST",
     "auth/signup",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     body=SignupIn,
     response=LoginOut,
     status=201,

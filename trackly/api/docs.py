@@ -10,6 +10,7 @@ import trackly
 from trackly.errors import NotFound
 from trackly.http import Call, Reply, endpoint
 from trackly.http.openapi import build_openapi
+from trackly.ratelimit.policies import Policy
 from trackly.schemas import Schema
 
 bp = func.Blueprint()
@@ -84,7 +85,16 @@ class AssetPath(Schema):
     name: str
 
 
-@endpoint(bp, "GET", "openapi.json", auth=False, summary="OpenAPI 3.1 document", tags=["meta"], response=dict)
+@endpoint(
+    bp,
+    "GET",
+    "openapi.json",
+    auth=False,
+    rate_limit=Policy.PUBLIC,
+    summary="OpenAPI 3.1 document",
+    tags=["meta"],
+    response=dict,
+)
 def openapi_document(call: Call[None, None, None]) -> Reply:
     return Reply(_document(), content_type="application/json", headers=_CACHE)
 
@@ -94,6 +104,7 @@ def openapi_document(call: Call[None, None, None]) -> Reply:
     "GET",
     "docs",
     auth=False,
+    rate_limit=Policy.PUBLIC,
     summary="Swagger UI",
     tags=["meta"],
     response=str,
@@ -108,6 +119,7 @@ def swagger_ui(call: Call[None, None, None]) -> Reply:
     "GET",
     "redoc",
     auth=False,
+    rate_limit=Policy.PUBLIC,
     summary="ReDoc",
     tags=["meta"],
     response=str,
@@ -122,6 +134,7 @@ def redoc_ui(call: Call[None, None, None]) -> Reply:
     "GET",
     "docs/assets/{name}",
     auth=False,
+    rate_limit=Policy.PUBLIC,
     path=AssetPath,
     summary="Docs asset",
     tags=["meta"],

@@ -14,6 +14,7 @@ from trackly.http import Call, Reply, endpoint
 from trackly.http.timers import Run, scheduled
 from trackly.lazy import lazy
 from trackly.notifications.preferences_schemas import DefaultOut, PreferencesIn, PreferencesOut, RolePath
+from trackly.ratelimit.policies import Policy
 
 if TYPE_CHECKING:
     from trackly.email import inbound, sender, unsubscribe
@@ -104,6 +105,7 @@ def put_notification_default(call: Call[RolePath, None, PreferencesIn]) -> Defau
     summary="Confirm stopping email notifications",
     tags=TAGS,
     auth=False,
+    rate_limit=Policy.PUBLIC,  # mail clients and the inbound provider call from few shared addresses
     query=UnsubscribeQuery,
     response_content_type="text/html",
     errors=(403, 422),
@@ -122,6 +124,7 @@ def unsubscribe_form(call: Call[None, UnsubscribeQuery, None]) -> Reply:
     summary="Stop email notifications (one click, RFC 8058)",
     tags=TAGS,
     auth=False,
+    rate_limit=Policy.PUBLIC,  # mail clients and the inbound provider call from few shared addresses
     query=UnsubscribeQuery,
     response=UnsubscribeOut,
     errors=(403, 422),
@@ -143,6 +146,7 @@ def unsubscribe_now(call: Call[None, UnsubscribeQuery, None]) -> UnsubscribeOut:
     summary="Receive a reply by email (raw MIME)",
     tags=TAGS,
     auth=False,
+    rate_limit=Policy.PUBLIC,  # mail clients and the inbound provider call from few shared addresses
     response=InboundOut,
     errors=(401, 413, 415),
     # Documented as octet-stream (what OpenAPI tools can send); message/rfc822 is accepted as well.

@@ -10,6 +10,7 @@ from trackly.errors import ServiceUnavailable
 from trackly.health import readiness, service
 from trackly.http import Call, Reply, endpoint
 from trackly.http.timers import SCHEDULES, resolve_schedule
+from trackly.ratelimit.policies import Policy
 
 bp = func.Blueprint()
 
@@ -19,6 +20,7 @@ bp = func.Blueprint()
     "GET",
     "health",
     auth=False,
+    rate_limit=Policy.PUBLIC,
     summary="Service health",
     tags=["meta"],
     response=service.Health,

@@ -11,6 +11,7 @@ from trackly.etag import matches, parse_tags
 from trackly.http import Call, Reply, endpoint
 from trackly.http.timers import Run, scheduled
 from trackly.lazy import lazy
+from trackly.ratelimit.policies import Policy
 from trackly.realtime.schemas import EventFeed, EventsQuery, NegotiateOut
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def negotiate(call: Call[None, None, None]) -> Reply:
     "GET",
     "realtime/client.js",
     auth=False,
+    rate_limit=Policy.PUBLIC,
     summary="The browser module for live updates (an ES module)",
     tags=["realtime"],
     response=str,

@@ -11,6 +11,7 @@ from trackly.auth.policy import Action
 from trackly.auth.schemas import LoginOut
 from trackly.http import Call, Reply, endpoint
 from trackly.lazy import lazy
+from trackly.ratelimit.policies import Policy
 from trackly.sso.schemas import (
     ExchangeIn,
     GoogleIn,
@@ -48,6 +49,7 @@ def _redirect(location: str, *, set_cookie: str | None = None) -> Reply:
     "GET",
     "auth/microsoft/login",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     query=MicrosoftLoginQuery,
     status=302,
     response_headers={
@@ -77,6 +79,7 @@ def microsoft_login(call: Call[None, MicrosoftLoginQuery, None]) -> Reply:
     "GET",
     CALLBACK_ROUTE,
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     query=MicrosoftCallbackQuery,
     status=302,
     response_headers={
@@ -108,6 +111,7 @@ def microsoft_callback(call: Call[None, MicrosoftCallbackQuery, None]) -> Reply:
     "POST",
     "auth/exchange",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     body=ExchangeIn,
     response=LoginOut,
     summary="Exchange a one-time SSO code for tokens",
@@ -126,6 +130,7 @@ def exchange_code(call: Call[None, None, ExchangeIn]) -> Reply:
     "POST",
     "auth/google",
     auth=False,
+    rate_limit=Policy.SIGN_IN,
     body=GoogleIn,
     response=LoginOut,
     summary="Sign in with a Google ID token",

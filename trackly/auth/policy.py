@@ -69,6 +69,35 @@ class Action(enum.StrEnum):
     WEBHOOK_MANAGE = "webhook.manage"
     # operations
     OPS_READINESS = "ops.readiness"
+    # personal access tokens (action names, not secrets)
+    TOKEN_CREATE = "token.create"  # noqa: S105
+    TOKEN_LIST = "token.list"  # noqa: S105
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105
+    USER_TOKENS = "user.tokens"  # an ADMIN listing or revoking another user's tokens
+
+
+class Scope(enum.StrEnum):
+    """What a personal access token may be used for. Every Action belongs to exactly one scope
+    (`SCOPES` below); a token opens an action when it holds its scope *and* its user's role
+    allows the action now. Sign-in sessions hold every scope."""
+
+    USERS_READ = "users:read"
+    USERS_WRITE = "users:write"
+    USERS_ADMIN = "users:admin"
+    ISSUES_READ = "issues:read"
+    ISSUES_WRITE = "issues:write"
+    COMMENTS_WRITE = "comments:write"
+    LABELS_ADMIN = "labels:admin"
+    NOTIFICATIONS_READ = "notifications:read"
+    NOTIFICATIONS_WRITE = "notifications:write"
+    EVENTS_READ = "events:read"
+    STATS_READ = "stats:read"
+    STATS_ADMIN = "stats:admin"
+    TOKENS_READ = "tokens:read"
+    TOKENS_WRITE = "tokens:write"
+    ARCHIVE_ADMIN = "archive:admin"
+    WEBHOOKS_ADMIN = "webhooks:admin"
+    OPS_READ = "ops:read"
 
 
 @dataclass(frozen=True)
@@ -179,6 +208,60 @@ RULES: dict[Action, Rule] = {
     Action.ARCHIVE_IMPORT: _roles(frozenset({Role.ADMIN})),
     # A hook receives every event, which only an ADMIN may see.
     Action.WEBHOOK_MANAGE: _roles(frozenset({Role.ADMIN})),
+    Action.TOKEN_CREATE: _roles(EVERYONE),
+    Action.TOKEN_LIST: _roles(EVERYONE),
+    Action.TOKEN_REVOKE: _roles(EVERYONE),
+    Action.USER_TOKENS: _roles(frozenset({Role.ADMIN})),
+}
+
+# The scope that opens each action (tests/auth/test_scopes.py: every Action has one).
+SCOPES: dict[Action, Scope] = {
+    Action.SELF_READ: Scope.USERS_READ,
+    Action.SELF_UPDATE: Scope.USERS_WRITE,
+    Action.USER_LIST: Scope.USERS_READ,
+    Action.USER_READ: Scope.USERS_READ,
+    Action.USER_UPDATE: Scope.USERS_WRITE,
+    Action.USER_CREATE: Scope.USERS_ADMIN,
+    Action.USER_CHANGE_ROLE: Scope.USERS_ADMIN,
+    Action.USER_DEACTIVATE: Scope.USERS_ADMIN,
+    Action.USER_MANAGE_SSO: Scope.USERS_ADMIN,
+    Action.USER_TOKENS: Scope.USERS_ADMIN,
+    Action.ISSUE_LIST: Scope.ISSUES_READ,
+    Action.ISSUE_READ: Scope.ISSUES_READ,
+    Action.ATTACHMENT_READ: Scope.ISSUES_READ,
+    Action.COMMENT_LIST: Scope.ISSUES_READ,
+    Action.LABEL_LIST: Scope.ISSUES_READ,
+    Action.ISSUE_CREATE: Scope.ISSUES_WRITE,
+    Action.ISSUE_EDIT_TEXT: Scope.ISSUES_WRITE,
+    Action.ISSUE_TRIAGE: Scope.ISSUES_WRITE,
+    Action.ISSUE_DELETE: Scope.ISSUES_WRITE,
+    Action.ATTACHMENT_CREATE: Scope.ISSUES_WRITE,
+    Action.ATTACHMENT_DELETE: Scope.ISSUES_WRITE,
+    Action.FILE_UPLOAD: Scope.ISSUES_WRITE,
+    Action.ISSUE_ASSIGN: Scope.ISSUES_WRITE,
+    Action.ISSUE_LABEL: Scope.ISSUES_WRITE,
+    Action.ISSUE_WATCH: Scope.ISSUES_WRITE,
+    Action.COMMENT_CREATE: Scope.COMMENTS_WRITE,
+    Action.COMMENT_EDIT: Scope.COMMENTS_WRITE,
+    Action.COMMENT_DELETE: Scope.COMMENTS_WRITE,
+    Action.LABEL_MANAGE: Scope.LABELS_ADMIN,
+    Action.NOTIFICATIONS_READ: Scope.NOTIFICATIONS_READ,
+    # Your own email preferences (read and written under one action).
+    Action.NOTIFICATION_SETTINGS: Scope.NOTIFICATIONS_WRITE,
+    # The organisation-wide defaults are user administration.
+    Action.NOTIFICATION_DEFAULTS: Scope.USERS_ADMIN,
+    Action.EVENTS_READ: Scope.EVENTS_READ,
+    Action.REALTIME_NEGOTIATE: Scope.EVENTS_READ,
+    Action.STATS_READ: Scope.STATS_READ,
+    Action.STATS_AGGREGATE: Scope.STATS_ADMIN,
+    Action.TOKEN_CREATE: Scope.TOKENS_WRITE,
+    Action.TOKEN_LIST: Scope.TOKENS_READ,
+    Action.TOKEN_REVOKE: Scope.TOKENS_WRITE,
+    Action.ISSUE_EXPORT: Scope.ISSUES_READ,
+    Action.ARCHIVE_EXPORT: Scope.ARCHIVE_ADMIN,
+    Action.ARCHIVE_IMPORT: Scope.ARCHIVE_ADMIN,
+    Action.WEBHOOK_MANAGE: Scope.WEBHOOKS_ADMIN,
+    Action.OPS_READINESS: Scope.OPS_READ,
 }
 
 _MESSAGES: dict[Action, str] = {
@@ -199,12 +282,24 @@ _MESSAGES: dict[Action, str] = {
 }
 
 
+def has_scope(user: User, action: Action) -> bool:
+    """Whether the request's credential covers the action (a session token covers everything)."""
+    scopes = user.token_scopes
+    return scopes is None or SCOPES[action] in scopes
+
+
 def allowed(user: User, action: Action, facts: Facts | None = None) -> bool:
-    """The role-level answer when `facts` is None; the full answer when facts are given."""
-    return user.is_active and RULES[action](user, facts)
+    """The role-level answer when `facts` is None; the full answer when facts are given. With a
+    personal access token, the token must also hold the action's scope."""
+    return user.is_active and has_scope(user, action) and RULES[action](user, facts)
 
 
 def require(user: User, action: Action, facts: Facts | None = None) -> None:
+    if not has_scope(user, action):
+        raise Forbidden(
+            f"This personal access token lacks the '{SCOPES[action]}' scope this needs.",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPES[action]}"'},
+        )
     if not allowed(user, action, facts):
         raise Forbidden(_MESSAGES.get(action, "You do not have permission to do this."))
 

@@ -43,10 +43,13 @@ class UserOut(Schema):
     model_config = ex.examples(ex.USER, from_attributes=True)
 
     id: uuid.UUID
-    email: str
+    email: str | None = Field(description="Null for service accounts.")
     full_name: str
     role: Role
     is_active: bool
+    kind: Literal["human", "service"] = Field(
+        default="human", description="`service`: a service account (tokens only, no sign-in)."
+    )
     created_at: datetime
 
 

@@ -72,7 +72,7 @@ def revoke_all_sessions(user_id: uuid.UUID, *, session: Session, keep_family: uu
     """Sign a user out everywhere: revoke every refresh token family (except `keep_family`).
 
     Used by logout-all, password change and deactivation. Access tokens of a revoked session
-    are refused from their next request on (`trackly.auth.current.authenticate`).
+    are refused from their next request on (`trackly.auth.current.identify`).
     """
     return sessions.revoke_user_families(user_id, session=session, keep_family=keep_family)
 
@@ -90,7 +90,7 @@ def change_password(
 
     Guessing the current password counts against the same account throttle as sign-in.
     """
-    keys = throttle.keys_for(user.email, client_ip)
+    keys = throttle.keys_for(user.email or "", client_ip)  # a service account has no session here
     throttle.reserve_attempt(keys, settings=settings)
     if user.password_hash is None or not passwords.verify_password(user.password_hash, body.current_password):
         raise Forbidden(WRONG_CURRENT_PASSWORD)

@@ -92,6 +92,8 @@ def _pair(user: User, refresh: str, family_id: uuid.UUID, settings: Settings) ->
 
 def start_session(user: User, *, session: Session, settings: Settings) -> LoginOut:
     """Issue the login response for an authenticated, active user (a new token family)."""
+    if user.is_service:  # every sign-in path ends here; a service account has only its tokens
+        raise Unauthorized("A service account cannot sign in; use one of its tokens.")
     refresh, row = new_refresh_token(user, session=session, settings=settings)
     return LoginOut(user=UserOut.model_validate(user), tokens=_pair(user, refresh, row.family_id, settings))
 

@@ -84,3 +84,23 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         family_id=family_id,
     )
+
+
+def expired_token_user(token: str, settings: Settings) -> uuid.UUID | None:
+    """The user of a token that is genuine but expired (signature, issuer, audience and type
+    right): its requests still count against that user's budget, not against their address, so
+    a browser holding a stale token behind a shared address does not use up everyone's."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[ALGORITHM],
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+            options={"verify_exp": False, "require": ["sub", "typ"]},
+        )
+        if claims.get("typ") != ACCESS_TYPE:
+            return None
+        return uuid.UUID(str(claims["sub"]))
+    except (jwt.PyJWTError, ValueError):
+        return None

@@ -131,7 +131,7 @@ def receive(raw: bytes, *, content_type: str | None, session: Session, settings:
         )
     user, issue_id = row
     sender = parseaddr(str(message.get("From", "")))[1].lower()
-    if sender != user.email.lower():
+    if not user.email or sender != user.email.lower():
         return _refuse(
             message_id,
             "The reply was not sent from the address the email went to.",

@@ -157,6 +157,8 @@ def decide(
 ) -> Decision:
     if not user.is_active:
         return Decision("skipped", "user deactivated")
+    if not user.email:  # a service account has no mailbox
+        return Decision("skipped", "no email address")
     # With the role the user has now: a demoted maintainer's old rows reveal nothing.
     if user.role not in STAFF and event.audience_owner_id != user.id:
         return Decision("skipped", "issue not visible")
@@ -277,6 +279,7 @@ def claim(*, session: Session, settings: Settings, now: datetime | None = None) 
 
 
 def _recipient(user: User) -> build.Recipient:
+    assert user.email, "decide() skips users without an address"
     return build.Recipient(id=user.id, email=user.email, full_name=user.full_name)
 
 

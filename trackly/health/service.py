@@ -25,7 +25,7 @@ class Health(Schema):
         {
             "status": "ok",
             "database": "ok",
-            "migrations": {"current": "0013", "head": "0013"},
+            "migrations": {"current": "0014", "head": "0014"},
             "version": "1.0.0",
         }
     )

@@ -30,6 +30,7 @@ from trackly.auth.policy import Action, require
 from trackly.auth.tokens import AccessClaims
 from trackly.errors import (
     BadRequest,
+    Forbidden,
     PayloadTooLarge,
     TracklyError,
     Unprocessable,
@@ -39,11 +40,13 @@ from trackly.errors import (
 from trackly.etag import if_match_tags
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 from trackly.http.strict import body_type_errors, query_type_errors
+from trackly.ratelimit.policies import Policy
 from trackly.schemas import QueryModel, RequestModel
 
 if TYPE_CHECKING:  # the ORM and pydantic-settings load with the first request, not at import
     from trackly.config import Settings
     from trackly.models import User
+    from trackly.ratelimit.budget import Budget
 
 log = logging.getLogger("trackly.http")
 
@@ -102,6 +105,11 @@ class EndpointSpec:
     # with this OpenAPI schema, and its own size limit (instead of MAX_REQUEST_BYTES).
     raw_body: tuple[str, dict[str, Any]] | None = None
     max_body_bytes: "Callable[[Settings], int] | None" = None
+    # Which budget the request draws from (trackly.ratelimit.budget).
+    rate_limit: Policy = Policy.USER
+    # False on endpoints that manage sign-in itself (password, logout, creating tokens): a
+    # personal access token is refused there (403); a session token is needed.
+    tokens: bool = True
 
     def body_limit(self, settings: "Settings") -> int:
         return self.max_body_bytes(settings) if self.max_body_bytes else settings.MAX_REQUEST_BYTES
@@ -150,7 +158,9 @@ class Call(Generic[P, Q, B]):
         self.body: B = body
         self._session: Session | None = None
         self._user: User | None = None
-        self.claims: AccessClaims | None = None  # the verified access token, on endpoints with auth
+        self.claims: AccessClaims | None = None  # the verified session token, on endpoints with auth
+        self.token_id: uuid.UUID | None = None  # the personal access token, when one was used
+        self.budget: Budget | None = None  # this request's rate-limit count (None: limits off)
         self.raw_body: bytes = b""
         self._if_match: list[str] | None = None
 
@@ -181,13 +191,7 @@ class Call(Generic[P, Q, B]):
 
     @property
     def client_ip(self) -> str:
-        forwarded = self.header("X-Forwarded-For")
-        if forwarded:
-            # The platform's front end (and the local host) append the address they saw; entries
-            # to the left of it were sent by the client and cannot be trusted.
-            return _strip_port(forwarded.split(",")[-1].strip()) or "unknown"
-        # No other header is trusted: anything else here would be chosen by the client.
-        return "unknown"
+        return client_ip(self.request)
 
     def url_for(self, path: str) -> str:
         """An absolute URL for `path` (relative to the API root, e.g. `issues/123`)."""
@@ -196,6 +200,16 @@ class Call(Generic[P, Q, B]):
 
 
 Handler = Callable[[Call[Any, Any, Any]], Any]
+
+
+def client_ip(req: func.HttpRequest) -> str:
+    forwarded = req.headers.get("X-Forwarded-For")
+    if forwarded:
+        # The platform's front end (and the local host) append the address they saw; entries
+        # to the left of it were sent by the client and cannot be trusted.
+        return _strip_port(str(forwarded).split(",")[-1].strip()) or "unknown"
+    # No other header is trusted: anything else here would be chosen by the client.
+    return "unknown"
 
 
 def _strip_port(address: str) -> str:
@@ -233,8 +247,12 @@ def endpoint(
     name: str | None = None,
     raw_body: tuple[str, dict[str, Any]] | None = None,
     max_body_bytes: "Callable[[Settings], int] | None" = None,
+    rate_limit: Policy | None = None,
+    tokens: bool = True,
 ) -> Callable[[Handler], Handler]:
-    """Declare an HTTP function. See the module docstring."""
+    """Declare an HTTP function. See the module docstring. An endpoint with auth names its
+    Action (and so its token scope, `policy.SCOPES`); `rate_limit` defaults to the user budget
+    with auth and the anonymous one without."""
 
     def decorate(handler: Handler) -> Handler:
         fname = name or handler.__name__
@@ -245,6 +263,12 @@ def endpoint(
         if if_match_required_by_setting is False and conditional == "write":
             # REQUIRE_IF_MATCH promises no write without a precondition: no exceptions.
             raise ValueError(f"{fname}: every conditional write honours REQUIRE_IF_MATCH")
+        if auth and action is None:
+            raise ValueError(f"{fname}: an endpoint with auth names its Action (and so its token scope)")
+        has_auth = auth or action is not None
+        policy = rate_limit or (Policy.USER if has_auth else Policy.ANONYMOUS)
+        if (policy is Policy.USER) != has_auth:
+            raise ValueError(f"{fname}: the user budget is for endpoints with auth, and only for them")
         spec = EndpointSpec(
             name=fname,
             method=method.upper(),
@@ -252,7 +276,7 @@ def endpoint(
             summary=summary,
             description=(handler.__doc__ or "").strip() or None,
             tags=tags,
-            auth=auth or action is not None,
+            auth=has_auth,
             action=action,
             path_model=path,
             query_model=query,
@@ -271,6 +295,8 @@ def endpoint(
             handler=handler,
             raw_body=raw_body,
             max_body_bytes=max_body_bytes,
+            rate_limit=policy,
+            tokens=tokens,
         )
         REGISTRY[fname] = spec
 
@@ -344,7 +370,7 @@ def _dispatch(spec: EndpointSpec, req: func.HttpRequest, request_id: str) -> fun
                     extra={"request_id": request_id, "function": spec.name},
                 )
                 continue
-            response = error_response(exc, req, request_id)  # in the handler: logs the traceback
+            response = _with_budget(call, error_response(exc, req, request_id))  # logs the traceback
             break
     _expose_headers(req, response)
     log.info(
@@ -376,15 +402,15 @@ def _attempt(
     """One run of an invocation: parse, authenticate, authorize, handle, commit, render."""
     call: Call[Any, Any, Any] | None = None
     try:
-        call = _build_call(spec, req, request_id, settings)
-        if spec.auth:
-            from trackly.auth.current import authenticate
-
-            call._user, call.claims = authenticate(
-                call.header("Authorization"), session=call.session, settings=settings
-            )
-            if spec.action is not None:
-                require(call._user, spec.action)
+        call = Call(
+            req, spec=spec, request_id=request_id, settings=settings, path=None, query=None, body=None
+        )
+        # A malformed URL or query string is refused before anything else (no database, not
+        # counted); then the caller is identified and counted, so every later answer (a 404 or
+        # 422 too) carries the budget headers.
+        _refuse_malformed_url(spec, req)
+        _admit(spec, call, settings)
+        _parse_into(call, settings)
         if spec.conditional == "write":
             call._if_match = if_match_tags(
                 call.header("If-Match"),
@@ -392,20 +418,34 @@ def _attempt(
             )
         assert spec.handler is not None
         result = spec.handler(call)
+        if call.budget is not None and isinstance(result, Reply) and result.status == 304:
+            from trackly.ratelimit.budget import refund
+
+            call.budget = refund(call.budget, session=call.session)  # revalidation is not counted
         if call._session is not None:
             call._session.commit()
             session, call._session = call._session, None
             session.close()
             db.run_after_commit(session)
-        return _render(spec, result, request_id)
+        return _with_budget(call, _render(spec, result, request_id))
     except Exception as exc:  # every failure becomes a problem document (in dispatch)
         raise _Failed(call, exc) from exc
+
+
+def _with_budget(call: "Call[Any, Any, Any] | None", response: func.HttpResponse) -> func.HttpResponse:
+    """The rate-limit headers, on every answer whose request was counted."""
+    if call is not None and call.budget is not None:
+        for name, value in call.budget.headers().items():
+            response.headers[name] = value
+    return response
 
 
 # Response headers a browser script may read. The Functions host's CORS (the site's CORS list)
 # only answers preflights and adds Access-Control-Allow-Origin; it never sends
 # Access-Control-Expose-Headers, so the app does, for the origins it allows.
-EXPOSED_HEADERS = "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id"
+EXPOSED_HEADERS = (
+    "ETag, Location, Link, X-Total-Count, Retry-After, X-Request-Id, RateLimit-Policy, RateLimit"
+)
 
 
 def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
@@ -424,6 +464,49 @@ def _expose_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
         response.headers["Vary"] = "Origin"
     elif "origin" not in [v.strip().lower() for v in vary.split(",")]:
         response.headers["Vary"] = f"{vary}, Origin"
+
+
+def _admit(spec: EndpointSpec, call: Call[Any, Any, Any], settings: "Settings") -> None:
+    """Identify the caller and count the request (one statement, trackly.auth.current), then
+    refuse it when the budget is used up (429), the credential is bad (401), the credential is a
+    personal access token where sign-in itself is managed, or scope and role do not allow the
+    declared action (403)."""
+    from trackly.auth.current import identify
+
+    caller = identify(
+        call.header("Authorization"),
+        policy=spec.rate_limit,
+        auth=spec.auth,
+        client_ip=call.client_ip,
+        session=lambda: call.session,  # opened only when a credential is checked
+        settings=settings,
+    )
+    call.budget = caller.budget
+    if caller.budget is not None and caller.budget.exhausted:
+        raise caller.budget.refuse()
+    if caller.error is not None:
+        raise caller.error
+    if spec.auth:
+        assert caller.user is not None
+        call._user, call.claims, call.token_id = caller.user, caller.claims, caller.token_id
+        if caller.token_id is not None and not spec.tokens:
+            raise Forbidden(
+                "This endpoint manages sign-in itself; a personal access token cannot be used "
+                "here. Sign in and use the session's access token."
+            )
+        if spec.action is not None:
+            require(call._user, spec.action)
+
+
+def _refuse_malformed_url(spec: EndpointSpec, req: func.HttpRequest) -> None:
+    if len(req.url) > MAX_URL_LENGTH:
+        raise UriTooLong(f"The request URL is longer than {MAX_URL_LENGTH} characters.")
+    _query_dict(spec.query_model, req)  # unknown parameters, bad encoding, NUL: 400
+
+
+def _parse_into(call: Call[Any, Any, Any], settings: "Settings") -> None:
+    built = _build_call(call.spec, call.request, call.request_id, settings)
+    call.path, call.query, call.body, call.raw_body = built.path, built.query, built.body, built.raw_body
 
 
 def _request_id(req: func.HttpRequest, invocation_id: str | None) -> str:

@@ -9,10 +9,23 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
+from trackly.auth.policy import SCOPES
 from trackly.http.endpoint import REGISTRY, EndpointSpec
 from trackly.http.problems import PROBLEM_CONTENT_TYPE, Problem
 
 REF = "#/components/schemas/{model}"
+
+# On every answer (trackly.ratelimit.budget): the quota policy and the state of its budget.
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Policy": {
+        "description": 'The quota policy, e.g. `"user";q=5000;w=3600` (5000 requests per hour).',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of it, e.g. `"user";r=4990;t=1800` (4990 more, renewed in 1800 s).',
+        "schema": {"type": "string"},
+    },
+}
 
 # Errors every endpoint can answer, plus the ones implied by its declaration (400: a query
 # parameter the endpoint does not declare, on every endpoint).
@@ -53,7 +66,23 @@ def build_openapi(*, title: str, version: str, description: str = "") -> dict[st
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A sign-in session's access token (POST /auth/login): every scope.",
+                },
+                "personalAccessToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "trk_",
+                    "description": (
+                        "A personal access token (POST /auth/tokens). The requirement of each "
+                        "operation lists the one scope that opens it (see docs/tokens.md)."
+                    ),
+                },
+            },
         },
         "tags": sorted(({"name": t} for t in {t for s in specs for t in s.tags}), key=lambda t: t["name"]),
     }
@@ -227,7 +256,14 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
     if spec.description:
         op["description"] = spec.description
     if spec.auth:
+        assert spec.action is not None  # the endpoint decorator refuses auth without an Action
+        scope = SCOPES[spec.action].value
+        op["x-token-scope"] = scope
         op["security"] = [{"bearerAuth": []}]
+        if spec.tokens:
+            op["security"].append({"personalAccessToken": [scope]})
+        else:
+            op["x-token-scope"] = None  # a personal access token is refused here
     if spec.body_model is not None:
         body_schema = dict(refs[(spec.body_model, "validation")])
         op["requestBody"] = {
@@ -238,7 +274,7 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
         media_type, schema = spec.raw_body
         op["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
 
-    ok: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
+    ok: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase, "headers": dict(RATE_LIMIT_HEADERS)}
     if spec.status != 204 and spec.response is not None:
         if spec.response_content_type == "application/json":
             ok["content"] = {
@@ -247,16 +283,15 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
         else:  # one media type, or several separated by commas (e.g. CSV or NDJSON)
             media_types = [media.strip() for media in spec.response_content_type.split(",")]
             ok["content"] = {media: {"schema": {"type": "string"}} for media in media_types}
-    if spec.response_headers:
-        ok["headers"] = {
-            h: {"description": d, "schema": {"type": "string"}} for h, d in spec.response_headers.items()
-        }
+    ok["headers"].update(
+        {h: {"description": d, "schema": {"type": "string"}} for h, d in spec.response_headers.items()}
+    )
     op["responses"][str(spec.status)] = ok
     for code, text in spec.extra_responses.items():
         op["responses"][str(code)] = {"description": text}
 
     problem = {PROBLEM_CONTENT_TYPE: {"schema": dict(refs[(Problem, "serialization")])}}
-    codes = set(spec.errors) | set(_ALWAYS)
+    codes = set(spec.errors) | set(_ALWAYS) | {429}
     if spec.auth:
         codes |= set(_WITH_AUTH)
     if spec.path_model or spec.query_model or spec.body_model or spec.raw_body:
@@ -268,4 +303,10 @@ def _operation(spec: EndpointSpec, refs: dict[Any, Any], components: dict[str, A
         if str(code) in op["responses"]:
             continue
         op["responses"][str(code)] = {"description": HTTPStatus(code).phrase, "content": problem}
+    too_many = op["responses"]["429"]
+    too_many["headers"] = {
+        **too_many.get("headers", {}),
+        **RATE_LIMIT_HEADERS,
+        "Retry-After": {"description": "Seconds until the budget is renewed.", "schema": {"type": "string"}},
+    }
     return op

@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from trackly.models.operations import TimerRun
     from trackly.models.portability import ExportJob, ImportJob, ImportLink, ImportResult
     from trackly.models.stats import DailyStats
-    from trackly.models.users import AuthFlow, LoginCode, LoginThrottle, RefreshToken, SsoLink, User
+    from trackly.models.users import (
+        ApiToken,
+        AuthFlow,
+        LoginCode,
+        LoginThrottle,
+        RateLimitCounter,
+        RefreshToken,
+        SsoLink,
+        User,
+    )
     from trackly.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 # Where each mapped class is defined.
@@ -52,8 +61,10 @@ _MAPPED = {
     "ImportLink": "portability",
     "ImportResult": "portability",
     "DailyStats": "stats",
+    "ApiToken": "users",
     "TimerRun": "operations",
     "AuthFlow": "users",
+    "RateLimitCounter": "users",
     "LoginCode": "users",
     "LoginThrottle": "users",
     "RefreshToken": "users",
@@ -76,6 +87,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "AttachmentStatus",
     "AuthFlow",
@@ -99,6 +111,7 @@ __all__ = [
     "NotificationDefault",
     "NotificationDelivery",
     "NotificationSettings",
+    "RateLimitCounter",
     "RefreshToken",
     "Role",
     "Severity",

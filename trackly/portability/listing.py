@@ -51,7 +51,7 @@ def _emails(ids: set[uuid.UUID], *, session: Session) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
     rows = session.execute(select(User.id, User.email).where(User.id.in_(ids))).all()
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] or "" for row in rows}  # a service account has no email
 
 
 def _pages(filters: IssueFilters, *, viewer: User, session: Session, limit: int) -> Iterator[list[IssueOut]]:

@@ -61,6 +61,11 @@ def may_auto_provision(email: str, settings: Settings) -> bool:
 
 
 def _check_active(user: User) -> User:
+    if user.is_service:
+        raise SsoRefused(
+            "This is a service account: it cannot sign in, only use its tokens.",
+            reason="service_account",
+        )
     if not user.is_active:
         raise SsoRefused(
             "This Trackly account has been deactivated. Ask an administrator to reactivate it.",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from trackly import examples as ex
 from trackly.auth.schemas import Email, FullName, NewPassword, NoNul
@@ -31,19 +31,42 @@ class UserListQuery(QueryModel):
 
 
 class UserCreateIn(RequestModel):
+    """A person (`kind` "human", the default): `email`, `password` and `full_name`. A service
+    account (`kind` "service"): only `name` and `role`; it has no email or password, cannot
+    sign in, and works with the tokens an admin creates for it (POST /users/{id}/tokens)."""
+
     model_config = ex.examples(
         {
             "email": "max@trackly.com",
             "password": "a long initial passphrase",
             "full_name": ex.MAINTAINER_NAME,
             "role": "MAINTAINER",
-        }
+        },
+        {"kind": "service", "name": "CI bot", "role": "REPORTER"},
     )
 
-    email: Email
-    password: NewPassword
-    full_name: FullName
+    kind: Literal["human", "service"] = "human"
+    email: Email | None = None
+    password: NewPassword | None = None
+    full_name: FullName | None = None
+    name: FullName | None = Field(default=None, description="A service account's name (kind service).")
     role: Role = Role.REPORTER
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> UserCreateIn:
+        if self.kind == "service":
+            extra = [f for f in ("email", "password", "full_name") if getattr(self, f) is not None]
+            if extra or self.name is None:
+                raise ValueError(
+                    "a service account takes only name and role (no email, password or full_name)"
+                )
+        else:
+            missing = [f for f in ("email", "password", "full_name") if getattr(self, f) is None]
+            if missing or self.name is not None:
+                raise ValueError(
+                    "a person's account needs email, password and full_name (name is for service accounts)"
+                )
+        return self
 
 
 class UserUpdateIn(RequestModel):

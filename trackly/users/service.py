@@ -30,6 +30,7 @@ from trackly.auth.policy import STAFF, Action, Facts, require
 from trackly.errors import Conflict, NotFound
 from trackly.models import Role, User
 from trackly.realtime import publisher as realtime
+from trackly.tokens import service as tokens_service
 from trackly.users.schemas import UserCreateIn, UserListQuery, UserUpdateIn
 
 LAST_ADMIN = "This is the last active admin; make someone else an admin first."
@@ -78,6 +79,12 @@ def _deactivated(existing: User) -> Conflict | None:
 
 
 def create_user(body: UserCreateIn, *, session: Session) -> User:
+    if body.kind == "service":
+        assert body.name is not None  # the schema requires it
+        return create_service_account(body.name, body.role, session=session)
+    assert body.email is not None
+    assert body.password is not None
+    assert body.full_name is not None
     return auth_service.create_user(
         email=body.email,
         password=body.password,
@@ -86,6 +93,16 @@ def create_user(body: UserCreateIn, *, session: Session) -> User:
         session=session,
         explain=_deactivated,
     )
+
+
+def create_service_account(name: str, role: Role, *, session: Session) -> User:
+    """A user without email or password: it cannot sign in, only use its tokens. Its name is
+    what history, events, comments and notifications show, as for a person."""
+    user = User(id=uuid.uuid4(), kind="service", email=None, full_name=name, role=role, password_hash=None)
+    session.add(user)
+    session.flush()
+    session.refresh(user)
+    return user
 
 
 def get_user(actor: User, user_id: uuid.UUID, *, session: Session) -> User:
@@ -164,6 +181,7 @@ def update_user(actor: User, user_id: uuid.UUID, body: UserUpdateIn, *, session:
     target.is_active = new_active
     if deactivated:
         auth_service.revoke_all_sessions(target.id, session=session)
+        tokens_service.revoke_all(target.id, session=session)
     if access_changed:
         _access_changed(target, lost_staff=lost_staff, session=session)
     session.flush()
@@ -182,5 +200,6 @@ def deactivate_user(actor: User, user_id: uuid.UUID, *, session: Session) -> Non
     lost_staff = target.role in STAFF
     target.is_active = False
     auth_service.revoke_all_sessions(target.id, session=session)
+    tokens_service.revoke_all(target.id, session=session)
     _access_changed(target, lost_staff=lost_staff, session=session)
     session.flush()

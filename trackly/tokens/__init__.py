@@ -1,0 +1,1 @@
+"""Personal access tokens: long-lived, scoped credentials for scripts and service accounts."""
