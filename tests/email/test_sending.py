@@ -308,3 +308,17 @@ def test_email_is_off_when_no_transport_is_configured(
     comment(as_maintainer, issue["id"], "nobody mails this")
     assert run_timer().disabled is True
     assert deliveries(engine) == []
+
+
+def test_a_service_account_has_no_mailbox_and_is_never_emailed(
+    mail: LocalMailServer, as_reporter: Api, as_admin: Api, engine: Engine
+) -> None:
+    bot = as_admin.post("users", {"kind": "service", "name": "Triage bot", "role": "MAINTAINER"})
+    assert bot.status_code == 201, bot.text
+    issue = new_issue(as_reporter)
+    assigned = as_admin.patch(f"issues/{issue['id']}", json={"assignee_id": bot.json()["id"]})
+    assert assigned.status_code == 200, assigned.text
+    run = run_timer()
+    mine = [d for d in deliveries(engine) if str(d["user_id"]) == bot.json()["id"]]
+    assert [(d["status"], d["detail"], d["reason"]) for d in mine] == [("skipped", "no email address", "assigned")]
+    assert run.sent == 0 and mail.messages == []

@@ -13,7 +13,7 @@ ENQUEUE = text(
     SELECT h.id, e.id, 'evt_' || e.id, e.created_at, e.created_at
     FROM events e
     JOIN webhooks h ON h.active AND (h.events @> ARRAY['*']::varchar[] OR e.type = ANY(h.events))
-    WHERE e.id = ANY(:event_ids)
+    WHERE e.id = ANY(:event_ids) AND NOT e.imported  -- the skip rule (trackly/portability/history.py)
     ORDER BY e.id, h.id
     """
 )
