@@ -26,6 +26,8 @@ from typing import Any
 from trackly.local.loopback import free_port, port_is_free
 
 log = logging.getLogger("trackly.local.mail")
+# aiosmtpd logs every SMTP command at INFO; the server prints its own line per message instead.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 DEFAULT_PORT = 8025
 
