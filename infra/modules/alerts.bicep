@@ -30,6 +30,10 @@ param timerMaxSilenceMinutes object = {
   publish_outbox: 5
   cleanup_attachments: 35
   aggregate_daily_stats: 65
+  deliver_webhooks: 5
+  send_notifications: 5
+  run_exports: 5
+  run_imports: 5
 }
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
