@@ -49,6 +49,7 @@ def test_bad_settings_are_refused_with_problem_json(as_reporter: Api) -> None:
     for change in (
         {"email": "weekly"},
         {"reasons": ["gossip"]},
+        {"reasons": ["commented", "notice"]},  # server notices are never emailed
         {"time_zone": "Mars/Olympus"},
         {"digest_hour": 24},
         {"quiet_hours": {"start": "22:00", "end": "22:00"}},
