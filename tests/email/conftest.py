@@ -3,21 +3,17 @@ the app pointed at it."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+import trustme
 
 from tests.realtime.conftest import webpubsub, wps_server
 from trackly.local.mail import LocalMailServer
 
-__all__ = ["certificate", "mail", "webpubsub", "wps_server"]
+__all__ = ["TlsFiles", "certificate", "mail", "webpubsub", "wps_server"]
 
 INBOUND_DOMAIN = "reply.trackly.test"
 INBOUND_SECRET = "inbound-secret-for-tests-0123456789"
@@ -45,35 +41,22 @@ def mail(tmp_path: Path, settings_env: Callable[..., None], live_server: str) ->
     server.stop()
 
 
+class TlsFiles(NamedTuple):
+    chain: Path  # the server's certificate chain (PEM)
+    key: Path  # its private key (PEM)
+    ca: Path  # the CA a client trusts (PEM)
+
+
 @pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1 (cert, key), made here."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A certificate for localhost and 127.0.0.1 from a throwaway CA (trustme), as files."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost", "127.0.0.1")
     folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
+    files = TlsFiles(folder / "chain.pem", folder / "key.pem", folder / "ca.pem")
+    issued.cert_chain_pems[0].write_to_path(str(files.chain))
+    for pem in issued.cert_chain_pems[1:]:
+        pem.write_to_path(str(files.chain), append=True)
+    issued.private_key_pem.write_to_path(str(files.key))
+    ca.cert_pem.write_to_path(str(files.ca))
+    return files

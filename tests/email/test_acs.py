@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from azure.core.credentials import AccessToken
 from sqlalchemy.engine import Engine
 
 from tests.collaboration.helpers import comment
+from tests.email.conftest import TlsFiles
 from tests.email.helpers import deliveries
 from tests.issues.helpers import new_issue
 from tests.support.acs_email import LocalAcsEmail, LocalManagedIdentity
@@ -26,10 +26,10 @@ SENDER = "DoNotReply@0f1e2d3c.azurecomm.net"
 
 
 @pytest.fixture
-def acs(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAcsEmail]:
+def acs(certificate: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAcsEmail]:
     identity = LocalManagedIdentity()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(certificate.chain, certificate.key)
     service = LocalAcsEmail(context, identity, SENDER)
     # What App Service / Functions sets for a managed identity; azure-identity reads it.
     monkeypatch.setenv("IDENTITY_ENDPOINT", identity.endpoint)
@@ -53,13 +53,13 @@ def _settings(acs: LocalAcsEmail, **values: Any) -> Settings:
     )
 
 
-def _transport(acs: LocalAcsEmail, certificate: tuple[Path, Path], **kwargs: Any) -> AcsTransport:
-    return AcsTransport(_settings(acs), connection_verify=str(certificate[0]), **kwargs)
+def _transport(acs: LocalAcsEmail, certificate: TlsFiles, **kwargs: Any) -> AcsTransport:
+    return AcsTransport(_settings(acs), connection_verify=str(certificate.ca), **kwargs)
 
 
 def test_a_notification_goes_out_through_the_sdk_with_managed_identity(  # noqa: PLR0917 (fixtures)
     acs: LocalAcsEmail,
-    certificate: tuple[Path, Path],
+    certificate: TlsFiles,
     as_reporter: Api,
     as_maintainer: Api,
     reporter: Any,
@@ -99,9 +99,7 @@ def _message() -> Any:
     return message
 
 
-def test_the_stand_in_refuses_what_the_service_refuses(
-    acs: LocalAcsEmail, certificate: tuple[Path, Path]
-) -> None:
+def test_the_stand_in_refuses_what_the_service_refuses(acs: LocalAcsEmail, certificate: TlsFiles) -> None:
     forged = _transport(acs, certificate, credential=_ForgedToken())
     with pytest.raises(SendFailed) as failed:
         forged.send(_message())
@@ -121,9 +119,7 @@ def test_the_stand_in_refuses_what_the_service_refuses(
     assert acs.sent == []
 
 
-def test_an_undeliverable_address_is_a_permanent_refusal(
-    acs: LocalAcsEmail, certificate: tuple[Path, Path]
-) -> None:
+def test_an_undeliverable_address_is_a_permanent_refusal(acs: LocalAcsEmail, certificate: TlsFiles) -> None:
     acs.undeliverable.add("rita@example.com")
     with pytest.raises(SendFailed) as failed:
         _transport(acs, certificate).send(_message())

@@ -320,5 +320,7 @@ def test_a_service_account_has_no_mailbox_and_is_never_emailed(
     assert assigned.status_code == 200, assigned.text
     run = run_timer()
     mine = [d for d in deliveries(engine) if str(d["user_id"]) == bot.json()["id"]]
-    assert [(d["status"], d["detail"], d["reason"]) for d in mine] == [("skipped", "no email address", "assigned")]
+    assert [(d["status"], d["detail"], d["reason"]) for d in mine] == [
+        ("skipped", "no email address", "assigned")
+    ]
     assert run.sent == 0 and mail.messages == []

@@ -1,5 +1,5 @@
 """The SMTP transport over STARTTLS with AUTH and over implicit TLS, against the real aiosmtpd
-server with a certificate made here, and the local mail server as `make run` starts it."""
+server with a certificate from a throwaway CA (trustme), and the local mail server as `make run` starts it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.email.conftest import TlsFiles
 from trackly.config import Settings, get_settings
 from trackly.email.transport import SendFailed, SmtpTransport, open_transport
 from trackly.local.mail import LocalMailServer
 
 
-def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+def _server_context(certificate: TlsFiles) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(certificate.chain, certificate.key)
     return context
 
 
@@ -34,11 +35,11 @@ def _settings(**values: object) -> Settings:
     return get_settings().model_copy(update={"SMTP_HOST": "127.0.0.1", "SMTP_TIMEOUT_SECONDS": 10, **values})
 
 
-def test_starttls_with_auth(tmp_path: Path, certificate: tuple[Path, Path], database_url: str) -> None:
+def test_starttls_with_auth(tmp_path: Path, certificate: TlsFiles, database_url: str) -> None:
     server = LocalMailServer(
         tmp_path, tls_context=_server_context(certificate), require_starttls=True, auth=("trackly", "s3cret")
     ).start()
-    client_context = ssl.create_default_context(cafile=str(certificate[0]))
+    client_context = ssl.create_default_context(cafile=str(certificate.ca))
     try:
         good = SmtpTransport(
             _settings(
@@ -72,12 +73,12 @@ def test_starttls_with_auth(tmp_path: Path, certificate: tuple[Path, Path], data
         server.stop()
 
 
-def test_implicit_tls(tmp_path: Path, certificate: tuple[Path, Path], database_url: str) -> None:
+def test_implicit_tls(tmp_path: Path, certificate: TlsFiles, database_url: str) -> None:
     server = LocalMailServer(tmp_path, implicit_tls_context=_server_context(certificate)).start()
     try:
         transport = SmtpTransport(
             _settings(SMTP_PORT=server.port, SMTP_SECURITY="tls"),
-            ssl_context=ssl.create_default_context(cafile=str(certificate[0])),
+            ssl_context=ssl.create_default_context(cafile=str(certificate.ca)),
         )
         transport.send(_message())
         transport.close()
